@@ -1,0 +1,22 @@
+"""The demo source application: products, written only through catalog.services."""
+
+from django.db import models
+
+
+class Product(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.CharField(max_length=64, db_index=True)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    brand_name = models.CharField(max_length=200, blank=True)
+    price_minor = models.BigIntegerField()
+    available_qty = models.IntegerField()
+    # Strictly increasing per product; it becomes the index's external version.
+    version = models.BigIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.title} (#{self.id} v{self.version})"

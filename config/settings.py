@@ -1,0 +1,215 @@
+"""Settings for searchsync, read from the environment.
+
+Every default points at the local devstack (see devstack/README.md), so a fresh
+checkout runs without any configuration; production sets the variables listed
+in README.md.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "indexing",
+    "backfills",
+    "catalog",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Anonymous users see the login page and nothing else; health and metrics
+    # endpoints opt out with @login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASE_URL = env("DATABASE_URL", "postgres://searchsync:searchsync@127.0.0.1:5432/searchsync")
+# Backfills and reconciliation read from this alias so they never starve the
+# primary; locally it is the same server.
+REPLICA_DATABASE_URL = env("REPLICA_DATABASE_URL", DATABASE_URL)
+
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
+    "replica": dj_database_url.parse(REPLICA_DATABASE_URL, conn_max_age=60, conn_health_checks=True),
+}
+DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".devstack" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "searchsync API",
+    "DESCRIPTION": "Keep a search index in step with PostgreSQL: catalog writes, dead letters, backfills, cutovers.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Services -----------------------------------------------------------------
+
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+SEARCH_ENGINE = env("SEARCH_ENGINE", "opensearch")  # opensearch | elasticsearch
+SEARCH_URL = env("SEARCH_URL", "http://127.0.0.1:9200")
+SEARCH_TIMEOUT_S = env_float("SEARCH_TIMEOUT_S", 10.0)
+
+# --- Pipeline -----------------------------------------------------------------
+
+SEARCHSYNC = {
+    # Kafka topic of an aggregate is f"{TOPIC_PREFIX}{aggregate_type}".
+    "TOPIC_PREFIX": env("SEARCHSYNC_TOPIC_PREFIX", "searchsync."),
+    "TOPIC_PARTITIONS": env_int("SEARCHSYNC_TOPIC_PARTITIONS", 4),
+    "CONSUMER_GROUP_PREFIX": env("SEARCHSYNC_CONSUMER_GROUP_PREFIX", "searchsync-indexer."),
+    "BATCH_SIZE": env_int("SEARCHSYNC_BATCH_SIZE", 500),
+    "BATCH_WAIT_MS": env_int("SEARCHSYNC_BATCH_WAIT_MS", 100),
+    "MIN_BATCH_SIZE": env_int("SEARCHSYNC_MIN_BATCH_SIZE", 10),
+    "TRANSIENT_RETRIES": env_int("SEARCHSYNC_TRANSIENT_RETRIES", 8),
+    "RETRY_BASE_MS": env_int("SEARCHSYNC_RETRY_BASE_MS", 100),
+    "RETRY_MAX_MS": env_int("SEARCHSYNC_RETRY_MAX_MS", 10_000),
+    "MAX_DOCUMENT_BYTES": env_int("SEARCHSYNC_MAX_DOCUMENT_BYTES", 1_000_000),
+    # Write thread pool queue fill ratio above which consumers pause.
+    "BACKPRESSURE_QUEUE_RATIO": env_float("SEARCHSYNC_BACKPRESSURE_QUEUE_RATIO", 0.8),
+    "BACKPRESSURE_CHECK_S": env_float("SEARCHSYNC_BACKPRESSURE_CHECK_S", 1.0),
+    "RELAY_BATCH_SIZE": env_int("SEARCHSYNC_RELAY_BATCH_SIZE", 500),
+    "RELAY_POLL_S": env_float("SEARCHSYNC_RELAY_POLL_S", 1.0),
+    "OUTBOX_RETENTION_HOURS": env_float("SEARCHSYNC_OUTBOX_RETENTION_HOURS", 24),
+    "FRESHNESS_THRESHOLD_MS": env_int("SEARCHSYNC_FRESHNESS_THRESHOLD_MS", 2000),
+    "CANARY_INTERVAL_S": env_float("SEARCHSYNC_CANARY_INTERVAL_S", 5.0),
+    "CANARY_TIMEOUT_S": env_float("SEARCHSYNC_CANARY_TIMEOUT_S", 30.0),
+    # Blueprints whose consumers a Celery worker started with --cdc runs;
+    # empty means every enabled blueprint.
+    "CDC_BLUEPRINTS": [b for b in env("SEARCHSYNC_CDC_BLUEPRINTS", "").split(",") if b],
+}
+
+# --- Celery -------------------------------------------------------------------
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE = {
+    "freshness-canaries": {
+        "task": "indexing.tasks.send_canaries",
+        "schedule": SEARCHSYNC["CANARY_INTERVAL_S"],
+    },
+    "freshness-rollup": {
+        "task": "indexing.tasks.roll_up_freshness",
+        "schedule": 60.0,
+    },
+    "outbox-cleanup": {
+        "task": "indexing.tasks.clean_outbox",
+        "schedule": 600.0,
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "opensearch": {"level": "WARNING"},
+        "elastic_transport": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

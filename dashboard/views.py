@@ -1,0 +1,29 @@
+"""Console pages. Views stay thin: they gather from services and render."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .dependencies import check_all
+
+
+@require_GET
+def overview(request):
+    return render(request, "dashboard/overview.html", {"dependencies": check_all()})
+
+
+@require_GET
+def dependencies_partial(request):
+    return render(request, "dashboard/_dependencies.html", {"dependencies": check_all()})
+
+
+@never_cache
+@login_not_required
+@require_GET
+def healthz(request):
+    deps = check_all()
+    healthy = all(d.ok for d in deps)
+    body = {"status": "ok" if healthy else "degraded", "dependencies": {d.name: d.as_dict() for d in deps}}
+    return JsonResponse(body, status=200 if healthy else 503)

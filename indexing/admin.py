@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from .models import DeadLetter, FreshnessMinute, IndexBlueprint, OutboxEvent, PhysicalIndex, UnmappedField
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "aggregate_type", "aggregate_id", "event_type", "version", "created_at", "published_at")
+    list_filter = ("aggregate_type", "event_type")
+    search_fields = ("aggregate_id", "event_id")
+    date_hierarchy = "created_at"
+
+
+class PhysicalIndexInline(admin.TabularInline):
+    model = PhysicalIndex
+    extra = 0
+    fields = ("name", "number", "state", "blueprint_revision", "created_at", "live_at", "retired_at")
+    readonly_fields = fields
+
+
+@admin.register(IndexBlueprint)
+class IndexBlueprintAdmin(admin.ModelAdmin):
+    list_display = ("name", "aggregate_type", "read_alias", "write_alias", "delete_mode", "revision", "enabled")
+    inlines = [PhysicalIndexInline]
+
+
+@admin.register(PhysicalIndex)
+class PhysicalIndexAdmin(admin.ModelAdmin):
+    list_display = ("name", "blueprint", "state", "blueprint_revision", "created_at", "live_at")
+    list_filter = ("state", "blueprint")
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ("id", "blueprint", "topic", "partition", "offset", "reason", "status", "created_at")
+    list_filter = ("reason", "status", "blueprint")
+    search_fields = ("entity_id", "event_id", "error")
+
+
+@admin.register(UnmappedField)
+class UnmappedFieldAdmin(admin.ModelAdmin):
+    list_display = ("index_name", "field", "count", "first_seen", "last_seen", "acknowledged")
+    list_filter = ("acknowledged",)
+
+
+@admin.register(FreshnessMinute)
+class FreshnessMinuteAdmin(admin.ModelAdmin):
+    list_display = ("blueprint", "source", "minute", "count", "p50_ms", "p95_ms", "p99_ms")
+    list_filter = ("source", "blueprint")

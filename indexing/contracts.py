@@ -1,0 +1,92 @@
+"""The event contract: decode Kafka bytes into a validated ``Event``.
+
+The seed's ``SearchIndexEvent`` JSON Schema is stored on each blueprint and
+checked with ``jsonschema`` (formats included). Anything that fails here is
+permanent: retrying cannot fix it, so it goes to the dead letters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+
+from jsonschema import Draft7Validator, FormatChecker
+
+
+class InvalidEvent(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: str
+    entity_id: str
+    tenant_id: str
+    version: int
+    timestamp: datetime
+    payload: dict = field(default_factory=dict)
+
+    @property
+    def is_delete(self) -> bool:
+        return self.event_type.endswith("_DELETE")
+
+    def to_json(self) -> dict:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "entity_id": self.entity_id,
+            "tenant_id": self.tenant_id,
+            "version": self.version,
+            "timestamp": self.timestamp.isoformat(),
+            "payload": self.payload,
+        }
+
+
+def event_type_for(aggregate_type: str, delete: bool) -> str:
+    return f"{aggregate_type.upper()}_{'DELETE' if delete else 'UPSERT'}"
+
+
+@lru_cache(maxsize=64)
+def _validator(schema_json: str) -> Draft7Validator:
+    schema = json.loads(schema_json)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema, format_checker=FormatChecker())
+
+
+def validator_for(schema: dict) -> Draft7Validator:
+    # Cached by the schema's canonical text, so a changed blueprint gets a new validator.
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
+def decode_event(raw: bytes | None, schema: dict) -> Event:
+    if raw is None:
+        raise InvalidEvent("undecodable", "empty message value (Kafka tombstone) without an event")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEvent("undecodable", f"not a UTF-8 JSON document: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidEvent("schema_invalid", "event must be a JSON object")
+    errors = sorted(validator_for(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        detail = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5])
+        raise InvalidEvent("schema_invalid", detail)
+    try:
+        timestamp = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidEvent("schema_invalid", f"timestamp: {exc}") from exc
+    return Event(
+        event_id=data["event_id"],
+        event_type=data["event_type"],
+        entity_id=data["entity_id"],
+        tenant_id=data["tenant_id"],
+        version=int(data["version"]),
+        timestamp=timestamp,
+        payload=data.get("payload") or {},
+    )

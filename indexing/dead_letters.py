@@ -1,0 +1,102 @@
+"""Dead letters: what the pipeline could not index, kept with its raw bytes.
+
+Replay re-publishes the original bytes with the original key to the topic, so
+a replayed event goes through validation and versioning like any other:
+replaying an old event can never overwrite a newer document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import DeadLetter, IndexBlueprint
+from .producer import build_producer
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A Kafka message as the pipeline sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def record(blueprint: IndexBlueprint, items: list[tuple[Incoming, str, str, dict]]) -> int:
+    """Store dead letters: (message, reason, error, extra fields such as target_index/entity_id)."""
+    rows = [
+        DeadLetter(
+            blueprint=blueprint,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            raw_value=msg.value,
+            reason=reason,
+            error=error[:10_000],
+            target_index=extra.get("target_index", ""),
+            entity_id=str(extra.get("entity_id", ""))[:255],
+            event_id=str(extra.get("event_id", ""))[:64],
+            version=extra.get("version"),
+        )
+        for msg, reason, error, extra in items
+    ]
+    DeadLetter.objects.bulk_create(rows)
+    return len(rows)
+
+
+def replay(dead_letters: QuerySet | list[DeadLetter], user: str = "", timeout: float = 30.0) -> int:
+    """Re-publish pending dead letters to their topics; mark those the broker acknowledged."""
+    letters = [d for d in dead_letters if d.status == DeadLetter.Status.PENDING]
+    if not letters:
+        return 0
+    producer = build_producer()
+    acked: list[int] = []
+    errors: dict[int, str] = {}
+
+    def on_delivery(letter_id):
+        def callback(err, _msg):
+            if err is None:
+                acked.append(letter_id)
+            else:
+                errors[letter_id] = str(err)
+
+        return callback
+
+    for letter in letters:
+        producer.produce(
+            letter.topic,
+            key=bytes(letter.key) if letter.key is not None else None,
+            value=bytes(letter.raw_value) if letter.raw_value is not None else None,
+            headers={"searchsync-replay-of": str(letter.pk)},
+            on_delivery=on_delivery(letter.pk),
+        )
+        producer.poll(0)
+    producer.flush(timeout)
+    if acked:
+        with transaction.atomic():
+            for letter in DeadLetter.objects.select_for_update().filter(pk__in=acked):
+                letter.status = DeadLetter.Status.REPLAYED
+                letter.replay_count += 1
+                letter.resolved_at = timezone.now()
+                letter.resolved_by = user
+                letter.save(update_fields=["status", "replay_count", "resolved_at", "resolved_by"])
+    if errors:
+        raise ReplayFailed(f"{len(errors)} dead letter(s) not acknowledged by Kafka: {next(iter(errors.values()))}")
+    return len(acked)
+
+
+def discard(dead_letters: QuerySet, user: str = "") -> int:
+    return dead_letters.filter(status=DeadLetter.Status.PENDING).update(
+        status=DeadLetter.Status.DISCARDED, resolved_at=timezone.now(), resolved_by=user
+    )
+
+
+class ReplayFailed(RuntimeError):
+    pass

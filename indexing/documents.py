@@ -1,0 +1,83 @@
+"""Turn a validated event into the document the index stores.
+
+A blueprint names its builder; builders are plain functions registered here
+by the app that owns the data (the catalog registers "products"). Whatever a
+builder returns is then cut down to the fields the mapping knows, because the
+mapping is ``dynamic: strict``: an unknown field would make the whole document
+fail. Dropped fields are reported so an operator can extend the mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .contracts import Event
+
+DocumentBuilder = Callable[[Event], dict]
+
+_BUILDERS: dict[str, DocumentBuilder] = {}
+
+
+class UnknownBuilder(LookupError):
+    pass
+
+
+def register_builder(name: str):
+    def decorator(fn: DocumentBuilder) -> DocumentBuilder:
+        _BUILDERS[name] = fn
+        return fn
+
+    return decorator
+
+
+def get_builder(name: str) -> DocumentBuilder:
+    try:
+        return _BUILDERS[name]
+    except KeyError:
+        raise UnknownBuilder(f"no document builder registered as {name!r}; known: {sorted(_BUILDERS)}") from None
+
+
+def registered_builders() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def tombstone_document(event: Event) -> dict:
+    """A logical delete: kept with its version so a late stale upsert loses, hidden by the read alias."""
+    return {
+        "id": event.entity_id,
+        "tenant_id": event.tenant_id,
+        "version": event.version,
+        "updated_at": event.timestamp.isoformat(),
+        "deleted": True,
+    }
+
+
+def drop_unmapped(document: dict, mappings: dict, prefix: str = "") -> tuple[dict, dict[str, object]]:
+    """Keep only mapped fields; return the kept document and {dotted field: sample value} of the dropped."""
+    properties = mappings.get("properties", {})
+    kept: dict = {}
+    dropped: dict[str, object] = {}
+    for key, value in document.items():
+        spec = properties.get(key)
+        path = f"{prefix}{key}"
+        if spec is None:
+            dropped[path] = value
+            continue
+        nested = spec.get("properties")
+        if nested is not None and isinstance(value, dict):
+            inner, inner_dropped = drop_unmapped(value, spec, prefix=f"{path}.")
+            kept[key] = inner
+            dropped.update(inner_dropped)
+        elif nested is not None and isinstance(value, list):
+            items = []
+            for item in value:
+                if isinstance(item, dict):
+                    inner, inner_dropped = drop_unmapped(item, spec, prefix=f"{path}.")
+                    items.append(inner)
+                    dropped.update(inner_dropped)
+                else:
+                    items.append(item)
+            kept[key] = items
+        else:
+            kept[key] = value
+    return kept, dropped

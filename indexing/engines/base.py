@@ -1,0 +1,194 @@
+"""The one interface the rest of searchsync uses to talk to a search cluster.
+
+Nothing above this module knows whether it talks to OpenSearch or
+Elasticsearch: adapters translate these calls to their client library and
+normalise what comes back (bulk item outcomes, thread-pool stats).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+
+class EngineUnavailable(Exception):
+    """The cluster could not be reached or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """One write of a `_bulk` request, versioned externally."""
+
+    op: str  # "index" | "delete"
+    index: str
+    id: str
+    version: int
+    document: dict | None = None
+
+    def as_helper_action(self) -> dict:
+        action = {
+            "_op_type": self.op,
+            "_index": self.index,
+            "_id": self.id,
+            "version": self.version,
+            "version_type": "external",
+        }
+        if self.op == "index":
+            action["_source"] = self.document
+        return action
+
+
+@dataclass(frozen=True)
+class BulkItemResult:
+    """What the cluster said about one action; status None = no answer."""
+
+    action: BulkAction
+    status: int | None
+    error_type: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        if self.status is None:
+            return False
+        # Deleting a document the index never had is already the desired state.
+        return 200 <= self.status < 300 or (
+            self.action.op == "delete" and self.status == 404 and self.error_type in (None, "not_found")
+        )
+
+
+@dataclass(frozen=True)
+class ThreadPoolStats:
+    """The write thread pool summed over the cluster's nodes."""
+
+    threads: int
+    active: int
+    queue: int
+    queue_capacity: int  # -1 = unbounded
+    rejected: int
+    nodes: int = 1
+
+    @property
+    def queue_ratio(self) -> float:
+        if self.queue_capacity <= 0:
+            return 0.0
+        return self.queue / self.queue_capacity
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    engine: str
+    distribution: str
+    version: str
+    cluster_name: str
+    extra: dict = field(default_factory=dict)
+
+
+class SearchEngine(ABC):
+    """Adapter over one search cluster."""
+
+    kind: str = ""
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url
+        self.timeout = timeout
+
+    # -- cluster -------------------------------------------------------------
+    @abstractmethod
+    def info(self) -> EngineInfo: ...
+
+    @abstractmethod
+    def write_thread_pool(self) -> ThreadPoolStats: ...
+
+    # -- indices -------------------------------------------------------------
+    @abstractmethod
+    def create_index(self, name: str, settings: dict, mappings: dict) -> None: ...
+
+    @abstractmethod
+    def delete_index(self, name: str) -> None: ...
+
+    @abstractmethod
+    def index_exists(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def get_mapping(self, name: str) -> dict: ...
+
+    @abstractmethod
+    def put_settings(self, name: str, settings: dict) -> None: ...
+
+    @abstractmethod
+    def get_settings(self, name: str) -> dict: ...
+
+    @abstractmethod
+    def refresh(self, name: str) -> None: ...
+
+    # -- aliases -------------------------------------------------------------
+    @abstractmethod
+    def update_aliases(self, actions: list[dict]) -> None:
+        """Apply every alias action in one atomic `_aliases` request."""
+
+    @abstractmethod
+    def get_alias(self, alias: str) -> dict[str, dict]:
+        """Indices behind an alias, each with its alias definition; {} if none."""
+
+    # -- documents -----------------------------------------------------------
+    @abstractmethod
+    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500) -> list[BulkItemResult]:
+        """Send versioned writes; one result per action, in order, never raising for item errors."""
+
+    @abstractmethod
+    def get(self, index: str, doc_id: str) -> dict | None:
+        """The stored document with `_version` and `_source`, or None."""
+
+    @abstractmethod
+    def count(self, index: str, query: dict | None = None) -> int: ...
+
+    @abstractmethod
+    def search(self, index: str, body: dict) -> dict: ...
+
+    @abstractmethod
+    def scan(self, index: str, query: dict | None = None, source: bool | list[str] = True, size: int = 1000) -> Iterator[dict]:
+        """Every matching hit (``_id``, ``_version``, ``_source``), streamed in pages."""
+
+    # -- shared helpers ------------------------------------------------------
+    @staticmethod
+    def _result_from_helper(action: BulkAction, ok: bool, item: dict) -> BulkItemResult:
+        (_, info), = item.items()
+        status = info.get("status")
+        if not isinstance(status, int):
+            status = None
+        error = info.get("error")
+        error_type = reason = None
+        if isinstance(error, dict):
+            error_type = error.get("type")
+            reason = error.get("reason")
+            caused = error.get("caused_by")
+            if isinstance(caused, dict) and caused.get("reason"):
+                reason = f"{reason}: {caused.get('reason')}"
+        elif error:
+            error_type = type(info.get("exception")).__name__ if info.get("exception") else "transport_error"
+            reason = str(error)[:2000]
+        elif not ok:
+            error_type = info.get("result")
+        return BulkItemResult(action=action, status=status, error_type=error_type, reason=reason)
+
+    @staticmethod
+    def _sum_cat_write_pools(rows: list[dict]) -> ThreadPoolStats:
+        """Sum `_cat/thread_pool/write` rows (one per node) into one figure."""
+
+        def num(value) -> int:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return 0
+
+        capacities = [num(r.get("queue_size")) for r in rows]
+        return ThreadPoolStats(
+            threads=sum(num(r.get("size")) for r in rows),
+            active=sum(num(r.get("active")) for r in rows),
+            queue=sum(num(r.get("queue")) for r in rows),
+            queue_capacity=-1 if any(c < 0 for c in capacities) else sum(capacities),
+            rejected=sum(num(r.get("rejected")) for r in rows),
+            nodes=len(rows),
+        )

@@ -1,0 +1,108 @@
+"""Elasticsearch 8/9 adapter (`elasticsearch` 8.x client, which speaks to 8 and 9 servers)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from elastic_transport import ConnectionError as ESConnectionError
+from elastic_transport import TransportError as ESTransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
+
+from .base import BulkAction, BulkItemResult, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+
+_WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
+
+
+class ElasticsearchEngine(SearchEngine):
+    kind = "elasticsearch"
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        super().__init__(url, timeout)
+        self.client = Elasticsearch(hosts=[url], request_timeout=timeout, max_retries=0, retry_on_timeout=False)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ESConnectionError as exc:
+            raise EngineUnavailable(str(exc)) from exc
+
+    def info(self) -> EngineInfo:
+        body = self._call(self.client.info)
+        version = body.get("version", {})
+        return EngineInfo(
+            engine=self.kind,
+            distribution="elasticsearch",
+            version=version.get("number", "?"),
+            cluster_name=body.get("cluster_name", "?"),
+        )
+
+    def write_thread_pool(self) -> ThreadPoolStats:
+        rows = self._call(self.client.cat.thread_pool, thread_pool_patterns="write", format="json", h=_WRITE_POOL_COLUMNS)
+        return self._sum_cat_write_pools(list(rows.body))
+
+    def create_index(self, name: str, settings: dict, mappings: dict) -> None:
+        self._call(self.client.indices.create, index=name, settings=settings, mappings=mappings)
+
+    def delete_index(self, name: str) -> None:
+        self._call(self.client.indices.delete, index=name, ignore_unavailable=True)
+
+    def index_exists(self, name: str) -> bool:
+        return bool(self._call(self.client.indices.exists, index=name))
+
+    def get_mapping(self, name: str) -> dict:
+        body = self._call(self.client.indices.get_mapping, index=name).body
+        return next(iter(body.values()))["mappings"]
+
+    def put_settings(self, name: str, settings: dict) -> None:
+        self._call(self.client.indices.put_settings, index=name, settings={"index": settings})
+
+    def get_settings(self, name: str) -> dict:
+        body = self._call(self.client.indices.get_settings, index=name).body
+        return next(iter(body.values()))["settings"]["index"]
+
+    def refresh(self, name: str) -> None:
+        self._call(self.client.indices.refresh, index=name)
+
+    def update_aliases(self, actions: list[dict]) -> None:
+        self._call(self.client.indices.update_aliases, actions=actions)
+
+    def get_alias(self, alias: str) -> dict[str, dict]:
+        try:
+            body = self._call(self.client.indices.get_alias, name=alias).body
+        except NotFoundError:
+            return {}
+        return {index: data.get("aliases", {}).get(alias, {}) for index, data in body.items()}
+
+    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500) -> list[BulkItemResult]:
+        actions = list(actions)
+        if not actions:
+            return []
+        try:
+            stream = helpers.streaming_bulk(
+                self.client,
+                (a.as_helper_action() for a in actions),
+                chunk_size=chunk_size,
+                raise_on_error=False,
+                raise_on_exception=False,
+                max_retries=0,  # retries are the pipeline's decision, with jitter
+            )
+            return [self._result_from_helper(a, ok, item) for a, (ok, item) in zip(actions, stream)]
+        except (ESTransportError, ApiError) as exc:
+            return [BulkItemResult(a, None, type(exc).__name__, str(exc)[:2000]) for a in actions]
+
+    def get(self, index: str, doc_id: str) -> dict | None:
+        try:
+            return self._call(self.client.get, index=index, id=doc_id).body
+        except NotFoundError:
+            return None
+
+    def count(self, index: str, query: dict | None = None) -> int:
+        kwargs = {"query": query} if query else {}
+        return int(self._call(self.client.count, index=index, **kwargs)["count"])
+
+    def search(self, index: str, body: dict) -> dict:
+        return self._call(self.client.search, index=index, body=body).body
+
+    def scan(self, index: str, query: dict | None = None, source: bool | list[str] = True, size: int = 1000) -> Iterator[dict]:
+        body = {"query": query or {"match_all": {}}, "_source": source, "version": True}
+        yield from helpers.scan(self.client, query=body, index=index, size=size, preserve_order=False)

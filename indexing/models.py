@@ -1,0 +1,223 @@
+"""What the indexing pipeline keeps in Postgres.
+
+- ``OutboxEvent`` is the seed's ``transactional_outbox`` table, written in the
+  same transaction as the entity change.
+- ``IndexBlueprint`` describes one searchable aggregate (mapping, schema,
+  document builder, aliases); ``PhysicalIndex`` is one ``<name>_v<N>`` built
+  from it, with its lifecycle state.
+- ``DeadLetter`` keeps what the consumer could not index, raw bytes included.
+- ``UnmappedField`` records fields dropped because the mapping does not know them.
+- ``FreshnessMinute`` stores commit-to-index lag quantiles per minute.
+"""
+
+import uuid
+
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Now
+
+
+class OutboxEvent(models.Model):
+    event_id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    aggregate_type = models.CharField(max_length=255)
+    aggregate_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=128)
+    payload = models.JSONField()
+    version = models.BigIntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+    # Beyond the seed columns: the event contract carries the tenant, and the
+    # relay marks a row once the broker acknowledged it (cleanup deletes later).
+    tenant_id = models.CharField(max_length=255, default="")
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "transactional_outbox"
+        indexes = [
+            models.Index(fields=["created_at", "event_id"], name="idx_outbox_polling"),
+            models.Index(
+                fields=["created_at"],
+                name="idx_outbox_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.aggregate_id} v{self.version}"
+
+
+class DeleteMode(models.TextChoices):
+    TOMBSTONE = "tombstone", "Logical tombstone (deleted: true, hidden by the read alias)"
+    HARD = "hard", "Hard delete (versioned delete, raised index.gc_deletes)"
+
+
+class IndexBlueprint(models.Model):
+    """A versioned description of one search index and where its data comes from."""
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Physical indices are named <name>_v<N>.")
+    aggregate_type = models.CharField(max_length=100, help_text="Outbox aggregate_type, and the Kafka topic suffix.")
+    read_alias = models.CharField(max_length=200, unique=True)
+    write_alias = models.CharField(max_length=200, unique=True)
+    settings = models.JSONField(default=dict)
+    mappings = models.JSONField(default=dict)
+    event_schema = models.JSONField(default=dict)
+    document_builder = models.CharField(max_length=255, help_text="Name of a registered document builder.")
+    source_model = models.CharField(max_length=255, help_text="app_label.Model the backfills read from.")
+    delete_mode = models.CharField(max_length=20, choices=DeleteMode.choices, default=DeleteMode.TOMBSTONE)
+    tombstone_retention_hours = models.PositiveIntegerField(default=24 * 7)
+    hard_delete_gc_deletes = models.CharField(max_length=20, default="24h")
+    freshness_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
+    canary_payload = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    revision = models.PositiveIntegerField(default=1, help_text="Bumped whenever settings, mapping or schema change.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def topic(self) -> str:
+        from django.conf import settings
+
+        return f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{self.aggregate_type}"
+
+    @property
+    def consumer_group(self) -> str:
+        from django.conf import settings
+
+        return f"{settings.SEARCHSYNC['CONSUMER_GROUP_PREFIX']}{self.name}"
+
+    @property
+    def threshold_ms(self) -> int:
+        from django.conf import settings
+
+        return self.freshness_threshold_ms or settings.SEARCHSYNC["FRESHNESS_THRESHOLD_MS"]
+
+    def physical_name(self, number: int) -> str:
+        return f"{self.name}_v{number}"
+
+    def write_targets(self):
+        return self.indices.filter(state__in=PhysicalIndex.WRITE_STATES).order_by("number")
+
+    def live_index(self):
+        return self.indices.filter(state=PhysicalIndex.State.LIVE).first()
+
+
+class PhysicalIndex(models.Model):
+    class State(models.TextChoices):
+        BUILDING = "building"
+        READY = "ready"
+        LIVE = "live"
+        RETIRED = "retired"
+
+    # Indices that must receive every live change: the serving one and any
+    # being built or waiting for cutover, so no update is missing after a swap.
+    WRITE_STATES = (State.BUILDING, State.READY, State.LIVE)
+
+    blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="indices")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=255, unique=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.BUILDING)
+    blueprint_revision = models.PositiveIntegerField()
+    settings = models.JSONField(default=dict)
+    mappings = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["blueprint", "number"]
+        constraints = [models.UniqueConstraint(fields=["blueprint", "number"], name="uniq_index_number")]
+        verbose_name_plural = "physical indices"
+
+    def __str__(self):
+        return f"{self.name} ({self.state})"
+
+
+class DeadLetter(models.Model):
+    class Reason(models.TextChoices):
+        UNDECODABLE = "undecodable", "Not JSON / not UTF-8"
+        SCHEMA_INVALID = "schema_invalid", "Fails the event schema"
+        MAPPING_REJECTED = "mapping_rejected", "Rejected by the index mapping"
+        TOO_LARGE = "too_large", "Document too large"
+        BUILD_FAILED = "build_failed", "Document builder failed"
+        RETRIES_EXHAUSTED = "retries_exhausted", "Transient errors outlasted the retries"
+        REJECTED = "rejected", "Other permanent rejection"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REPLAYED = "replayed"
+        DISCARDED = "discarded"
+
+    blueprint = models.ForeignKey(IndexBlueprint, null=True, on_delete=models.SET_NULL, related_name="dead_letters")
+    topic = models.CharField(max_length=255)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    key = models.BinaryField(null=True, blank=True)
+    raw_value = models.BinaryField(null=True, blank=True)
+    reason = models.CharField(max_length=40, choices=Reason.choices)
+    error = models.TextField()
+    target_index = models.CharField(max_length=255, blank=True)
+    entity_id = models.CharField(max_length=255, blank=True)
+    event_id = models.CharField(max_length=64, blank=True)
+    version = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    replay_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "reason", "created_at"], name="idx_deadletter_filter")]
+
+    def __str__(self):
+        return f"{self.topic}[{self.partition}]@{self.offset} {self.reason}"
+
+    @property
+    def raw_text(self) -> str:
+        raw = bytes(self.raw_value or b"")
+        return raw.decode("utf-8", errors="replace")
+
+
+class UnmappedField(models.Model):
+    """A field the consumer dropped because the index mapping does not map it."""
+
+    index_name = models.CharField(max_length=255)
+    field = models.CharField(max_length=255)
+    count = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    sample = models.JSONField(null=True, blank=True)
+    acknowledged = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [models.UniqueConstraint(fields=["index_name", "field"], name="uniq_unmapped_field")]
+
+    def __str__(self):
+        return f"{self.index_name}.{self.field} ×{self.count}"
+
+
+class FreshnessMinute(models.Model):
+    """Lag quantiles of one minute for one blueprint, from events or canaries."""
+
+    class Source(models.TextChoices):
+        EVENT = "event", "Commit → acknowledged by bulk"
+        CANARY = "canary", "Commit → searchable (canary)"
+
+    blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="freshness")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    minute = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    p50_ms = models.FloatField()
+    p95_ms = models.FloatField()
+    p99_ms = models.FloatField()
+    max_ms = models.FloatField()
+
+    class Meta:
+        ordering = ["-minute"]
+        constraints = [models.UniqueConstraint(fields=["blueprint", "source", "minute"], name="uniq_freshness_minute")]

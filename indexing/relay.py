@@ -1,0 +1,155 @@
+"""The outbox relay: committed outbox rows → Kafka, one topic per aggregate.
+
+It wakes on LISTEN/NOTIFY (sent at commit by ``outbox.emit``) and polls as a
+fallback. Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several relays
+share the work without sending a row twice in the normal case; a row is
+marked published only after the broker acknowledged it (idempotent producer,
+``acks=all``). A stopped Kafka leaves rows unmarked and waiting; application
+transactions only insert outbox rows and never wait for the relay.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.utils import timezone
+
+from . import stats
+from .models import OutboxEvent
+from .outbox import NOTIFY_CHANNEL, as_event_json
+from .producer import build_producer
+from .topics import ensure_topic, topic_for
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, batch_size: int | None = None, poll_s: float | None = None, delivery_timeout_s: float = 35.0):
+        self.batch_size = batch_size or settings.SEARCHSYNC["RELAY_BATCH_SIZE"]
+        self.poll_s = poll_s if poll_s is not None else settings.SEARCHSYNC["RELAY_POLL_S"]
+        self.delivery_timeout_s = delivery_timeout_s
+        self.producer = build_producer()
+        self._known_topics: set[str] = set()
+        self._listener: psycopg.Connection | None = None
+
+    def relay_once(self) -> int:
+        """Publish up to one batch of unpublished rows; return how many the broker acknowledged."""
+        with transaction.atomic():
+            rows = list(
+                OutboxEvent.objects.select_for_update(skip_locked=True)
+                .filter(published_at__isnull=True)
+                .order_by("created_at", "event_id")[: self.batch_size]
+            )
+            if not rows:
+                return 0
+            acked: list = []
+            failed: dict = {}
+
+            def on_delivery(event_id):
+                def callback(err, _msg):
+                    if err is None:
+                        acked.append(event_id)
+                    else:
+                        failed[event_id] = err
+
+                return callback
+
+            for row in rows:
+                topic = topic_for(row.aggregate_type)
+                if topic not in self._known_topics:
+                    ensure_topic(topic)
+                    self._known_topics.add(topic)
+                value = json.dumps(as_event_json(row), separators=(",", ":")).encode()
+                while True:
+                    try:
+                        self.producer.produce(topic, key=row.aggregate_id.encode(), value=value,
+                                              on_delivery=on_delivery(row.event_id))
+                        break
+                    except BufferError:
+                        self.producer.poll(0.1)  # local queue full: let deliveries drain
+            # Every message gets a report within message.timeout.ms, success or failure.
+            self.producer.flush(self.delivery_timeout_s)
+            if acked:
+                OutboxEvent.objects.filter(event_id__in=acked).update(published_at=timezone.now())
+        if failed:
+            log.warning("relay: %d of %d rows not acknowledged (%s); they stay in the outbox",
+                        len(failed), len(rows), next(iter(failed.values())))
+        stats.incr("relay", relayed=len(acked), failed=len(failed))
+        return len(acked)
+
+    def drain(self, max_rounds: int = 1_000_000) -> int:
+        total = 0
+        for _ in range(max_rounds):
+            n = self.relay_once()
+            total += n
+            if n < self.batch_size:
+                break
+        return total
+
+    # -- long-running loop ---------------------------------------------------
+    def _listen(self) -> psycopg.Connection | None:
+        if self._listener is not None and not self._listener.closed:
+            return self._listener
+        try:
+            params = connections["default"].get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            conn = psycopg.connect(**params, autocommit=True)
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._listener = conn
+        except psycopg.Error as exc:
+            log.warning("relay: LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_s)
+            self._listener = None
+        return self._listener
+
+    def _wait_for_notify(self) -> None:
+        conn = self._listen()
+        if conn is None:
+            time.sleep(self.poll_s)
+            return
+        try:
+            for _ in conn.notifies(timeout=self.poll_s, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            log.warning("relay: listener failed (%s); reconnecting", exc)
+            self._listener = None
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("outbox relay started (batch %d, poll %.1fs)", self.batch_size, self.poll_s)
+        failures = 0
+        while not stop.is_set():
+            try:
+                close_old_connections()
+                published = self.relay_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("relay round failed")
+                stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            if published < self.batch_size:
+                self._wait_for_notify()
+        if self._listener is not None:
+            self._listener.close()
+        self.producer.flush(self.delivery_timeout_s)
+
+
+def clean_published(retention: timedelta | None = None, batch: int = 10_000) -> int:
+    """Delete rows published longer ago than the retention window, in bounded batches."""
+    retention = retention or timedelta(hours=settings.SEARCHSYNC["OUTBOX_RETENTION_HOURS"])
+    cutoff = timezone.now() - retention
+    deleted = 0
+    while True:
+        ids = list(
+            OutboxEvent.objects.filter(published_at__lt=cutoff).values_list("event_id", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += OutboxEvent.objects.filter(event_id__in=ids).delete()[0]

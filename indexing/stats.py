@@ -1,0 +1,57 @@
+"""Pipeline counters and live consumer state, shared across processes in Redis.
+
+Consumers run in Celery workers; the console and /metrics run in the web
+process. Counters are Redis hashes so every process sees the same totals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .redis_store import get_redis
+
+COUNTERS_KEY = "searchsync:counters:{name}"
+STATE_KEY = "searchsync:consumer-state:{name}"
+STATE_TTL_S = 30
+
+OUTCOMES = ("indexed", "stale", "retried", "dead_lettered", "superseded", "dropped_fields", "batches", "relayed")
+
+
+def incr(name: str, **counts: int) -> None:
+    counts = {k: v for k, v in counts.items() if v}
+    if not counts:
+        return
+    pipe = get_redis().pipeline(transaction=False)
+    for key, value in counts.items():
+        pipe.hincrby(COUNTERS_KEY.format(name=name), key, value)
+    pipe.execute()
+
+
+def counters(name: str) -> dict[str, int]:
+    raw = get_redis().hgetall(COUNTERS_KEY.format(name=name))
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def publish_state(name: str, consumer_id: str, **state) -> None:
+    """Heartbeat of one consumer: what it is doing, seen on the console."""
+    state["updated"] = time.time()
+    key = STATE_KEY.format(name=name)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(key, consumer_id, json.dumps(state))
+    pipe.expire(key, STATE_TTL_S * 10)
+    pipe.execute()
+
+
+def clear_state(name: str, consumer_id: str) -> None:
+    get_redis().hdel(STATE_KEY.format(name=name), consumer_id)
+
+
+def consumer_states(name: str) -> dict[str, dict]:
+    now = time.time()
+    states = {}
+    for consumer_id, raw in get_redis().hgetall(STATE_KEY.format(name=name)).items():
+        state = json.loads(raw)
+        if now - state.get("updated", 0) <= STATE_TTL_S:
+            states[consumer_id.decode()] = state
+    return states

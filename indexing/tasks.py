@@ -1,0 +1,58 @@
+"""Celery tasks of the indexing side, scheduled by beat (see CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import freshness
+from .models import DeadLetter, IndexBlueprint
+from .redis_store import get_redis
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def send_canaries() -> None:
+    for blueprint in IndexBlueprint.objects.filter(enabled=True):
+        canary_round.delay(blueprint.pk)
+
+
+@shared_task(ignore_result=True)
+def canary_round(blueprint_id: int) -> float | None:
+    """One canary through the real path; skipped while the previous one is still in flight."""
+    blueprint = IndexBlueprint.objects.get(pk=blueprint_id)
+    if not blueprint.canary_payload or blueprint.live_index() is None:
+        return None
+    timeout = settings.SEARCHSYNC["CANARY_TIMEOUT_S"]
+    lock = get_redis().lock(f"searchsync:canary:{blueprint.name}", timeout=timeout + 10, blocking=False)
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        version, committed_at = freshness.send_canary(blueprint)
+        return freshness.await_canary(blueprint, version, committed_at, timeout)
+    finally:
+        lock.release()
+
+
+@shared_task(ignore_result=True)
+def roll_up_freshness() -> int:
+    return sum(freshness.roll_up(b) for b in IndexBlueprint.objects.all())
+
+
+@shared_task(ignore_result=True)
+def clean_outbox() -> int:
+    from .relay import clean_published
+
+    deleted = clean_published()
+    log.info("outbox cleanup: deleted %d published rows", deleted)
+    return deleted
+
+
+@shared_task
+def replay_dead_letters(ids: list[int], user: str = "") -> int:
+    from . import dead_letters
+
+    return dead_letters.replay(DeadLetter.objects.filter(pk__in=ids).order_by("pk"), user=user)

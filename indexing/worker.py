@@ -1,0 +1,42 @@
+"""Celery worker bootstep: `celery -A config worker --cdc` also runs the
+outbox relay and one indexing consumer per enabled blueprint.
+
+Kafka consumers are long-lived and keep partition state, which does not fit
+Celery's short task model; as a bootstep they live exactly as long as the
+worker, join their consumer groups when it starts, and leave them cleanly when
+it stops. Scaling out means starting more workers with --cdc: Kafka spreads
+each blueprint's partitions over them.
+"""
+
+from celery import bootsteps
+from click import Option
+
+
+class CdcStep(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker, cdc=False, cdc_no_relay=False, **options):
+        super().__init__(worker, **options)
+        self.enabled = bool(cdc)
+        self.with_relay = not cdc_no_relay
+        self.runner = None
+
+    def start(self, worker):
+        from indexing.runner import PipelineRunner
+
+        self.runner = PipelineRunner(relay=self.with_relay)
+        self.runner.start()
+
+    def stop(self, worker):
+        if self.runner is not None:
+            self.runner.stop()
+
+
+def install(app) -> None:
+    app.user_options["worker"].add(
+        Option(("--cdc",), is_flag=True, default=False, help="Also run the outbox relay and indexing consumers.")
+    )
+    app.user_options["worker"].add(
+        Option(("--cdc-no-relay",), is_flag=True, default=False, help="With --cdc: consumers only, no relay.")
+    )
+    app.steps["worker"].add(CdcStep)

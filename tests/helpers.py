@@ -1,0 +1,108 @@
+"""Helpers shared by the pipeline tests: run the pipeline in threads, wait,
+and read back the whole state of the database and of an index."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+from catalog.models import Product
+from indexing.blueprints import CANARY_ENTITY_ID
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+@contextlib.contextmanager
+def running(target, name="worker"):
+    """Run ``target(stop_event)`` in a thread for the duration of the block."""
+    stop = threading.Event()
+    errors = []
+
+    def guarded():
+        from django.db import connections
+
+        try:
+            target(stop)
+        except Exception as exc:  # surfaced to the test below
+            errors.append(exc)
+            raise
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=guarded, name=name, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(60)
+    if errors:
+        raise errors[0]
+
+
+@contextlib.contextmanager
+def pipeline(blueprint, relay=True, consumer=True, **consumer_kwargs):
+    """Relay + one indexing consumer of ``blueprint``, in threads."""
+    from indexing.consumer import IndexingConsumer
+    from indexing.relay import OutboxRelay
+
+    with contextlib.ExitStack() as stack:
+        if relay:
+            r = OutboxRelay()
+            stack.enter_context(running(r.run, "relay"))
+        if consumer:
+            c = IndexingConsumer(blueprint, **consumer_kwargs)
+            stack.enter_context(running(lambda stop: c.run(stop), "consumer"))
+        yield
+
+
+def db_state(deleted_ids=()) -> dict[str, tuple[int, dict]]:
+    return {
+        str(p.id): (p.version, {"title": p.title, "price_minor": p.price_minor, "available_qty": p.available_qty,
+                                "brand": p.brand_name, "tenant_id": p.tenant_id, "description": p.description})
+        for p in Product.objects.all()
+    }
+
+
+def index_state(engine, index: str) -> dict[str, tuple[int, dict]]:
+    engine.refresh(index)
+    state = {}
+    for hit in engine.scan(index):
+        if hit["_id"] == CANARY_ENTITY_ID:
+            continue
+        state[hit["_id"]] = (hit["_version"], hit["_source"])
+    return state
+
+
+def assert_index_matches_db(engine, index: str, deleted_versions: dict[str, int] | None = None):
+    """Every product is in the index at its DB version with its fields; every deleted one is a tombstone
+    at its delete version; nothing else is there."""
+    deleted_versions = deleted_versions or {}
+    db = db_state()
+    idx = index_state(engine, index)
+    live_docs = {k: v for k, v in idx.items() if not v[1].get("deleted")}
+    tombstones = {k: v[0] for k, v in idx.items() if v[1].get("deleted")}
+    missing = sorted(set(db) - set(live_docs), key=int)
+    extra = sorted(set(live_docs) - set(db), key=int)
+    assert not missing, f"{len(missing)} products missing from the index, e.g. {missing[:10]}"
+    assert not extra, f"{len(extra)} deleted products still live in the index, e.g. {extra[:10]}"
+    wrong = []
+    for pid, (version, fields) in db.items():
+        doc_version, source = live_docs[pid]
+        got = {k: source.get(k) for k in fields}
+        if doc_version != version or source.get("version") != version or got != fields:
+            wrong.append((pid, version, doc_version, fields, got))
+    assert not wrong, f"{len(wrong)} documents differ from the database, e.g. {wrong[:3]}"
+    assert tombstones == deleted_versions, "tombstones differ from deletes: " + str(
+        {k: (tombstones.get(k), deleted_versions.get(k)) for k in set(tombstones) ^ set(deleted_versions)} or
+        {k: (tombstones[k], deleted_versions[k]) for k in tombstones if tombstones[k] != deleted_versions[k]})
