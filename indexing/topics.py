@@ -17,7 +17,8 @@ def topic_for(aggregate_type: str) -> str:
 
 def ensure_topic(topic: str, partitions: int | None = None, timeout: float = 15.0) -> None:
     partitions = partitions or settings.SEARCHSYNC["TOPIC_PARTITIONS"]
-    futures = admin_client().create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+    admin = admin_client()  # keep a reference: a collected client cancels its pending futures
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
                                            operation_timeout=timeout, request_timeout=timeout)
     for future in futures.values():
         try:

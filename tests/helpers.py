@@ -106,3 +106,36 @@ def assert_index_matches_db(engine, index: str, deleted_versions: dict[str, int]
     assert tombstones == deleted_versions, "tombstones differ from deletes: " + str(
         {k: (tombstones.get(k), deleted_versions.get(k)) for k in set(tombstones) ^ set(deleted_versions)} or
         {k: (tombstones[k], deleted_versions[k]) for k in tombstones if tombstones[k] != deleted_versions[k]})
+
+
+def wait_converged(engine, index: str, deleted_versions=None, timeout: float = 120.0):
+    """Wait until the index equals the database; fail with the last difference."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            assert_index_matches_db(engine, index, deleted_versions)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def random_operations(rng, count: int, deleted: dict[str, int], start_products: int = 50):
+    """Random creates/updates/deletes through the catalog services; records delete versions in ``deleted``."""
+    from catalog import services
+    from catalog.management.commands.seed_catalog import random_product
+
+    ids = [services.create_product(**random_product(rng)).pk for _ in range(start_products)]
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.25 or not ids:
+            ids.append(services.create_product(**random_product(rng)).pk)
+        elif roll < 0.85:
+            pid = rng.choice(ids)
+            services.update_product(pid, price_minor=rng.randint(1, 100_000), available_qty=rng.randint(0, 50),
+                                    title=random_product(rng)["title"])
+        else:
+            pid = ids.pop(rng.randrange(len(ids)))
+            deleted[str(pid)] = services.delete_product(pid)
+    return ids
