@@ -24,8 +24,7 @@ bootstrap: migrate
 up: venv
 	devstack/up
 	$(MAKE) --no-print-directory bootstrap
-	@if [ "$$($(PY) manage.py shell -c 'from catalog.models import Product; print(Product.objects.count())')" = "0" ]; then \
-		$(PY) manage.py seed_catalog --products $(DEMO_PRODUCTS) --seed 1; fi
+	$(PY) manage.py seed_catalog --if-empty --products $(DEMO_PRODUCTS) --seed 1
 	SEARCHSYNC_PORT=$(PORT) devstack/console start
 	@echo
 	@echo "searchsync console: http://127.0.0.1:$(PORT)/   (admin/admin, admin2/admin2, operator/operator)"

@@ -6,12 +6,19 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from indexing.overview import all_index_statuses
+
 from .dependencies import check_all
 
 
 @require_GET
 def overview(request):
-    return render(request, "dashboard/overview.html", {"dependencies": check_all()})
+    return render(request, "dashboard/overview.html", {"dependencies": check_all(), "statuses": all_index_statuses()})
+
+
+@require_GET
+def indices_partial(request):
+    return render(request, "dashboard/_indices.html", {"statuses": all_index_statuses()})
 
 
 @require_GET

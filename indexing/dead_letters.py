@@ -100,3 +100,22 @@ def discard(dead_letters: QuerySet, user: str = "") -> int:
 
 class ReplayFailed(RuntimeError):
     pass
+
+
+def matching(*, blueprint: str | None = None, reason: str | None = None, status: str | None = DeadLetter.Status.PENDING,
+             since=None, until=None, ids: list[int] | None = None) -> QuerySet:
+    """Dead letters matching the filters the console and the API offer."""
+    qs = DeadLetter.objects.select_related("blueprint")
+    if blueprint:
+        qs = qs.filter(blueprint__name=blueprint)
+    if reason:
+        qs = qs.filter(reason=reason)
+    if status:
+        qs = qs.filter(status=status)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs

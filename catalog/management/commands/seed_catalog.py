@@ -33,8 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--products", type=int, default=1000)
         parser.add_argument("--batch", type=int, default=2000)
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when products already exist.")
 
-    def handle(self, *, products, batch, seed, **options):
+    def handle(self, *, products, batch, seed, if_empty, **options):
+        from catalog.models import Product
+
+        if if_empty and Product.objects.exists():
+            self.stdout.write("catalog already has products; not seeding")
+            return
         rng = random.Random(seed)
         made = 0
         while made < products:

@@ -1,0 +1,45 @@
+"""Small presentational helpers for the console templates."""
+
+from django import template
+from django.utils.html import format_html, format_html_join
+
+register = template.Library()
+
+
+@register.simple_tag
+def sparkline(points, threshold_ms=None, width=220, height=44):
+    """An inline SVG line of (label, value) points, with a dashed threshold line."""
+    values = [v for _, v in points]
+    if not values:
+        return format_html('<span class="muted">no data in the last hour</span>')
+    top = max(values + ([threshold_ms * 1.1] if threshold_ms else []))
+    top = top or 1
+    step = width / max(1, len(values) - 1)
+
+    def y(v):
+        return round(height - 2 - (v / top) * (height - 4), 1)
+
+    coords = " ".join(f"{round(i * step, 1)},{y(v)}" for i, v in enumerate(values))
+    threshold = ""
+    if threshold_ms:
+        threshold = format_html(
+            '<line x1="0" x2="{}" y1="{}" y2="{}" stroke="#d0342c" stroke-dasharray="3,3" stroke-width="1"/>',
+            width, y(threshold_ms), y(threshold_ms),
+        )
+    title = format_html_join(", ", "{} {} ms", ((label, round(v)) for label, v in points[-5:]))
+    return format_html(
+        '<svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" role="img"><title>p99 per minute: …{}</title>'
+        '{}<polyline fill="none" stroke="#2563eb" stroke-width="1.5" points="{}"/></svg>',
+        width, height, width, height, title, threshold, coords,
+    )
+
+
+@register.filter
+def ms(value):
+    if value is None:
+        return "–"
+    if value >= 10_000:
+        return f"{value / 1000:.0f} s"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.0f} ms"

@@ -1,0 +1,88 @@
+"""Everything the console's overview shows about one blueprint, gathered in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from . import freshness, stats
+from .engines import get_engine
+from .lag import PartitionLag, consumer_lag
+from .models import DeadLetter, IndexBlueprint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexStatus:
+    blueprint: IndexBlueprint
+    live_index: str | None = None
+    alias_targets: list[str] = field(default_factory=list)
+    write_targets: list[str] = field(default_factory=list)
+    documents: int | None = None
+    event_lag: freshness.Quantiles | None = None
+    canary_lag: freshness.Quantiles | None = None
+    chart: list[tuple[str, float]] = field(default_factory=list)  # (minute label, p99 ms)
+    partitions: list[PartitionLag] = field(default_factory=list)
+    dead_letters: int = 0
+    consumers: dict = field(default_factory=dict)
+    counters: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total_lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    @property
+    def threshold_ms(self) -> int:
+        return self.blueprint.threshold_ms
+
+    @property
+    def colour(self) -> str:
+        """red: past the freshness threshold, no consumer, or unreachable; amber: paused, backlog or dead letters."""
+        if self.errors or not self.consumers:
+            return "red"
+        worst = max((q.p99_ms for q in (self.canary_lag, self.event_lag) if q), default=None)
+        if worst is not None and worst > self.threshold_ms:
+            return "red"
+        if any(c.get("state") in ("paused", "unavailable") for c in self.consumers.values()):
+            return "amber"
+        if self.dead_letters or self.total_lag > 10_000:
+            return "amber"
+        return "green"
+
+    @property
+    def consumer_state(self) -> str:
+        states = sorted({c.get("state", "?") for c in self.consumers.values()})
+        return ", ".join(states) if states else "no consumer"
+
+
+def index_status(blueprint: IndexBlueprint) -> IndexStatus:
+    status = IndexStatus(blueprint)
+    live = blueprint.live_index()
+    status.live_index = live.name if live else None
+    status.write_targets = [i.name for i in blueprint.write_targets()]
+    status.dead_letters = DeadLetter.objects.filter(blueprint=blueprint, status=DeadLetter.Status.PENDING).count()
+    engine = get_engine()
+    try:
+        status.alias_targets = sorted(engine.get_alias(blueprint.read_alias))
+        status.documents = engine.count(blueprint.read_alias)
+    except Exception as exc:
+        status.errors.append(f"search: {exc}")
+    try:
+        status.event_lag = freshness.recent(blueprint.name, "event", 60)
+        status.canary_lag = freshness.recent(blueprint.name, "canary", 60)
+        status.consumers = stats.consumer_states(blueprint.name)
+        status.counters = stats.counters(blueprint.name)
+    except Exception as exc:
+        status.errors.append(f"redis: {exc}")
+    status.chart = [(m.minute.strftime("%H:%M"), m.p99_ms) for m in freshness.history(blueprint, "canary", 60)]
+    try:
+        status.partitions = consumer_lag(blueprint)
+    except Exception as exc:
+        status.errors.append(f"kafka: {exc}")
+    return status
+
+
+def all_index_statuses() -> list[IndexStatus]:
+    return [index_status(b) for b in IndexBlueprint.objects.filter(enabled=True)]

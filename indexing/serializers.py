@@ -1,0 +1,52 @@
+import base64
+
+from rest_framework import serializers
+
+from .models import DeadLetter
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    blueprint = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    key = serializers.SerializerMethodField()
+    raw_text = serializers.CharField(read_only=True)
+    raw_base64 = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeadLetter
+        fields = ["id", "blueprint", "topic", "partition", "offset", "key", "reason", "error", "target_index",
+                  "entity_id", "event_id", "version", "status", "replay_count", "created_at", "resolved_at",
+                  "resolved_by", "raw_text", "raw_base64"]
+
+    def get_key(self, obj) -> str | None:
+        return bytes(obj.key).decode("utf-8", errors="replace") if obj.key is not None else None
+
+    def get_raw_base64(self, obj) -> str | None:
+        return base64.b64encode(bytes(obj.raw_value)).decode() if obj.raw_value is not None else None
+
+
+class DeadLetterFilterSerializer(serializers.Serializer):
+    blueprint = serializers.CharField(required=False)
+    reason = serializers.ChoiceField(choices=DeadLetter.Reason.choices, required=False)
+    status = serializers.ChoiceField(choices=DeadLetter.Status.choices, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class DeadLetterBulkActionSerializer(serializers.Serializer):
+    """Either explicit ids, or ``all_matching: true`` with the list filters."""
+
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_empty=False)
+    all_matching = serializers.BooleanField(required=False, default=False)
+    filters = DeadLetterFilterSerializer(required=False)
+
+    def validate(self, data):
+        if not data.get("ids") and not data.get("all_matching"):
+            raise serializers.ValidationError({"ids": "Give the ids to act on, or set all_matching to true."})
+        if data.get("ids") and data.get("all_matching"):
+            raise serializers.ValidationError({"all_matching": "Give either ids or all_matching, not both."})
+        return data
+
+
+class DeadLetterActionResultSerializer(serializers.Serializer):
+    replayed = serializers.IntegerField(required=False)
+    discarded = serializers.IntegerField(required=False)
