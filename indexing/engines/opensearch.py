@@ -18,7 +18,7 @@ class OpenSearchEngine(SearchEngine):
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
-        self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False)
+        self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, pool_maxsize=16)
 
     def _call(self, fn, *args, **kwargs):
         try:

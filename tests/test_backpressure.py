@@ -1,0 +1,133 @@
+"""Invariant 7: backpressure, not crashes. A second search node with a one-slot write queue
+answers 429 while a noisy neighbour floods it; the consumer shrinks its batches, pauses, and
+converges by itself with nothing dead-lettered."""
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from catalog import services
+from catalog.blueprint import ensure_products_blueprint
+from indexing.blueprints import ensure_live_index
+from indexing.consumer import IndexingConsumer
+from indexing.engines import BulkAction, build_engine
+from indexing.models import DeadLetter
+from indexing.relay import OutboxRelay
+from tests.helpers import running, wait_converged
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_ENV = {
+    "DEVSTACK_OPENSEARCH_NAME": "os429",
+    "DEVSTACK_OPENSEARCH_PORT": "9201",
+    "DEVSTACK_OPENSEARCH_WRITE_QUEUE_SIZE": "1",
+    "DEVSTACK_OPENSEARCH_WRITE_THREADS": "1",
+    "DEVSTACK_OPENSEARCH_HEAP": "512m",
+}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def small_queue_node():
+    env = {**os.environ, **NODE_ENV}
+    subprocess.run([str(ROOT / "devstack/up"), "opensearch"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield build_engine("opensearch", "http://127.0.0.1:9201")
+    finally:
+        subprocess.run([str(ROOT / "devstack/down"), "opensearch"], env=env, check=False, stdout=subprocess.DEVNULL)
+
+
+def noisy_neighbour(engine, index, stop):
+    doc = {"id": "n", "tenant_id": "noise", "title": "noise " * 20, "price_minor": 1, "available_qty": 1, "version": 1}
+    version = 1
+    while not stop.is_set():
+        version += 1
+        engine.bulk([BulkAction("index", index, str(i), version, doc) for i in range(1000)], chunk_size=1000)
+
+
+def test_consumer_backs_off_under_429_and_converges(small_queue_node, transactional_db, isolated_pipeline, unique):
+    engine = small_queue_node
+    blueprint = ensure_products_blueprint(name=f"bp-{unique}")
+    index = ensure_live_index(blueprint, engine).name
+    noise_index = f"noise-{unique}"
+    engine.create_index(noise_index, blueprint.settings, blueprint.mappings)
+    assert engine.write_thread_pool().queue_capacity == 1
+    rejected_before = engine.write_thread_pool().rejected
+
+    services.create_products_bulk([dict(tenant_id="t", title=f"P {i}", price_minor=i, available_qty=i) for i in range(8000)])
+    OutboxRelay().drain()
+
+    consumer = IndexingConsumer(blueprint, engine, batch_size=500)
+    seen_states, seen_batches = set(), set()
+    stop_noise = threading.Event()
+    noise = [threading.Thread(target=noisy_neighbour, args=(engine, noise_index, stop_noise), daemon=True) for _ in range(6)]
+    try:
+        for t in noise:
+            t.start()
+        with running(consumer.run, "consumer"):
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and not {"throttled", "paused"} & seen_states:
+                seen_states.add(consumer.backpressure.state)
+                seen_batches.add(consumer.backpressure.batch_size)
+                time.sleep(0.01)
+            time.sleep(3)
+            stop_noise.set()
+            for t in noise:
+                t.join(30)
+            wait_converged(engine, index, timeout=180)
+            recovered = consumer.backpressure.batch_size
+            rejected = engine.write_thread_pool().rejected - rejected_before
+    finally:
+        stop_noise.set()
+        engine.delete_index(noise_index)
+        engine.delete_index(index)
+    from indexing import stats
+
+    counters = stats.counters(blueprint.name)
+    print(f"\nnode rejected {rejected} writes; consumer states {seen_states}, batch sizes {sorted(seen_batches)}, "
+          f"after recovery {recovered}, {counters}")
+    assert rejected > 0, "the node was never saturated: the drill proved nothing"
+    assert {"throttled", "paused"} & seen_states, "the consumer never reacted to the cluster's pressure"
+    assert min(seen_batches) < 500
+    assert recovered == 500, "the batch size did not recover once the pressure cleared"
+    assert not DeadLetter.objects.exists(), "429s are backpressure, never a reason to dead-letter"
+
+
+def test_sink_retries_429_items_without_dead_lettering(small_queue_node, unique):
+    """The sink's side of it: items answered 429 are retried with backoff until accepted."""
+    from indexing.sink import BulkSink
+
+    engine = small_queue_node
+    from catalog.blueprint import products_definition
+
+    definition = products_definition()
+    index, noise_index = f"sink-{unique}", f"sink-noise-{unique}"
+    engine.create_index(index, definition["settings"], definition["mappings"])
+    engine.create_index(noise_index, definition["settings"], definition["mappings"])
+    throttled = []
+    sink = BulkSink(engine, max_retries=3, base_s=0.05, cap_s=1.0, chunk_size=250, on_throttled=throttled.append)
+    stop_noise = threading.Event()
+    noise = [threading.Thread(target=noisy_neighbour, args=(engine, noise_index, stop_noise), daemon=True) for _ in range(6)]
+    doc = {"id": "x", "tenant_id": "t", "title": "sink", "price_minor": 1, "available_qty": 1, "version": 1}
+    try:
+        for t in noise:
+            t.start()
+        version, results = 0, []
+        while not throttled and version < 200:
+            version += 1
+            results.append(sink.write([BulkAction("index", index, str(i), version, doc) for i in range(1000)]))
+    finally:
+        stop_noise.set()
+        for t in noise:
+            t.join(30)
+        engine.refresh(index)
+        count = engine.count(index)
+        engine.delete_index(index)
+        engine.delete_index(noise_index)
+    assert throttled, "no 429 in 200 rounds: the node was never saturated"
+    assert all(not r.failed for r in results)
+    assert sum(r.rejected_429 for r in results) > 0
+    assert len(results[-1].indexed) == 1000 and count == 1000
