@@ -2,6 +2,7 @@
 
 from django import template
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -11,7 +12,7 @@ def sparkline(points, threshold_ms=None, width=220, height=44):
     """An inline SVG line of (label, value) points, with a dashed threshold line."""
     values = [v for _, v in points]
     if not values:
-        return format_html('<span class="muted">no data in the last hour</span>')
+        return mark_safe('<span class="muted">no data in the last hour</span>')
     top = max(values + ([threshold_ms * 1.1] if threshold_ms else []))
     top = top or 1
     step = width / max(1, len(values) - 1)
@@ -36,7 +37,7 @@ def sparkline(points, threshold_ms=None, width=220, height=44):
 
 @register.filter
 def ms(value):
-    if value is None:
+    if not isinstance(value, (int, float)):
         return "–"
     if value >= 10_000:
         return f"{value / 1000:.0f} s"

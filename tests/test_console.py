@@ -1,0 +1,74 @@
+"""Console pages over HTTP: login wall, health, overview, dead-letter flow with its confirm step."""
+
+import pytest
+from django.test import override_settings
+
+from indexing.engines import get_engine
+from indexing.models import DeadLetter
+
+
+@pytest.mark.django_db
+def test_anonymous_users_only_see_the_login_page(client):
+    assert client.get("/").status_code == 302
+    assert client.get("/").url.startswith("/accounts/login/")
+    assert client.get("/dead-letters/").status_code == 302
+    assert client.get("/accounts/login/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_healthz_is_public_and_reports_every_dependency(client):
+    response = client.get("/healthz")
+    body = response.json()
+    assert set(body["dependencies"]) == {"postgres", "redis", "kafka", "search", "celery"}
+    for name in ("postgres", "redis", "kafka", "search"):
+        assert body["dependencies"][name]["ok"], body["dependencies"][name]
+    assert body["dependencies"]["postgres"]["detail"] == "wal_level=logical"
+    # Celery workers are not started by the test suite, so the whole is degraded: 503.
+    assert response.status_code == (200 if body["dependencies"]["celery"]["ok"] else 503)
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_search_node_is_unreachable(client):
+    get_engine.cache_clear()
+    try:
+        with override_settings(SEARCH_URL="http://127.0.0.1:1"):
+            response = client.get("/healthz")
+    finally:
+        get_engine.cache_clear()
+    assert response.status_code == 503
+    assert response.json()["dependencies"]["search"]["ok"] is False
+
+
+def test_overview_shows_each_index_with_status(admin_client, products_blueprint):
+    page = admin_client.get("/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert products_blueprint.name in html and products_blueprint.read_alias in html
+    assert 'data-status="' in html and "hx-get" in html
+    partial = admin_client.get("/partials/indices/", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200 and "<html" not in partial.content.decode()
+
+
+@pytest.mark.django_db
+def test_dead_letter_discard_needs_confirmation(admin_client):
+    letter = DeadLetter.objects.create(topic="t", partition=0, offset=5, raw_value=b'{"a": 1}', reason="schema_invalid",
+                                       error="payload: 'title' is a required property")
+    listing = admin_client.get("/dead-letters/")
+    assert "required property" in listing.content.decode()
+    detail = admin_client.get(f"/dead-letters/{letter.pk}/")
+    assert "&quot;a&quot;: 1" in detail.content.decode()
+    first = admin_client.post("/dead-letters/action/", {"action": "discard", "scope": "selected", "ids": [letter.pk]})
+    assert first.status_code == 200 and "Yes, discard 1" in first.content.decode()
+    letter.refresh_from_db()
+    assert letter.status == "pending"  # nothing happens before the confirm
+    admin_client.post("/dead-letters/action/", {"action": "discard", "scope": "selected", "ids": [letter.pk],
+                                                "confirmed": "on"})
+    letter.refresh_from_db()
+    assert letter.status == "discarded" and letter.resolved_by == "admin"
+
+
+@pytest.mark.django_db
+def test_dead_letter_action_without_selection_is_a_message_not_a_500(admin_client):
+    response = admin_client.post("/dead-letters/action/", {"action": "replay", "scope": "selected"}, follow=True)
+    assert response.status_code == 200
+    assert "Select at least one dead letter" in response.content.decode()
