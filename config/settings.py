@@ -114,7 +114,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".devstack" / "static"
+STATIC_ROOT = Path(env("STATIC_ROOT", BASE_DIR / ".devstack" / "static"))
+# WhiteNoise expects the folder even before the first collectstatic (DEBUG serves from the apps).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
