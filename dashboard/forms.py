@@ -4,7 +4,7 @@ from indexing.models import DeadLetter, IndexBlueprint
 
 
 class DeadLetterFilterForm(forms.Form):
-    blueprint = forms.ChoiceField(required=False)
+    blueprint = forms.ChoiceField(required=False, label="Index")
     reason = forms.ChoiceField(required=False, choices=[("", "any reason")] + list(DeadLetter.Reason.choices))
     status = forms.ChoiceField(required=False, initial=DeadLetter.Status.PENDING,
                                choices=[("", "any status")] + list(DeadLetter.Status.choices))

@@ -123,7 +123,8 @@ class BatchProcessor:
 
         valid, invalid = decode_all(messages, self.blueprint.event_schema)
         for msg, exc in invalid:
-            dead.append((msg, exc.reason, exc.message, {}))
+            key = msg.key.decode("utf-8", errors="replace") if msg.key else ""
+            dead.append((msg, exc.reason, exc.message, {"entity_id": key}))
         winners, report.superseded = newest_per_entity(valid)
 
         if not targets:

@@ -1,0 +1,73 @@
+"""The console in a real browser (Debian's Chromium driven by Playwright): pages render
+without console errors, and an operator replays a dead letter through the confirm step."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from indexing.models import DeadLetter
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling out, which this network refuses.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser_page():
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.console_errors = errors
+        yield page
+        browser.close()
+
+
+def login(page, live_server, username="operator", password="operator"):
+    page.goto(f"{live_server.url}/")
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_operator_sees_overview_and_replays_a_dead_letter(browser_page, live_server, products_blueprint,
+                                                          django_user_model):
+    django_user_model.objects.create_user("operator", password="operator")
+    letter = DeadLetter.objects.create(
+        blueprint=products_blueprint, topic=products_blueprint.topic, partition=0, offset=42, key=b"77",
+        raw_value=b'{"event_type": "PRODUCT_UPSERT"}', reason="schema_invalid", error="'version' is a required property",
+        entity_id="77")
+    page = browser_page
+    login(page, live_server)
+    card = page.locator(f'[data-index="{products_blueprint.name}"]')
+    card.wait_for()
+    assert card.locator("[data-status]").get_attribute("data-status") in {"green", "amber", "red"}
+    page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+
+    page.click("text=Dead letters")
+    page.wait_for_selector("text='version' is a required property")
+    page.check(f'input[name=ids][value="{letter.pk}"]')
+    page.select_option("select[name=action]", "replay")
+    page.click("text=Continue…")
+    page.wait_for_selector("text=Replay 1 dead letter?")
+    page.screenshot(path=str(SHOTS / "dead_letter_confirm.png"), full_page=True)
+    letter.refresh_from_db()
+    assert letter.status == "pending"
+    page.click("text=Yes, replay 1")
+    page.wait_for_selector("text=Replayed 1 dead letter(s)")
+    page.screenshot(path=str(SHOTS / "dead_letter_replayed.png"), full_page=True)
+    letter.refresh_from_db()
+    assert letter.status == "replayed" and letter.resolved_by == "operator"
+    assert page.console_errors == []
