@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from django.conf import settings
@@ -74,7 +75,7 @@ class IndexingConsumer:
         self.blueprint = blueprint
         self.engine = engine or get_engine()
         self.batch_wait_s = (batch_wait_ms or cfg["BATCH_WAIT_MS"]) / 1000
-        self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.backpressure = BackpressureController(
             self.engine,
             max_batch=batch_size or cfg["BATCH_SIZE"],
