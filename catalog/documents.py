@@ -20,3 +20,31 @@ def build_product(event: Event) -> dict:
         deleted=False,
     )
     return document
+
+
+def product_event(product) -> Event:
+    """A product row as the upsert event that would have produced its current state."""
+    from indexing.contracts import event_type_for
+
+    from .services import AGGREGATE_TYPE, payload_of
+
+    return Event(
+        event_id="",
+        event_type=event_type_for(AGGREGATE_TYPE, False),
+        entity_id=str(product.pk),
+        tenant_id=product.tenant_id,
+        version=product.version,
+        timestamp=product.updated_at,
+        payload=payload_of(product),
+    )
+
+
+def _register_source():
+    from indexing.sources import Source, register_source
+
+    from .models import Product
+
+    register_source(Source(name="catalog.Product", model=Product, to_event=product_event))
+
+
+_register_source()

@@ -100,6 +100,7 @@ DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
     "replica": dj_database_url.parse(REPLICA_DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
+DATABASES["default"]["TEST"] = {"NAME": env("SEARCHSYNC_TEST_DB", "test_searchsync")}
 DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -204,6 +205,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "indexing.tasks.clean_outbox",
         "schedule": 600.0,
     },
+    "backfills-resume": {
+        "task": "backfills.tasks.resume_stalled_backfills",
+        "schedule": 30.0,
+    },
+    "cutovers-retire": {
+        "task": "backfills.tasks.retire_cutover_indices",
+        "schedule": 600.0,
+    },
 }
 
 LOGGING = {
@@ -217,4 +226,22 @@ LOGGING = {
         "elastic_transport": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },
+}
+
+# Backfills and reconciliation read from this database alias, never the primary's hot path.
+SEARCHSYNC_REPLICA_ALIAS = env("SEARCHSYNC_REPLICA_ALIAS", "replica")
+SEARCHSYNC_BACKFILL = {
+    # A page slower than this means the source database is struggling: slow down.
+    "DB_LATENCY_BOUND_MS": env_int("SEARCHSYNC_BACKFILL_DB_LATENCY_BOUND_MS", 500),
+    "STATEMENT_TIMEOUT_MS": env_int("SEARCHSYNC_BACKFILL_STATEMENT_TIMEOUT_MS", 30_000),
+    # A RUNNING chunk not touched for this long belongs to a dead worker and is taken over.
+    "STALE_CHUNK_S": env_int("SEARCHSYNC_BACKFILL_STALE_CHUNK_S", 60),
+    "CUTOVER_ROLLBACK_HOURS": env_float("SEARCHSYNC_CUTOVER_ROLLBACK_HOURS", 24),
+}
+
+# Reconciliation finds drift the pipeline could not see (lost outbox rows, documents
+# changed behind its back) and repairs it through the outbox; hourly, per enabled blueprint.
+CELERY_BEAT_SCHEDULE["reconcile-all"] = {
+    "task": "indexing.tasks.reconcile_all",
+    "schedule": env_float("SEARCHSYNC_RECONCILE_INTERVAL_S", 3600.0),
 }

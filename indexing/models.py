@@ -221,3 +221,61 @@ class FreshnessMinute(models.Model):
     class Meta:
         ordering = ["-minute"]
         constraints = [models.UniqueConstraint(fields=["blueprint", "source", "minute"], name="uniq_freshness_minute")]
+
+
+from django.conf import settings as django_settings  # noqa: E402  (only the report below needs it)
+
+
+class Reconciliation(models.Model):
+    """One reconciliation run of a blueprint's index against its source table, kept as a report.
+
+    Counts are saved while the run progresses, so the console can show a
+    running report; ``sample_ids`` keeps up to ``SAMPLE_SIZE`` ids per drift
+    class for an operator to look at.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    DRIFT_CLASSES = ("missing", "stale", "orphaned", "expired_tombstones")
+    SAMPLE_SIZE = 20
+
+    blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="reconciliations")
+    index_name = models.CharField(max_length=255, help_text="The physical index compared with the source table.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    dry_run = models.BooleanField(default=True, help_text="Classify only: emit no repair, purge nothing.")
+    rows_per_second = models.PositiveIntegerField(null=True, blank=True, help_text="Read throttle; empty = unthrottled.")
+    requested_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="reconciliations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    checked_db = models.BigIntegerField(default=0)
+    checked_index = models.BigIntegerField(default=0)
+    missing = models.BigIntegerField(default=0)
+    stale = models.BigIntegerField(default=0)
+    orphaned = models.BigIntegerField(default=0)
+    expired_tombstones = models.BigIntegerField(default=0)
+    sample_ids = models.JSONField(default=dict, blank=True)
+    repaired = models.BigIntegerField(default=0, help_text="Repair events written to the outbox.")
+    purged = models.BigIntegerField(default=0, help_text="Expired tombstones deleted from the index.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["blueprint", "-created_at"], name="idx_reconciliation_history")]
+
+    def __str__(self):
+        return f"reconciliation #{self.pk} of {self.index_name} ({self.status})"
+
+    @property
+    def drift(self) -> int:
+        return self.missing + self.stale + self.orphaned + self.expired_tombstones
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.FAILED)

@@ -56,3 +56,39 @@ def replay_dead_letters(ids: list[int], user: str = "") -> int:
     from . import dead_letters
 
     return dead_letters.replay(DeadLetter.objects.filter(pk__in=ids).order_by("pk"), user=user)
+
+
+# --- reconciliation -------------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def reconcile(blueprint_id: int, dry_run: bool = False, rows_per_second: int | None = None, user_id: int | None = None,
+              report_id: int | None = None) -> int:
+    """Run one reconciliation; the API and console create the report first and pass its id."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Reconciliation
+    from .reconciliation import Reconciler, create_report
+
+    if report_id is not None:
+        report = Reconciliation.objects.select_related("blueprint").get(pk=report_id)
+    else:
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+        report = create_report(IndexBlueprint.objects.get(pk=blueprint_id), dry_run=dry_run,
+                               rows_per_second=rows_per_second, user=user)
+    return Reconciler(report).run().pk
+
+
+@shared_task(ignore_result=True)
+def reconcile_all() -> int:
+    """The hourly self-healing round: one repairing run per enabled blueprint with a live index."""
+    from .reconciliation import is_running, start
+
+    started = 0
+    for blueprint in IndexBlueprint.objects.filter(enabled=True):
+        live = blueprint.live_index()
+        if live is None or is_running(live.name):
+            continue  # nothing to compare yet, or the previous round is still going
+        start(blueprint, dry_run=False)
+        started += 1
+    return started

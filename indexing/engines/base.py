@@ -151,6 +151,34 @@ class SearchEngine(ABC):
     def scan(self, index: str, query: dict | None = None, source: bool | list[str] = True, size: int = 1000) -> Iterator[dict]:
         """Every matching hit (``_id``, ``_version``, ``_source``), streamed in pages."""
 
+    @abstractmethod
+    def mget(self, index: str, ids: list[str], source: bool | list[str] = True) -> dict[str, dict]:
+        """The stored documents among ``ids`` (``_id``, ``_version``, ``_source``), by id; absent ids are left out.
+
+        Real-time like ``get``: it sees a write before the next refresh, which a
+        search would not. Raises if the cluster could not answer for some id.
+        """
+
+    def search_after(self, index: str, sort_field: str, query: dict | None = None,
+                     source: bool | list[str] = False, size: int = 1000) -> Iterator[dict]:
+        """Every matching hit (with ``_version``) in ascending ``sort_field`` order, page by page.
+
+        Paged with ``search_after`` rather than a scroll: nothing is held open on
+        the cluster, so a reader that dies or sleeps (a throttled one) leaks no
+        context. ``sort_field`` must be a unique keyword of the documents.
+        """
+        after = None
+        while True:
+            body = {"query": query or {"match_all": {}}, "sort": [{sort_field: "asc"}], "size": size,
+                    "_source": source, "version": True, "track_total_hits": False}
+            if after is not None:
+                body["search_after"] = after
+            hits = self.search(index, body)["hits"]["hits"]
+            yield from hits
+            if len(hits) < size:
+                return
+            after = hits[-1]["sort"]
+
     # -- shared helpers ------------------------------------------------------
     @staticmethod
     def _result_from_helper(action: BulkAction, ok: bool, item: dict) -> BulkItemResult:
@@ -172,6 +200,18 @@ class SearchEngine(ABC):
         elif not ok:
             error_type = info.get("result")
         return BulkItemResult(action=action, status=status, error_type=error_type, reason=reason)
+
+    @staticmethod
+    def _found_docs(index: str, body: dict) -> dict[str, dict]:
+        """The found documents of an ``_mget`` answer; an error on any id fails the whole call,
+        because callers decide from absence and must not take a failed lookup for one."""
+        found = {}
+        for doc in body.get("docs", []):
+            if doc.get("error"):
+                raise RuntimeError(f"_mget on {index} failed for id {doc.get('_id')}: {doc['error']}")
+            if doc.get("found"):
+                found[doc["_id"]] = doc
+        return found
 
     @staticmethod
     def _sum_cat_write_pools(rows: list[dict]) -> ThreadPoolStats:

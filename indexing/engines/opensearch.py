@@ -109,3 +109,10 @@ class OpenSearchEngine(SearchEngine):
     def scan(self, index: str, query: dict | None = None, source: bool | list[str] = True, size: int = 1000) -> Iterator[dict]:
         body = {"query": query or {"match_all": {}}, "_source": source, "version": True}
         yield from helpers.scan(self.client, query=body, index=index, size=size, preserve_order=False)
+
+    def mget(self, index: str, ids: list[str], source: bool | list[str] = True) -> dict[str, dict]:
+        if not ids:
+            return {}
+        docs = [{"_id": doc_id, "_source": source} for doc_id in ids]
+        body = self._call(self.client.mget, index=index, body={"docs": docs})
+        return self._found_docs(index, body)

@@ -1,0 +1,88 @@
+"""The cutover guards: checks a new index must pass before an admin may approve it.
+
+Each guard returns a ``GuardResult`` an operator can read: document-count
+parity with the database (tombstones and canaries excluded), a reconciliation
+sample with zero drift, and the blueprint's golden queries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+
+from indexing.blueprints import read_alias_filter
+from indexing.engines import SearchEngine
+from indexing.models import PhysicalIndex
+from indexing.sources import get_source
+
+from .models import GoldenQuery
+
+
+@dataclass
+class GuardResult:
+    name: str
+    passed: bool
+    detail: str
+    data: dict
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def count_parity(index: PhysicalIndex, engine: SearchEngine, attempts: int = 5, pause_s: float = 1.0) -> GuardResult:
+    """DB rows vs live documents; retried briefly since live writes keep both moving."""
+    source = get_source(index.blueprint.source_model)
+    query = read_alias_filter(index.blueprint)
+    for attempt in range(attempts):
+        engine.refresh(index.name)
+        db = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).count()
+        docs = engine.count(index.name, query)
+        if db == docs:
+            break
+        if attempt < attempts - 1:
+            time.sleep(pause_s)
+    return GuardResult("count parity", db == docs, f"database {db} rows, index {docs} documents",
+                       {"database": db, "index": docs})
+
+
+def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int = 500) -> GuardResult:
+    """Random rows must be in the index at their version (or newer: a write may land meanwhile)."""
+    source = get_source(index.blueprint.source_model)
+    rows = list(source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).order_by("?").values_list("pk", "version")[:size])
+    engine.refresh(index.name)
+    ids = [str(pk) for pk, _ in rows]
+    hits = engine.search(index.name, {"size": len(ids) or 1, "version": True, "_source": ["deleted"],
+                                      "query": {"ids": {"values": ids}}})["hits"]["hits"] if ids else []
+    found = {h["_id"]: (h["_version"], h["_source"].get("deleted", False)) for h in hits}
+    drift = []
+    for pk, version in rows:
+        doc = found.get(str(pk))
+        if doc is None or doc[1] or doc[0] < version:
+            # Re-read: the row may have changed or gone since it was sampled.
+            current = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).filter(pk=pk).values_list("version", flat=True).first()
+            if current is not None and (doc is None or doc[1] or doc[0] < current):
+                drift.append(str(pk))
+    return GuardResult("reconciliation sample", not drift,
+                       f"{len(rows)} rows sampled, {len(drift)} drifted" + (f": {', '.join(drift[:10])}" if drift else ""),
+                       {"sampled": len(rows), "drift": drift[:50]})
+
+
+def golden_queries(index: PhysicalIndex, engine: SearchEngine) -> list[GuardResult]:
+    results = []
+    read_filter = read_alias_filter(index.blueprint)
+    for golden in GoldenQuery.objects.filter(blueprint=index.blueprint):
+        body = {"size": golden.top_k, "_source": False,
+                "query": {"bool": {"must": [golden.query], "filter": [read_filter]}}}
+        got = [h["_id"] for h in engine.search(index.name, body)["hits"]["hits"]]
+        expected = [str(i) for i in golden.expected_ids]
+        overlap = len(set(expected) & set(got)) / len(expected) if expected else 1.0
+        results.append(GuardResult(f"golden query: {golden.name}", overlap >= golden.min_overlap,
+                                   f"{overlap:.0%} of the expected ids in the top {golden.top_k} (need {golden.min_overlap:.0%})",
+                                   {"expected": expected, "got": got, "overlap": overlap}))
+    return results
+
+
+def run_all(index: PhysicalIndex, engine: SearchEngine) -> list[GuardResult]:
+    return [count_parity(index, engine), reconciliation_sample(index, engine), *golden_queries(index, engine)]

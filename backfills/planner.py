@@ -1,0 +1,40 @@
+"""Split a backfill's selection into id-range chunks (``backfill_progress`` rows)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Min
+
+from indexing.sources import get_source
+
+from . import selection as selections
+from .models import Backfill, BackfillProgress
+
+
+def selected(backfill: Backfill):
+    source = get_source(backfill.blueprint.source_model)
+    qs = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS)
+    return source, selections.apply(source, qs, backfill.selection)
+
+
+def plan(backfill: Backfill) -> int:
+    """Create the chunks once; returns how many exist. Idempotent: a planned backfill is left alone."""
+    if backfill.chunks.exists():
+        return backfill.chunks.count()
+    _, qs = selected(backfill)
+    bounds = qs.aggregate(lo=Min("pk"), hi=Max("pk"))
+    rows_total = qs.count()
+    chunks = []
+    if bounds["lo"] is not None:
+        start = bounds["lo"]
+        while start <= bounds["hi"]:
+            end = min(start + backfill.chunk_size - 1, bounds["hi"])
+            chunks.append(BackfillProgress(backfill=backfill, index_name=backfill.target_index.name, start_id=start,
+                                           last_processed_id=start - 1, end_id=end))
+            start = end + 1
+    with transaction.atomic():
+        BackfillProgress.objects.bulk_create(chunks)
+        Backfill.objects.filter(pk=backfill.pk).update(rows_total=rows_total)
+    backfill.rows_total = rows_total
+    return len(chunks)

@@ -1,0 +1,168 @@
+"""Backfill lifecycle: schedule, plan, pause/resume/cancel, change the rate, finish."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from indexing.blueprints import create_physical_index, serving_settings
+from indexing.engines import get_engine
+from indexing.models import IndexBlueprint, PhysicalIndex
+
+from . import planner
+from . import selection as selections
+from .models import Backfill, BackfillProgress
+from .throttle import BackfillThrottle
+
+# A new index is built without replicas and without refreshes: much cheaper to
+# fill, and nobody searches it until the cutover restores the serving settings.
+BUILD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+
+
+class BackfillStateError(Exception):
+    pass
+
+
+def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = None, selection: dict | None = None,
+             rows_per_second: int | None = None, user=None, purpose=Backfill.Purpose.REFILL,
+             chunk_size: int = 5000, page_size: int = 500, parallelism: int = 2, start: bool = True) -> Backfill:
+    target_index = target_index or blueprint.live_index()
+    if target_index is None or target_index.blueprint_id != blueprint.pk:
+        raise BackfillStateError("the target must be a physical index of this blueprint")
+    if target_index.state == PhysicalIndex.State.RETIRED:
+        raise BackfillStateError("a retired index cannot be backfilled")
+    backfill = Backfill.objects.create(
+        blueprint=blueprint, target_index=target_index, selection=selections.validate(selection or {"kind": "all"}),
+        rows_per_second=rows_per_second, requested_by=user, purpose=purpose, chunk_size=chunk_size,
+        page_size=page_size, parallelism=parallelism,
+    )
+    if start:
+        launch(backfill)
+    return backfill
+
+
+def launch(backfill: Backfill) -> None:
+    """Plan the chunks and start the chunk workers (Celery, queue `backfills`)."""
+    from .tasks import run_backfill_chunks
+
+    planner.plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING, started_at=timezone.now())
+    backfill.status = Backfill.Status.RUNNING
+    transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
+
+
+def pause(backfill: Backfill) -> None:
+    _transition(backfill, {Backfill.Status.RUNNING}, Backfill.Status.PAUSED)
+
+
+def resume(backfill: Backfill) -> None:
+    from .tasks import run_backfill_chunks
+
+    _transition(backfill, {Backfill.Status.PAUSED}, Backfill.Status.RUNNING)
+    transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
+
+
+def cancel(backfill: Backfill) -> None:
+    _transition(backfill, {Backfill.Status.PLANNED, Backfill.Status.RUNNING, Backfill.Status.PAUSED},
+                Backfill.Status.CANCELLED, finished=True)
+
+
+def set_rate(backfill: Backfill, rows_per_second: int | None) -> None:
+    """Takes effect on every worker's next page: they re-read the limit each time."""
+    Backfill.objects.filter(pk=backfill.pk).update(rows_per_second=rows_per_second)
+    backfill.rows_per_second = rows_per_second
+
+
+def _transition(backfill: Backfill, allowed: set, to: str, finished: bool = False) -> None:
+    changes = {"status": to}
+    if finished:
+        changes["finished_at"] = timezone.now()
+    updated = Backfill.objects.filter(pk=backfill.pk, status__in=allowed).update(**changes)
+    if not updated:
+        backfill.refresh_from_db()
+        raise BackfillStateError(f"cannot go from {backfill.status} to {to}")
+    backfill.status = to
+
+
+def complete_if_done(backfill_id) -> bool:
+    """Mark the backfill completed once every chunk is; finish a rebuild's index."""
+    with transaction.atomic():
+        backfill = Backfill.objects.select_for_update().select_related("target_index").get(pk=backfill_id)
+        if backfill.status != Backfill.Status.RUNNING:
+            return False
+        if backfill.chunks.exclude(status=BackfillProgress.Status.COMPLETED).exists():
+            return False
+        backfill.status = Backfill.Status.COMPLETED
+        backfill.finished_at = timezone.now()
+        backfill.save(update_fields=["status", "finished_at"])
+    BackfillThrottle(backfill.pk).reset()
+    if backfill.purpose == Backfill.Purpose.REBUILD:
+        finish_build(backfill.target_index)
+        from .cutover import on_build_finished
+
+        on_build_finished(backfill)
+    return True
+
+
+# -- new index versions ----------------------------------------------------------
+
+
+def start_build(blueprint: IndexBlueprint, *, user=None, rows_per_second: int | None = None,
+                parallelism: int = 2) -> Backfill:
+    """Create <name>_v<N+1> with build settings, register it as a write target, and backfill it.
+
+    The live consumer reads the write targets on every batch, so from the
+    moment the index exists every live change is written to it too: nothing
+    updated during the build can be missing afterwards.
+    """
+    index = create_physical_index(blueprint, state=PhysicalIndex.State.BUILDING, extra_settings=BUILD_SETTINGS)
+    return schedule(blueprint, target_index=index, rows_per_second=rows_per_second, user=user,
+                    purpose=Backfill.Purpose.REBUILD, parallelism=parallelism)
+
+
+def finish_build(index: PhysicalIndex) -> None:
+    """Restore the serving settings a build switched off, and mark the index ready."""
+    serving = serving_settings(index.blueprint)
+    restore = {key: serving.get(key, default) for key, default in (("number_of_replicas", 1), ("refresh_interval", "1s"))}
+    engine = get_engine()
+    engine.put_settings(index.name, restore)
+    engine.refresh(index.name)
+    settings = copy.deepcopy(index.settings)
+    settings.update(restore)
+    PhysicalIndex.objects.filter(pk=index.pk, state=PhysicalIndex.State.BUILDING).update(
+        state=PhysicalIndex.State.READY, settings=settings)
+
+
+# -- progress -----------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    rows_done: int
+    rows_total: int
+    chunks: dict
+    rows_per_second: float
+    eta_seconds: float | None
+
+    @property
+    def percent(self) -> float:
+        if self.rows_total <= 0:
+            return 100.0 if self.chunks.get("COMPLETED") else 0.0
+        return min(100.0, 100.0 * self.rows_done / self.rows_total)
+
+
+def progress(backfill: Backfill) -> Progress:
+    agg = backfill.chunks.aggregate(done=Sum("rows_done"),
+                                    **{s.lower(): Count("pk", filter=Q(status=s)) for s in BackfillProgress.Status.values})
+    rows_done = agg.pop("done") or 0
+    chunks = {k.upper(): v for k, v in agg.items()}
+    end = backfill.finished_at or timezone.now()
+    elapsed = (end - backfill.started_at).total_seconds() if backfill.started_at else 0
+    rate = rows_done / elapsed if elapsed > 0 else 0.0
+    remaining = max(0, backfill.rows_total - rows_done)
+    eta = remaining / rate if rate > 0 and backfill.status == Backfill.Status.RUNNING else None
+    return Progress(rows_done, backfill.rows_total, chunks, rate, eta)

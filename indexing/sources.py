@@ -1,0 +1,40 @@
+"""Sources: where a blueprint's documents come from when read from the database
+(backfills, reconciliation), as opposed to arriving as events.
+
+The app that owns the data registers its model with a function turning a row
+into the same ``Event`` the live stream carries, so a backfilled document is
+built by exactly the same builder, with the row's current version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from django.db import models
+
+from .contracts import Event
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    model: type[models.Model]
+    to_event: Callable[[models.Model], Event]
+    tenant_field: str = "tenant_id"
+    updated_field: str = "updated_at"
+
+
+_SOURCES: dict[str, Source] = {}
+
+
+def register_source(source: Source) -> Source:
+    _SOURCES[source.name] = source
+    return source
+
+
+def get_source(name: str) -> Source:
+    try:
+        return _SOURCES[name]
+    except KeyError:
+        raise LookupError(f"no source registered as {name!r}; known: {sorted(_SOURCES)}") from None

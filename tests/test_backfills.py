@@ -1,0 +1,219 @@
+"""Invariants 3 and 9: backfills converge even while racing live updates, resume after a
+worker dies mid-chunk, and hold their rows/s limit (changeable while running)."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from backfills import services
+from backfills.models import Backfill, BackfillProgress
+from backfills.runner import ChunkRunner
+from backfills.throttle import BackfillThrottle
+from catalog import services as catalog
+from indexing.models import PhysicalIndex
+from tests.helpers import assert_index_matches_db, pipeline, wait_converged, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+# Backfills read from the replica alias (the same test database here).
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+
+
+@pytest.fixture
+def eager_celery(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def bulk_products(n, start=0):
+    rows = [dict(tenant_id=f"t{i % 3}", title=f"Backfilled {i}", price_minor=i, available_qty=i % 50) for i in range(start, start + n)]
+    for i in range(0, n, 5000):
+        catalog.create_products_bulk(rows[i:i + 5000])
+
+
+def test_full_backfill_of_a_new_index_equals_the_database(products_blueprint, engine, eager_celery):
+    bulk_products(30_000)
+    backfill = services.start_build(products_blueprint, parallelism=2)
+    backfill.refresh_from_db()
+    assert backfill.status == Backfill.Status.COMPLETED
+    assert backfill.rows_total == 30_000
+    index = backfill.target_index
+    index.refresh_from_db()
+    assert index.state == PhysicalIndex.State.READY
+    assert engine.get_settings(index.name)["refresh_interval"] == "1s"  # serving settings restored
+    assert set(backfill.chunks.values_list("status", flat=True)) == {"COMPLETED"}
+    assert services.progress(backfill).percent == 100.0
+    assert_index_matches_db(engine, index.name)
+
+
+def test_selection_kinds_index_only_what_was_selected(products_blueprint, engine, eager_celery):
+    bulk_products(300)
+    live = products_blueprint.live_index()
+    ids = sorted(catalog.Product.objects.values_list("pk", flat=True))
+    services.schedule(products_blueprint, selection={"kind": "tenant", "tenant_id": "t1"})
+    services.schedule(products_blueprint, selection={"kind": "ids", "ids": ids[:5]})
+    services.schedule(products_blueprint, selection={"kind": "range", "start_id": ids[-10], "end_id": ids[-1]})
+    engine.refresh(live.name)
+    expected = set(catalog.Product.objects.filter(tenant_id="t1").values_list("pk", flat=True)) | set(ids[:5]) | set(ids[-10:])
+    assert {int(h["_id"]) for h in engine.scan(live.name)} == expected
+
+
+def test_live_updates_and_deletes_during_a_backfill_are_all_in_the_new_index(products_blueprint, engine):
+    rng = random.Random(9)
+    deleted: dict[str, int] = {}
+    bulk_products(20_000)
+    with pipeline(products_blueprint):
+        wait_converged(engine, products_blueprint.live_index().name, timeout=120)
+        from indexing.blueprints import create_physical_index
+
+        index = create_physical_index(products_blueprint, extra_settings=services.BUILD_SETTINGS)
+        backfill = services.schedule(products_blueprint, target_index=index, purpose=Backfill.Purpose.REBUILD,
+                                     chunk_size=2000, page_size=250, start=False)
+        from backfills import planner
+
+        planner.plan(backfill)
+        Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
+        # Two chunk workers and a stream of live writes, all at once.
+        writer_done = threading.Event()
+
+        def writer():
+            from django.db import connections
+
+            try:
+                ids = list(catalog.Product.objects.values_list("pk", flat=True))
+                for _ in range(1500):
+                    if rng.random() < 0.8:
+                        catalog.update_product(rng.choice(ids), price_minor=rng.randint(1, 9999), title="Raced")
+                    else:
+                        pid = ids.pop(rng.randrange(len(ids)))
+                        deleted[str(pid)] = catalog.delete_product(pid)
+                for _ in range(100):
+                    catalog.create_product(tenant_id="t", title="Born during the build", price_minor=1, available_qty=1)
+            finally:
+                writer_done.set()
+                connections.close_all()
+
+        def worker():
+            from django.db import connections
+
+            try:
+                ChunkRunner(backfill.pk).run()
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=writer)] + [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        backfill.refresh_from_db()
+        assert backfill.status == Backfill.Status.COMPLETED
+        # Both the live index and the new one converge to the database, deletes included.
+        wait_converged(engine, products_blueprint.live_index().name, deleted, timeout=120)
+        index.refresh_from_db()
+        engine.refresh(index.name)
+        wait_converged(engine, index.name, _tombstones_in(engine, index.name, deleted), timeout=120)
+
+
+def _tombstones_in(engine, index, deleted):
+    # A product deleted before the backfill read it never reaches the new index: no tombstone there,
+    # which is as correct as a tombstone. Expect tombstones exactly for the deletes the stream wrote.
+    engine.refresh(index)
+    present = {h["_id"] for h in engine.scan(index, query={"term": {"deleted": True}}, source=["deleted"])}
+    return {k: v for k, v in deleted.items() if k in present}
+
+
+def _worker_process(backfill, stale_s):
+    db = connection.settings_dict
+    env = {**os.environ,
+           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "SEARCHSYNC_BACKFILL_STALE_CHUNK_S": str(stale_s), "LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "manage.py", "run_backfill_worker", str(backfill.pk)], cwd=ROOT, env=env)
+
+
+def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, engine, settings):
+    settings.SEARCHSYNC_BACKFILL = {**settings.SEARCHSYNC_BACKFILL, "STALE_CHUNK_S": 2}
+    bulk_products(20_000)
+    index = products_blueprint.live_index()
+    backfill = services.schedule(products_blueprint, target_index=index, chunk_size=20_000, page_size=200,
+                                 rows_per_second=4000, start=False)
+    from backfills import planner
+
+    planner.plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
+    proc = _worker_process(backfill, stale_s=2)
+    chunk = BackfillProgress.objects.get(backfill=backfill)
+    wait_until(lambda: BackfillProgress.objects.get(pk=chunk.pk).rows_done >= 3000, timeout=120, interval=0.05,
+               message="the worker indexing")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = BackfillProgress.objects.get(pk=chunk.pk)
+    assert killed_at.status == "RUNNING" and 0 < killed_at.rows_done < 20_000
+
+    time.sleep(2.5)  # the chunk's heartbeat goes stale: its worker is dead
+    resumed = ChunkRunner(backfill.pk)
+    assert resumed.run() == 1
+    chunk.refresh_from_db()
+    backfill.refresh_from_db()
+    assert chunk.status == "COMPLETED" and chunk.attempts == 2
+    assert backfill.status == Backfill.Status.COMPLETED
+    # Resumed from last_processed_id, not from the start: at most one page was done twice.
+    assert 20_000 <= chunk.rows_done <= 20_000 + backfill.page_size
+    assert_index_matches_db(engine, index.name)
+
+
+def test_throttle_holds_its_rate_and_a_change_applies_while_running(products_blueprint, engine):
+    bulk_products(6000)
+    backfill = services.schedule(products_blueprint, chunk_size=1000, page_size=100, rows_per_second=1000, start=False)
+    from backfills import planner
+
+    planner.plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
+    BackfillThrottle(backfill.pk).reset()
+    seen_rates = []
+    original = BackfillThrottle.acquire
+
+    def spy(self, rows, rows_per_second):
+        seen_rates.append(rows_per_second)
+        return original(self, rows, rows_per_second)
+
+    BackfillThrottle.acquire = spy
+    try:
+        runners = [ChunkRunner(backfill.pk) for _ in range(2)]
+        started = time.monotonic()
+        threads = [threading.Thread(target=r.run) for r in runners]
+        for t in threads:
+            t.start()
+        wait_until(lambda: _rows_done(backfill) >= 3000, timeout=60, interval=0.05)
+        first_window = time.monotonic() - started
+        first_rows = _rows_done(backfill)
+        services.set_rate(backfill, 5000)
+        for t in threads:
+            t.join(120)
+    finally:
+        BackfillThrottle.acquire = original
+    backfill.refresh_from_db()
+    assert backfill.status == Backfill.Status.COMPLETED
+    # Two workers share one bucket: together they never beat 1000 rows/s (plus the half-second burst
+    # and one page each in flight).
+    allowed = 1000 * first_window + 500 + 2 * 100
+    print(f"\n{first_rows} rows in {first_window:.2f}s at a 1000 rows/s limit (allowed ≤ {allowed:.0f})")
+    assert first_rows <= allowed
+    assert 5000 in seen_rates[-3:], "the new rate was not used by the workers"
+
+
+def _rows_done(backfill):
+    from django.db.models import Sum
+
+    return BackfillProgress.objects.filter(backfill=backfill).aggregate(n=Sum("rows_done"))["n"] or 0
