@@ -65,13 +65,16 @@ def start_build(cutover: Cutover, user) -> Cutover:
     from .services import start_build as build
 
     _expect(cutover, Cutover.State.DRAFT)
-    backfill = build(cutover.blueprint, user=user, rows_per_second=cutover.rows_per_second)
-    cutover.backfill = backfill
-    cutover.to_index = backfill.target_index
-    cutover.state = Cutover.State.BUILDING
-    cutover.mapping_diff = mapping_diff(cutover.from_index, cutover.to_index)
-    cutover.save()
-    _record(cutover, "build started", user, detail=f"{cutover.to_index.name}, backfill {backfill.pk}")
+    # One transaction: the backfill's workers start on commit, when the cutover already points at it.
+    with transaction.atomic():
+        backfill = build(cutover.blueprint, user=user, rows_per_second=cutover.rows_per_second)
+        cutover.backfill = backfill
+        cutover.to_index = backfill.target_index
+        cutover.state = Cutover.State.BUILDING
+        cutover.mapping_diff = mapping_diff(cutover.from_index, cutover.to_index)
+        cutover.save()
+        _record(cutover, "build started", user, detail=f"{cutover.to_index.name}, backfill {backfill.pk}")
+    cutover.refresh_from_db()
     return cutover
 
 

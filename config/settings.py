@@ -243,5 +243,12 @@ SEARCHSYNC_BACKFILL = {
 # changed behind its back) and repairs it through the outbox; hourly, per enabled blueprint.
 CELERY_BEAT_SCHEDULE["reconcile-all"] = {
     "task": "indexing.tasks.reconcile_all",
-    "schedule": env_float("SEARCHSYNC_RECONCILE_INTERVAL_S", 3600.0),
+    "schedule": 3600.0,
 }
+
+# Reports and dead letters both have a "status" with their own choices: name both enums
+# (the dead letters' keeps the name it had when it was the only one).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "StatusEnum": "indexing.models.DeadLetter.Status",
+    "ReconciliationStatusEnum": "indexing.models.Reconciliation.Status",
+})
