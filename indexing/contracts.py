@@ -1,7 +1,9 @@
 """The event contract: decode Kafka bytes into a validated ``Event``.
 
 The seed's ``SearchIndexEvent`` JSON Schema is stored on each blueprint and
-checked with ``jsonschema`` (formats included). Anything that fails here is
+checked with ``fastjsonschema`` (formats included), which compiles the schema
+to Python code: validation runs on every event of the hot path, and this is
+~20× faster than an interpreting validator. Anything that fails here is
 permanent: retrying cannot fix it, so it goes to the dead letters.
 """
 
@@ -12,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from jsonschema import Draft7Validator, FormatChecker
+import fastjsonschema
+
+# JSON Schema's "uuid" format (draft 2019-09) is not built into fastjsonschema.
+FORMATS = {"uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}
 
 
 class InvalidEvent(Exception):
@@ -53,14 +58,14 @@ def event_type_for(aggregate_type: str, delete: bool) -> str:
 
 
 @lru_cache(maxsize=64)
-def _validator(schema_json: str) -> Draft7Validator:
-    schema = json.loads(schema_json)
-    Draft7Validator.check_schema(schema)
-    return Draft7Validator(schema, format_checker=FormatChecker())
+def _validator(schema_json: str):
+    return fastjsonschema.compile(json.loads(schema_json), formats=FORMATS)
 
 
-def validator_for(schema: dict) -> Draft7Validator:
-    # Cached by the schema's canonical text, so a changed blueprint gets a new validator.
+def validator_for(schema: dict):
+    """The compiled validator of a schema; raises ``fastjsonschema.JsonSchemaDefinitionException`` if invalid.
+
+    Cached by the schema's canonical text, so a changed blueprint gets a new validator."""
     return _validator(json.dumps(schema, sort_keys=True))
 
 
@@ -73,10 +78,10 @@ def decode_event(raw: bytes | None, schema: dict) -> Event:
         raise InvalidEvent("undecodable", f"not a UTF-8 JSON document: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidEvent("schema_invalid", "event must be a JSON object")
-    errors = sorted(validator_for(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        detail = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5])
-        raise InvalidEvent("schema_invalid", detail)
+    try:
+        validator_for(schema)(data)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise InvalidEvent("schema_invalid", exc.message) from exc
     try:
         timestamp = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
     except ValueError as exc:
