@@ -44,3 +44,15 @@ def ms(value):
     if value >= 1000:
         return f"{value / 1000:.2f} s"
     return f"{value:.0f} ms"
+
+
+@register.filter
+def duration(seconds):
+    if not isinstance(seconds, (int, float)):
+        return "–"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

@@ -30,6 +30,10 @@ class Command(BaseCommand):
         self.stdout.write(f"blueprint {blueprint.name}: live index {live.name} behind {blueprint.read_alias}, topic {blueprint.topic}")
         for name in ("operators", "admins"):
             Group.objects.get_or_create(name=name)
+        from django.contrib.auth.models import Permission
+
+        # Only admins approve cutovers; a second admin approves what the first requested.
+        Group.objects.get(name="admins").permissions.add(Permission.objects.get(codename="approve_cutover"))
         if demo_users:
             User = get_user_model()
             for username, password, group, superuser in DEMO_USERS:

@@ -1,0 +1,75 @@
+"""The cutover wizard: request, watch the build, read the guards and the mapping diff,
+approve (admins other than the requester), swap and roll back behind a confirm step."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from backfills import cutover as cutovers
+from backfills import services
+from backfills.models import Cutover
+
+from .backfill_forms import CutoverRequestForm
+
+WIZARD = [Cutover.State.DRAFT, Cutover.State.BUILDING, Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL,
+          Cutover.State.LIVE, Cutover.State.RETIRED]
+CONFIRM = {
+    "execute": ("Swap the aliases?", "The read and write aliases move to the new index in one atomic request. "
+                "Searches switch at once; the old index is kept for the rollback window.", "Yes, swap now", False),
+    "rollback": ("Roll back?", "The aliases move back to the previous index in one atomic request; the new index "
+                 "is retired.", "Yes, roll back", True),
+    "cancel": ("Cancel this cutover?", "The build stops and the new index is retired. The live index is untouched.",
+               "Yes, cancel", True),
+}
+
+
+@require_http_methods(["GET", "POST"])
+def cutover_list(request):
+    form = CutoverRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cutover = cutovers.request(form.cleaned_data["blueprint"], request.user, form.cleaned_data["rows_per_second"])
+            cutovers.start_build(cutover, request.user)
+        except cutovers.CutoverRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Cutover requested: building {cutover.to_index.name}.")
+            return redirect("dashboard:cutover", pk=cutover.pk)
+    cutover_rows = Cutover.objects.select_related("blueprint", "from_index", "to_index", "requested_by", "approved_by")[:100]
+    return render(request, "dashboard/cutovers.html", {"form": form, "cutovers": cutover_rows})
+
+
+@require_GET
+def cutover_detail(request, pk):
+    cutover = get_object_or_404(Cutover.objects.select_related("blueprint", "from_index", "to_index", "backfill",
+                                                               "requested_by", "approved_by"), pk=pk)
+    can_approve = (cutover.state == Cutover.State.AWAITING_APPROVAL and cutover.approved_by_id is None
+                   and cutover.guards_passed and request.user.has_perm(cutovers.APPROVE_PERMISSION)
+                   and request.user.pk != cutover.requested_by_id)
+    reached = WIZARD.index(cutover.state) if cutover.state in WIZARD else -1
+    context = {
+        "cutover": cutover, "can_approve": can_approve,
+        "wizard": [(s.label, i < reached, i == reached) for i, s in enumerate(WIZARD)],
+        "progress": services.progress(cutover.backfill) if cutover.backfill else None,
+    }
+    template = "dashboard/_cutover_body.html" if request.htmx else "dashboard/cutover_detail.html"
+    return render(request, template, context)
+
+
+@require_POST
+def cutover_action(request, pk, action):
+    cutover = get_object_or_404(Cutover, pk=pk)
+    if action in CONFIRM and not request.POST.get("confirmed"):
+        title, body, button, danger = CONFIRM[action]
+        return render(request, "dashboard/confirm.html", {"title": title, "body": body, "button": button,
+                                                          "danger": danger, "cancel_url": f"/cutovers/{pk}/"})
+    step = {"verify": cutovers.verify, "approve": cutovers.approve, "execute": cutovers.execute,
+            "rollback": cutovers.rollback, "cancel": cutovers.cancel}[action]
+    try:
+        step(cutover, request.user)
+    except cutovers.CutoverRefused as exc:
+        messages.error(request, f"Refused: {exc}")
+    else:
+        messages.success(request, {"verify": "Guards run again.", "approve": "Approved.", "execute": "Aliases swapped.",
+                                   "rollback": "Rolled back.", "cancel": "Cutover cancelled."}[action])
+    return redirect("dashboard:cutover", pk=pk)
