@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -131,7 +132,10 @@ class BatchProcessor:
             raise NoWriteTarget(f"blueprint {self.blueprint.name} has no live or building index to write to")
 
         actions, owners = self.build_actions(winners, targets, report, dead)
+        started = time.monotonic()
         result = self.sink.write(actions)
+        if actions:
+            stats.observe_bulk(self.blueprint.name, time.monotonic() - started, len(actions))
         report.indexed = len(result.indexed)
         report.stale = len(result.stale)
         report.retried = result.retried

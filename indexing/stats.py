@@ -55,3 +55,31 @@ def consumer_states(name: str) -> dict[str, dict]:
         if now - state.get("updated", 0) <= STATE_TTL_S:
             states[consumer_id.decode()] = state
     return states
+
+
+BULK_KEY = "searchsync:bulk:{name}"
+# Upper bounds (seconds) of the bulk latency histogram buckets.
+BULK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def observe_bulk(name: str, seconds: float, documents: int) -> None:
+    """One bulk round of a batch: its latency into histogram buckets, its size into a running sum."""
+    key = BULK_KEY.format(name=name)
+    pipe = get_redis().pipeline(transaction=False)
+    for bound in BULK_BUCKETS:
+        if seconds <= bound:
+            pipe.hincrby(key, f"le:{bound}", 1)
+    pipe.hincrby(key, "count", 1)
+    pipe.hincrbyfloat(key, "sum", seconds)
+    pipe.hincrby(key, "documents", documents)
+    pipe.execute()
+
+
+def bulk_histogram(name: str) -> dict:
+    raw = {k.decode(): v.decode() for k, v in get_redis().hgetall(BULK_KEY.format(name=name)).items()}
+    return {
+        "buckets": [(bound, int(raw.get(f"le:{bound}", 0))) for bound in BULK_BUCKETS],
+        "count": int(raw.get("count", 0)),
+        "sum": float(raw.get("sum", 0.0)),
+        "documents": int(raw.get("documents", 0)),
+    }

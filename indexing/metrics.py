@@ -1,0 +1,140 @@
+"""Prometheus metrics, collected at scrape time from the shared state.
+
+Consumers and backfill workers run in other processes than the web server, so
+instead of in-process counters the collector reads what they share: outcome
+counters and bulk latency histograms in Redis, consumer lag from Kafka,
+freshness samples, dead letters and backfills from Postgres.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from . import freshness, stats
+from .models import DeadLetter, IndexBlueprint, OutboxEvent
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("indexed", "stale", "retried", "dead_lettered", "superseded", "dropped_fields")
+
+
+class SearchsyncCollector:
+    def collect(self):
+        blueprints = list(IndexBlueprint.objects.filter(enabled=True))
+        yield from self._outcomes(blueprints)
+        yield from self._bulk(blueprints)
+        yield from self._consumers(blueprints)
+        yield from self._lag(blueprints)
+        yield from self._freshness(blueprints)
+        yield from self._dead_letters()
+        yield from self._outbox()
+        yield from self._backfills()
+        yield from self._extra()
+
+    def _outcomes(self, blueprints):
+        family = CounterMetricFamily("searchsync_events", "Events resolved by the indexing consumer, by outcome.",
+                                     labels=["blueprint", "outcome"])
+        for bp in blueprints:
+            counters = stats.counters(bp.name)
+            for outcome in OUTCOMES:
+                family.add_metric([bp.name, outcome], counters.get(outcome, 0))
+        yield family
+
+    def _bulk(self, blueprints):
+        latency = HistogramMetricFamily("searchsync_bulk_duration_seconds", "Bulk write latency per batch.",
+                                        labels=["blueprint"])
+        docs = CounterMetricFamily("searchsync_bulk_documents", "Documents sent in bulk writes.", labels=["blueprint"])
+        for bp in blueprints:
+            h = stats.bulk_histogram(bp.name)
+            buckets = [(str(bound), n) for bound, n in h["buckets"]] + [("+Inf", h["count"])]
+            latency.add_metric([bp.name], buckets, h["sum"])
+            docs.add_metric([bp.name], h["documents"])
+        yield latency
+        yield docs
+
+    def _consumers(self, blueprints):
+        batch = GaugeMetricFamily("searchsync_consumer_batch_size", "Current batch size (shrinks under backpressure).",
+                                  labels=["blueprint", "consumer"])
+        paused = GaugeMetricFamily("searchsync_consumer_paused", "1 while a consumer is paused by backpressure.",
+                                   labels=["blueprint", "consumer"])
+        for bp in blueprints:
+            for consumer_id, state in stats.consumer_states(bp.name).items():
+                batch.add_metric([bp.name, consumer_id], state.get("batch_size", 0))
+                paused.add_metric([bp.name, consumer_id], 1 if state.get("state") in ("paused", "unavailable") else 0)
+        yield batch
+        yield paused
+
+    def _lag(self, blueprints):
+        from .lag import consumer_lag
+
+        family = GaugeMetricFamily("searchsync_consumer_lag", "Messages not yet committed, per partition.",
+                                   labels=["blueprint", "topic", "partition"])
+        for bp in blueprints:
+            try:
+                for p in consumer_lag(bp, timeout=2.0):
+                    family.add_metric([bp.name, bp.topic, str(p.partition)], p.lag)
+            except Exception as exc:  # a scrape must not fail because Kafka is down
+                log.warning("metrics: consumer lag of %s unavailable: %s", bp.name, exc)
+        yield family
+
+    def _freshness(self, blueprints):
+        family = GaugeMetricFamily("searchsync_freshness_seconds", "Commit-to-index lag over the last 5 minutes.",
+                                   labels=["blueprint", "source", "quantile"])
+        for bp in blueprints:
+            for source in ("event", "canary"):
+                q = freshness.recent(bp.name, source, 300)
+                if q is None:
+                    continue
+                for label, value in (("0.5", q.p50_ms), ("0.95", q.p95_ms), ("0.99", q.p99_ms), ("1", q.max_ms)):
+                    family.add_metric([bp.name, source, label], value / 1000)
+        yield family
+
+    def _dead_letters(self):
+        family = GaugeMetricFamily("searchsync_dead_letters_pending", "Dead letters waiting for replay or discard.",
+                                   labels=["blueprint", "reason"])
+        rows = (DeadLetter.objects.filter(status=DeadLetter.Status.PENDING)
+                .values_list("blueprint__name", "reason").order_by())
+        counts: dict = {}
+        for name, reason in rows:
+            counts[(name or "", reason)] = counts.get((name or "", reason), 0) + 1
+        for (name, reason), n in counts.items():
+            family.add_metric([name, reason], n)
+        yield family
+
+    def _outbox(self):
+        from django.db.models import Count, Min
+        from django.utils import timezone
+
+        agg = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(n=Count("pk"), oldest=Min("created_at"))
+        yield GaugeMetricFamily("searchsync_outbox_unpublished", "Outbox rows not yet acknowledged by Kafka.",
+                                value=agg["n"])
+        age = (timezone.now() - agg["oldest"]).total_seconds() if agg["oldest"] else 0.0
+        yield GaugeMetricFamily("searchsync_outbox_oldest_unpublished_seconds",
+                                "Age of the oldest unpublished outbox row.", value=age)
+
+    def _backfills(self):
+        from backfills.models import Backfill
+        from backfills.services import progress
+
+        rate = GaugeMetricFamily("searchsync_backfill_rows_per_second", "Average rows/s of running backfills.",
+                                 labels=["backfill", "index"])
+        done = GaugeMetricFamily("searchsync_backfill_progress_ratio", "Share of rows done, 0–1.", labels=["backfill", "index"])
+        for backfill in Backfill.objects.filter(status=Backfill.Status.RUNNING).select_related("target_index"):
+            p = progress(backfill)
+            rate.add_metric([str(backfill.pk), backfill.target_index.name], p.rows_per_second)
+            done.add_metric([str(backfill.pk), backfill.target_index.name], p.percent / 100)
+        yield rate
+        yield done
+
+    def _extra(self):
+        """Hook for metrics of other modules (reconciliation drift, replication slots)."""
+        for provider in EXTRA_PROVIDERS:
+            try:
+                yield from provider()
+            except Exception as exc:
+                log.warning("metrics provider %s failed: %s", getattr(provider, "__name__", provider), exc)
+
+
+EXTRA_PROVIDERS: list = []
