@@ -43,13 +43,20 @@ def _expect(cutover: Cutover, *states) -> None:
 
 
 def mapping_diff(old: PhysicalIndex | None, new: PhysicalIndex) -> str:
-    def text(index):
-        if index is None:
-            return []
-        return json.dumps({"settings": index.settings, "mappings": index.mappings}, indent=2, sort_keys=True).splitlines()
+    """What changes for searches: the serving settings and mapping of the old index against the new one.
 
-    return "\n".join(difflib.unified_diff(text(old), text(new), fromfile=old.name if old else "(none)",
-                                          tofile=new.name, lineterm=""))
+    The new index is compared with the settings it will serve with, not the build-time
+    ones (no refresh, no replicas), which are restored before the swap anyway."""
+    from indexing.blueprints import serving_settings
+
+    def text(settings, mappings):
+        return json.dumps({"settings": settings, "mappings": mappings}, indent=2, sort_keys=True).splitlines()
+
+    before = text(old.settings, old.mappings) if old else []
+    after = text(serving_settings(new.blueprint) if new.state == PhysicalIndex.State.BUILDING else new.settings,
+                 new.mappings)
+    return "\n".join(difflib.unified_diff(before, after, fromfile=old.name if old else "(none)", tofile=new.name,
+                                          lineterm=""))
 
 
 def request(blueprint: IndexBlueprint, user, rows_per_second: int | None = None) -> Cutover:

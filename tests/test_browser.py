@@ -71,3 +71,48 @@ def test_operator_sees_overview_and_replays_a_dead_letter(browser_page, live_ser
     letter.refresh_from_db()
     assert letter.status == "replayed" and letter.resolved_by == "operator"
     assert page.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_admin_takes_a_new_index_version_from_draft_to_live_with_a_second_approver(
+        browser_page, live_server, products_blueprint, django_user_model, engine):
+    from django.contrib.auth.models import Permission
+
+    from backfills.models import Cutover
+    from catalog import services
+    from config.celery import app
+
+    approve = Permission.objects.get(codename="approve_cutover")
+    for name in ("admin1", "admin2"):
+        django_user_model.objects.create_user(name, password=name).user_permissions.add(approve)
+    services.create_products_bulk([dict(tenant_id="t", title=f"Desk {i}", price_minor=i, available_qty=1) for i in range(300)])
+    old = products_blueprint.live_index().name
+    app.conf.task_always_eager = True  # the build's backfill runs inside the request
+    try:
+        page = browser_page
+        login(page, live_server, "admin1", "admin1")
+        page.click("text=Cutovers")
+        page.select_option("select[name=blueprint]", products_blueprint.name)
+        page.click("text=Request cutover")
+        page.wait_for_selector("text=Waiting for an admin other than admin1")
+        assert page.locator("text=count parity").count() == 1
+        page.screenshot(path=str(SHOTS / "cutover_awaiting_approval.png"), full_page=True)
+        cutover = Cutover.objects.get()
+
+        page.click("text=Log out")
+        login(page, live_server, "admin2", "admin2")
+        page.goto(f"{live_server.url}/cutovers/{cutover.pk}/")
+        page.click("button:has-text('Approve')")
+        page.wait_for_selector("text=Approved.")
+        page.click("text=Swap aliases…")
+        page.wait_for_selector("text=Swap the aliases?")
+        page.screenshot(path=str(SHOTS / "cutover_confirm_swap.png"), full_page=True)
+        page.click("text=Yes, swap now")
+        page.wait_for_selector("text=Aliases swapped.")
+        page.screenshot(path=str(SHOTS / "cutover_live.png"), full_page=True)
+    finally:
+        app.conf.task_always_eager = False
+    cutover.refresh_from_db()
+    assert cutover.state == "live" and cutover.approved_by.username == "admin2"
+    assert set(engine.get_alias(products_blueprint.read_alias)) == {cutover.to_index.name} != {old}
+    assert page.console_errors == []
