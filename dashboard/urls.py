@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import dead_letter_views, views
+from . import backfill_views, cutover_views, dead_letter_views, views
 
 app_name = "dashboard"
 
@@ -9,6 +9,21 @@ urlpatterns = [
     path("dead-letters/", dead_letter_views.dead_letter_list, name="dead_letters"),
     path("dead-letters/action/", dead_letter_views.dead_letter_action, name="dead_letter_action"),
     path("dead-letters/<int:pk>/", dead_letter_views.dead_letter_detail, name="dead_letter"),
+    path("backfills/", backfill_views.backfill_list, name="backfills"),
+    path("backfills/<uuid:pk>/", backfill_views.backfill_detail, name="backfill"),
+    path("backfills/<uuid:pk>/<str:action>/", backfill_views.backfill_action, name="backfill_action"),
+    path("cutovers/", cutover_views.cutover_list, name="cutovers"),
+    path("cutovers/<int:pk>/", cutover_views.cutover_detail, name="cutover"),
+    path("cutovers/<int:pk>/<str:action>/", cutover_views.cutover_action, name="cutover_action"),
     path("partials/indices/", views.indices_partial, name="indices"),
     path("partials/dependencies/", views.dependencies_partial, name="dependencies"),
+]
+
+from . import reconciliation_views  # noqa: E402
+
+urlpatterns += [
+    path("reconciliations/", reconciliation_views.reconciliation_list, name="reconciliations"),
+    path("reconciliations/start/", reconciliation_views.reconciliation_start, name="reconciliation_start"),
+    path("reconciliations/<int:pk>/", reconciliation_views.reconciliation_detail, name="reconciliation"),
+    path("reconciliations/<int:pk>/row/", reconciliation_views.reconciliation_row, name="reconciliation_row"),
 ]

@@ -47,3 +47,18 @@ class UnmappedFieldAdmin(admin.ModelAdmin):
 class FreshnessMinuteAdmin(admin.ModelAdmin):
     list_display = ("blueprint", "source", "minute", "count", "p50_ms", "p95_ms", "p99_ms")
     list_filter = ("source", "blueprint")
+
+
+from .models import Reconciliation  # noqa: E402
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(admin.ModelAdmin):
+    list_display = ("id", "blueprint", "index_name", "status", "dry_run", "missing", "stale", "orphaned",
+                    "expired_tombstones", "repaired", "purged", "created_at", "duration_s")
+    list_filter = ("status", "dry_run", "blueprint")
+    # Only the throttle is for an operator to change (a running run picks it up per chunk).
+    readonly_fields = [f.name for f in Reconciliation._meta.fields if f.name not in ("id", "rows_per_second")]
+
+    def has_add_permission(self, request):
+        return False  # a report comes from a run: start one from the console or the API

@@ -220,8 +220,7 @@ class Reconciler:
         self.blueprint: IndexBlueprint = report.blueprint
         self.engine = engine or get_engine()
         self.chunk_size = chunk_size
-        self.source = get_source(self.blueprint.source_model)
-        self.model = self.source.model
+        self.source = self.model = None  # resolved in run(), where a failure lands on the report
         self.replica = settings.SEARCHSYNC_REPLICA_ALIAS
         self.tally = Tally()
         self.pacer = Pacer(report.rows_per_second)
@@ -229,15 +228,23 @@ class Reconciler:
 
     def run(self) -> Reconciliation:
         report = self.report
-        if not self.lock.acquire(blocking=False):
-            return self._finish(Reconciliation.Status.FAILED, error=f"another reconciliation of {report.index_name} is running")
         started = time.monotonic()
+        locked = False
         try:
+            locked = self.lock.acquire(blocking=False)
+            if not locked:
+                return self._finish(Reconciliation.Status.FAILED,
+                                    error=f"another reconciliation of {report.index_name} is running")
+            self.source = get_source(self.blueprint.source_model)
+            self.model = self.source.model
             self._reset(report)
             expire_before = timezone.now() - timedelta(hours=self.blueprint.tombstone_retention_hours)
             for rows in row_chunks(self.model, self.replica, self.chunk_size):
                 self._check_rows(rows)
                 self._chunk_done(len(rows))
+            # A search sees only refreshed writes (unlike _mget): refresh once, so the
+            # document pass sees everything acknowledged before it starts.
+            self.engine.refresh(report.index_name)
             for docs in doc_chunks(self.engine, report.index_name, self.chunk_size):
                 self._check_docs(docs, expire_before)
                 self._chunk_done(len(docs))
@@ -246,10 +253,11 @@ class Reconciler:
             log.exception("reconciliation #%s of %s failed", report.pk, report.index_name)
             return self._finish(Reconciliation.Status.FAILED, started=started, error=f"{type(exc).__name__}: {exc}")
         finally:
-            try:
-                self.lock.release()
-            except Exception:  # expired meanwhile: nothing left to free
-                pass
+            if locked:
+                try:
+                    self.lock.release()
+                except Exception:  # expired meanwhile: nothing left to free
+                    pass
 
     # -- passes ------------------------------------------------------------------
     def _check_rows(self, rows: list[tuple[str, int]]) -> None:
