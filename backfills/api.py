@@ -5,6 +5,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from indexing.permissions import MANAGE_CUTOVERS, OPERATE
+
 from . import cutover as cutovers
 from . import services
 from .models import Backfill, Cutover
@@ -17,6 +19,7 @@ def refused(exc) -> Response:
 
 class BackfillViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = BackfillSerializer
+    change_permission = OPERATE
     queryset = Backfill.objects.select_related("blueprint", "target_index", "requested_by")
 
     def perform_create(self, serializer):
@@ -63,6 +66,7 @@ class CutoverViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Create = request a cutover and start building the new index version."""
 
     serializer_class = CutoverSerializer
+    change_permission = MANAGE_CUTOVERS
     queryset = Cutover.objects.select_related("blueprint", "from_index", "to_index", "requested_by", "approved_by")
 
     def create(self, request, *args, **kwargs):

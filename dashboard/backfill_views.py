@@ -4,7 +4,10 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from django.core.exceptions import PermissionDenied
+
 from backfills import services
+from indexing.permissions import OPERATE, operator_required
 from backfills.models import Backfill
 
 from .backfill_forms import BackfillForm, ThrottleForm
@@ -12,6 +15,8 @@ from .backfill_forms import BackfillForm, ThrottleForm
 
 @require_http_methods(["GET", "POST"])
 def backfill_list(request):
+    if request.method == "POST" and not request.user.has_perm(OPERATE):
+        raise PermissionDenied("Starting a backfill needs the operate_pipeline permission.")
     form = BackfillForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -39,6 +44,7 @@ def backfill_detail(request, pk):
 
 
 @require_POST
+@operator_required
 def backfill_action(request, pk, action):
     backfill = get_object_or_404(Backfill, pk=pk)
     if action == "cancel" and not request.POST.get("confirmed"):

@@ -5,7 +5,10 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from django.core.exceptions import PermissionDenied
+
 from backfills import cutover as cutovers
+from indexing.permissions import MANAGE_CUTOVERS, cutover_admin_required
 from backfills import services
 from backfills.models import Cutover
 
@@ -25,6 +28,8 @@ CONFIRM = {
 
 @require_http_methods(["GET", "POST"])
 def cutover_list(request):
+    if request.method == "POST" and not request.user.has_perm(MANAGE_CUTOVERS):
+        raise PermissionDenied("Requesting a cutover needs the approve_cutover permission (admins).")
     form = CutoverRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -57,6 +62,7 @@ def cutover_detail(request, pk):
 
 
 @require_POST
+@cutover_admin_required
 def cutover_action(request, pk, action):
     cutover = get_object_or_404(Cutover, pk=pk)
     if action in CONFIRM and not request.POST.get("confirmed"):

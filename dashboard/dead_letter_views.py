@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from indexing import dead_letters
 from indexing.models import DeadLetter
+from indexing.permissions import operator_required
 
 from .forms import DeadLetterActionForm, DeadLetterFilterForm
 
@@ -38,6 +39,7 @@ def dead_letter_detail(request, pk):
 
 
 @require_POST
+@operator_required
 def dead_letter_action(request):
     form = DeadLetterActionForm(request.POST)
     filters = _filter_form(request.POST).filters()

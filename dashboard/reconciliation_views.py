@@ -5,6 +5,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from indexing.permissions import operator_required
+
 from indexing import reconciliation
 from indexing.models import IndexBlueprint, Reconciliation
 
@@ -24,6 +26,7 @@ def reconciliation_list(request):
 
 
 @require_POST
+@operator_required
 def reconciliation_start(request):
     form = ReconciliationStartForm(request.POST)
     if not form.is_valid():

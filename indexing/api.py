@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from . import dead_letters
 from .models import DeadLetter
+from .permissions import OPERATE
 from .serializers import (
     DeadLetterActionResultSerializer,
     DeadLetterBulkActionSerializer,
@@ -18,6 +19,7 @@ from .serializers import (
 
 class DeadLetterViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = DeadLetterSerializer
+    change_permission = OPERATE
 
     def get_queryset(self):
         if self.action != "list":

@@ -173,6 +173,7 @@ class DeadLetter(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "reason", "created_at"], name="idx_deadletter_filter")]
+        permissions = [("operate_pipeline", "Can replay dead letters, run backfills and reconciliations")]
 
     def __str__(self):
         return f"{self.topic}[{self.partition}]@{self.offset} {self.reason}"

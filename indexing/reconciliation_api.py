@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from . import reconciliation
 from .models import IndexBlueprint, Reconciliation
+from .permissions import OPERATE
 
 
 class ReconciliationSerializer(serializers.ModelSerializer):
@@ -52,6 +53,7 @@ class ReconciliationFilterSerializer(serializers.Serializer):
 
 class ReconciliationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ReconciliationSerializer
+    change_permission = OPERATE
 
     def get_queryset(self):
         qs = Reconciliation.objects.select_related("blueprint", "requested_by")

@@ -10,7 +10,10 @@ from indexing.models import DeadLetter, OutboxEvent
 
 @pytest.fixture
 def api(django_user_model):
+    from django.contrib.auth.models import Permission
+
     user = django_user_model.objects.create_user("api-client", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client

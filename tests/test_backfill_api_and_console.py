@@ -27,6 +27,7 @@ def users(django_user_model):
     for u in (admin1, admin2):
         u.user_permissions.add(approve)
     operator = django_user_model.objects.create_user("op", password="pw")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
     return admin1, admin2, operator
 
 

@@ -44,7 +44,10 @@ def login(page, live_server, username="operator", password="operator"):
 
 def test_operator_sees_overview_and_replays_a_dead_letter(browser_page, live_server, products_blueprint,
                                                           django_user_model):
-    django_user_model.objects.create_user("operator", password="operator")
+    from django.contrib.auth.models import Permission
+
+    django_user_model.objects.create_user("operator", password="operator").user_permissions.add(
+        Permission.objects.get(codename="operate_pipeline"))
     letter = DeadLetter.objects.create(
         blueprint=products_blueprint, topic=products_blueprint.topic, partition=0, offset=42, key=b"77",
         raw_value=b'{"event_type": "PRODUCT_UPSERT"}', reason="schema_invalid", error="'version' is a required property",

@@ -62,13 +62,14 @@ def test_hard_delete_mode_raises_gc_deletes_so_late_upserts_stay_dead(transactio
         doc = {"id": "1", "tenant_id": "t", "title": "x", "price_minor": 1, "available_qty": 1, "version": 1}
         engine.bulk([BulkAction("index", control, "1", 1, doc)])
         engine.bulk([BulkAction("delete", control, "1", 2)])
-        engine.refresh(control)
-        import time
+        # Deleted versions are pruned on refresh once gc_deletes has passed; retry until it happened.
+        def resurrected():
+            engine.refresh(control)
+            (late,) = engine.bulk([BulkAction("index", control, "1", 1, doc)])
+            return late.status == 201
 
-        time.sleep(1.5)
-        engine.refresh(control)
-        (late,) = engine.bulk([BulkAction("index", control, "1", 1, doc)])
-        assert late.status == 201, "with gc_deletes=0s the stale upsert resurrects the document"
+        wait_until(resurrected, timeout=30, interval=0.5,
+                   message="with gc_deletes=0s the stale upsert resurrects the document")
     finally:
         engine.delete_index(control)
         for i in blueprint.indices.all():

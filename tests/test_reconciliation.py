@@ -222,7 +222,10 @@ def test_classification_rules():
 
 @pytest.fixture
 def api(django_user_model):
+    from django.contrib.auth.models import Permission
+
     user = django_user_model.objects.create_user("recon-client", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client

@@ -33,7 +33,9 @@ class Command(BaseCommand):
         from django.contrib.auth.models import Permission
 
         # Only admins approve cutovers; a second admin approves what the first requested.
-        Group.objects.get(name="admins").permissions.add(Permission.objects.get(codename="approve_cutover"))
+        operate = Permission.objects.get(codename="operate_pipeline")
+        Group.objects.get(name="operators").permissions.add(operate)
+        Group.objects.get(name="admins").permissions.add(operate, Permission.objects.get(codename="approve_cutover"))
         if demo_users:
             User = get_user_model()
             for username, password, group, superuser in DEMO_USERS:

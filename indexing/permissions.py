@@ -1,0 +1,36 @@
+"""Who may do what.
+
+- anyone logged in: look at every page and read the API;
+- operators (permission ``operate_pipeline``): replay and discard dead letters,
+  run and steer backfills and reconciliations;
+- admins (permission ``approve_cutover``): request, approve, swap and roll back
+  cutovers — approval additionally needs someone other than the requester.
+Anonymous users see the login page only (LoginRequiredMiddleware).
+"""
+
+from django.contrib.auth.decorators import permission_required
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+OPERATE = "indexing.operate_pipeline"
+MANAGE_CUTOVERS = "backfills.approve_cutover"
+
+# For console views that change something: a 403 page that says which permission is missing.
+operator_required = permission_required(OPERATE, raise_exception=True)
+cutover_admin_required = permission_required(MANAGE_CUTOVERS, raise_exception=True)
+
+
+class ChangesNeed(BasePermission):
+    """Read for everyone authenticated; unsafe methods need the view's ``change_permission``."""
+
+    message = "You do not have permission to perform this action."
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        needed = getattr(view, "change_permission", None)
+        if needed and not request.user.has_perm(needed):
+            self.message = f"This needs the {needed.split('.')[-1]} permission."
+            return False
+        return True
