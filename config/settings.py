@@ -224,7 +224,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
-        "opensearch": {"level": "WARNING"},
+        "opensearch": {"level": "ERROR"},  # connection failures are handled and reported by the pipeline
         "elastic_transport": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },
@@ -254,3 +254,11 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "StatusEnum": "indexing.models.DeadLetter.Status",
     "ReconciliationStatusEnum": "indexing.models.Reconciliation.Status",
 })
+
+SEARCHSYNC_ALERTS = {
+    # Alerts are POSTed here as JSON when they open and when they resolve; empty = console only.
+    "WEBHOOK_URL": env("SEARCHSYNC_ALERT_WEBHOOK_URL", ""),
+    "WEBHOOK_TIMEOUT_S": env_float("SEARCHSYNC_ALERT_WEBHOOK_TIMEOUT_S", 5.0),
+    "FRESHNESS_WINDOW_S": env_int("SEARCHSYNC_ALERT_FRESHNESS_WINDOW_S", 300),
+}
+CELERY_BEAT_SCHEDULE["alerts-evaluate"] = {"task": "indexing.tasks.evaluate_alerts", "schedule": 30.0}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import backfill_views, cutover_views, dead_letter_views, views
+from . import backfill_views, cutover_views, dead_letter_views, reconciliation_views, unmapped_views, views
 
 app_name = "dashboard"
 
@@ -15,15 +15,12 @@ urlpatterns = [
     path("cutovers/", cutover_views.cutover_list, name="cutovers"),
     path("cutovers/<int:pk>/", cutover_views.cutover_detail, name="cutover"),
     path("cutovers/<int:pk>/<str:action>/", cutover_views.cutover_action, name="cutover_action"),
-    path("partials/indices/", views.indices_partial, name="indices"),
-    path("partials/dependencies/", views.dependencies_partial, name="dependencies"),
-]
-
-from . import reconciliation_views  # noqa: E402
-
-urlpatterns += [
     path("reconciliations/", reconciliation_views.reconciliation_list, name="reconciliations"),
     path("reconciliations/start/", reconciliation_views.reconciliation_start, name="reconciliation_start"),
     path("reconciliations/<int:pk>/", reconciliation_views.reconciliation_detail, name="reconciliation"),
     path("reconciliations/<int:pk>/row/", reconciliation_views.reconciliation_row, name="reconciliation_row"),
+    path("unmapped-fields/", unmapped_views.unmapped_list, name="unmapped_fields"),
+    path("unmapped-fields/<int:pk>/acknowledge/", unmapped_views.unmapped_acknowledge, name="unmapped_acknowledge"),
+    path("partials/indices/", views.indices_partial, name="indices"),
+    path("partials/dependencies/", views.dependencies_partial, name="dependencies"),
 ]

@@ -280,3 +280,38 @@ class Reconciliation(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.COMPLETED, self.Status.FAILED)
+
+
+class Alert(models.Model):
+    """A condition an operator must look at. At most one open alert per blueprint and
+    condition: it is updated while the condition lasts and resolved when it clears."""
+
+    class Condition(models.TextChoices):
+        FRESHNESS = "freshness", "Freshness past its threshold"
+        DRIFT = "drift", "Reconciliation found drift"
+        DEAD_LETTERS = "dead_letters", "Dead letters growing"
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="alerts")
+    condition = models.CharField(max_length=30, choices=Condition.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    message = models.TextField()
+    value = models.FloatField(null=True, blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    notified = models.BooleanField(default=False)
+    notify_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["blueprint", "condition"], condition=models.Q(state="open"),
+                                    name="uniq_open_alert")
+        ]
+
+    def __str__(self):
+        return f"{self.blueprint.name}: {self.get_condition_display()} ({self.state})"

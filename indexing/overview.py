@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from . import freshness, stats
 from .engines import get_engine
 from .lag import PartitionLag, consumer_lag
-from .models import DeadLetter, IndexBlueprint
+from .models import Alert, DeadLetter, IndexBlueprint, UnmappedField
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class IndexStatus:
     consumers: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    alerts: list = field(default_factory=list)
+    unmapped_fields: int = 0
 
     @property
     def total_lag(self) -> int:
@@ -40,7 +42,7 @@ class IndexStatus:
     @property
     def colour(self) -> str:
         """red: past the freshness threshold, no consumer, or unreachable; amber: paused, backlog or dead letters."""
-        if self.errors or not self.consumers:
+        if self.errors or not self.consumers or self.alerts:
             return "red"
         worst = max((q.p99_ms for q in (self.canary_lag, self.event_lag) if q), default=None)
         if worst is not None and worst > self.threshold_ms:
@@ -63,6 +65,9 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
     status.live_index = live.name if live else None
     status.write_targets = [i.name for i in blueprint.write_targets()]
     status.dead_letters = DeadLetter.objects.filter(blueprint=blueprint, status=DeadLetter.Status.PENDING).count()
+    status.alerts = list(blueprint.alerts.filter(state=Alert.State.OPEN))
+    status.unmapped_fields = UnmappedField.objects.filter(
+        index_name__in=status.write_targets, acknowledged=False).count()
     engine = get_engine()
     try:
         status.alias_targets = sorted(engine.get_alias(blueprint.read_alias))

@@ -92,3 +92,10 @@ def reconcile_all() -> int:
         start(blueprint, dry_run=False)
         started += 1
     return started
+
+
+@shared_task(ignore_result=True)
+def evaluate_alerts() -> int:
+    from .alerts import evaluate_all
+
+    return evaluate_all()

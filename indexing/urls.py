@@ -1,13 +1,10 @@
 from rest_framework.routers import DefaultRouter
 
 from .api import DeadLetterViewSet
+from .reconciliation_api import ReconciliationViewSet
 
 router = DefaultRouter()
 router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")
+router.register("reconciliations", ReconciliationViewSet, basename="reconciliation")
 
 urlpatterns = router.urls
-
-from .reconciliation_api import ReconciliationViewSet  # noqa: E402
-
-router.register("reconciliations", ReconciliationViewSet, basename="reconciliation")
-urlpatterns = router.urls  # re-read: register() drops the router's cached urls

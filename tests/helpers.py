@@ -139,3 +139,12 @@ def random_operations(rng, count: int, deleted: dict[str, int], start_products: 
             pid = ids.pop(rng.randrange(len(ids)))
             deleted[str(pid)] = services.delete_product(pid)
     return ids
+
+
+def login(page, live_server, username="operator", password="operator"):
+    page.goto(f"{live_server.url}/")
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")

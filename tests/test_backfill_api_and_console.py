@@ -10,14 +10,6 @@ from catalog import services as catalog
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
 
 @pytest.fixture
 def users(django_user_model):

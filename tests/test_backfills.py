@@ -26,15 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
-@pytest.fixture
-def eager_celery(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
 
 def bulk_products(n, start=0):
     rows = [dict(tenant_id=f"t{i % 3}", title=f"Backfilled {i}", price_minor=i, available_qty=i % 50) for i in range(start, start + n)]

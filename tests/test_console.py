@@ -72,3 +72,16 @@ def test_dead_letter_action_without_selection_is_a_message_not_a_500(admin_clien
     response = admin_client.post("/dead-letters/action/", {"action": "replay", "scope": "selected"}, follow=True)
     assert response.status_code == 200
     assert "Select at least one dead letter" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unmapped_fields_are_listed_and_acknowledged(admin_client):
+    from indexing.models import UnmappedField
+
+    field = UnmappedField.objects.create(index_name="products_v1", field="colour", count=7, sample="red")
+    page = admin_client.get("/unmapped-fields/").content.decode()
+    assert 'data-field="colour"' in page and ">7<" in page
+    admin_client.post(f"/unmapped-fields/{field.pk}/acknowledge/")
+    field.refresh_from_db()
+    assert field.acknowledged
+    assert 'data-field="colour"' not in admin_client.get("/unmapped-fields/").content.decode()

@@ -1,7 +1,6 @@
 """The search engine adapter against the real node (OpenSearch by default;
 SEARCH_ENGINE=elasticsearch SEARCH_URL=... runs the same tests on Elasticsearch)."""
 
-import json
 import socket
 
 import pytest

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from catalog import services
 from catalog.models import Product
@@ -17,7 +15,6 @@ from indexing.models import OutboxEvent, Reconciliation
 from indexing.reconciliation import IndexDoc, classify_docs, classify_rows
 from indexing.redis_store import get_redis
 from tests.helpers import pipeline, wait_converged, wait_until
-from tests.test_browser import browser_page  # noqa: F401  (a fixture, for the browser test below)
 
 # The reconciliation reads the replica alias, which tests mirror onto the test database.
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
@@ -27,14 +24,6 @@ DRIFT = ("missing", "stale", "orphaned", "expired_tombstones")
 
 # --- helpers ------------------------------------------------------------------------
 
-
-@pytest.fixture
-def eager_celery(monkeypatch):
-    """Run .delay() in the calling thread: the API and console paths without a worker process."""
-    from config.celery import app
-
-    monkeypatch.setattr(app.conf, "task_always_eager", True)
-    monkeypatch.setattr(app.conf, "task_eager_propagates", True)
 
 
 def counts(report: Reconciliation) -> dict[str, int]:
@@ -220,55 +209,45 @@ def test_classification_rules():
 # --- API, schedule and console ------------------------------------------------------
 
 
-@pytest.fixture
-def api(django_user_model):
-    from django.contrib.auth.models import Permission
 
-    user = django_user_model.objects.create_user("recon-client", password="x")
-    user.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
-def test_api_validates_starts_a_run_and_reports_it(products_blueprint, engine, api, eager_celery):
+def test_api_validates_starts_a_run_and_reports_it(products_blueprint, engine, operator_api, eager_celery):
     bp = products_blueprint
-    bad = api.post("/api/v1/reconciliations/", {"blueprint": "nope", "dry_run": "maybe", "rows_per_second": 0},
+    bad = operator_api.post("/api/v1/reconciliations/", {"blueprint": "nope", "dry_run": "maybe", "rows_per_second": 0},
                    format="json")
     assert bad.status_code == 400
     assert set(bad.json()) == {"blueprint", "dry_run", "rows_per_second"}
-    bad_index = api.post("/api/v1/reconciliations/", {"blueprint": bp.name, "index": "other_v1"}, format="json")
+    bad_index = operator_api.post("/api/v1/reconciliations/", {"blueprint": bp.name, "index": "other_v1"}, format="json")
     assert bad_index.status_code == 400 and set(bad_index.json()) == {"index"}
     assert not Reconciliation.objects.exists()
 
     lose_outbox_events(create_products(3, "Stool"))
-    started = api.post("/api/v1/reconciliations/", {"blueprint": bp.name, "dry_run": True, "rows_per_second": 1000},
+    started = operator_api.post("/api/v1/reconciliations/", {"blueprint": bp.name, "dry_run": True, "rows_per_second": 1000},
                        format="json")
     assert started.status_code == 202, started.content
     report_id = started.json()["id"]
-    detail = api.get(f"/api/v1/reconciliations/{report_id}/").json()
-    assert detail["status"] == "completed" and detail["requested_by"] == "recon-client"
+    detail = operator_api.get(f"/api/v1/reconciliations/{report_id}/").json()
+    assert detail["status"] == "completed" and detail["requested_by"] == "api-operator"
     assert detail["missing"] == 3 and detail["drift"] == 3 and detail["checked_db"] == 3
     assert detail["index_name"] == bp.live_index().name and detail["rows_per_second"] == 1000
-    listed = api.get("/api/v1/reconciliations/", {"blueprint": bp.name}).json()
+    listed = operator_api.get("/api/v1/reconciliations/", {"blueprint": bp.name}).json()
     assert [r["id"] for r in listed["results"]] == [report_id]
-    assert api.get("/api/v1/reconciliations/", {"status": "sleeping"}).status_code == 400
+    assert operator_api.get("/api/v1/reconciliations/", {"status": "sleeping"}).status_code == 400
 
-    throttled = api.post(f"/api/v1/reconciliations/{report_id}/throttle/", {"rows_per_second": 50}, format="json")
+    throttled = operator_api.post(f"/api/v1/reconciliations/{report_id}/throttle/", {"rows_per_second": 50}, format="json")
     assert throttled.status_code == 200 and throttled.json()["rows_per_second"] == 50
-    assert api.post(f"/api/v1/reconciliations/{report_id}/throttle/", {"rows_per_second": -1},
+    assert operator_api.post(f"/api/v1/reconciliations/{report_id}/throttle/", {"rows_per_second": -1},
                     format="json").status_code == 400
 
     # One run per index at a time.
     lock = get_redis().lock(reconciliation.LOCK_KEY.format(index=bp.live_index().name), timeout=30)
     assert lock.acquire(blocking=False)
     try:
-        busy = api.post("/api/v1/reconciliations/", {"blueprint": bp.name}, format="json")
+        busy = operator_api.post("/api/v1/reconciliations/", {"blueprint": bp.name}, format="json")
         assert busy.status_code == 409
     finally:
         lock.release()
 
-    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    schema = operator_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert "/api/v1/reconciliations/" in schema["paths"] and "post" in schema["paths"]["/api/v1/reconciliations/"]
 
 
@@ -368,7 +347,8 @@ def test_operator_watches_a_report_poll_itself_until_finished(products_blueprint
                                                              browser_page):
     from indexing.reconciliation import Reconciler, create_report
     from tests.helpers import running
-    from tests.test_browser import SHOTS, login
+    from tests.conftest import SHOTS
+    from tests.helpers import login
 
     django_user_model.objects.create_user("operator", password="operator")
     lose_outbox_events(create_products(300, "Cabinet"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 
 class EngineUnavailable(Exception):
@@ -133,9 +133,28 @@ class SearchEngine(ABC):
         """Indices behind an alias, each with its alias definition; {} if none."""
 
     # -- documents -----------------------------------------------------------
-    @abstractmethod
+    # The client library's bulk helpers module and the errors meaning "no answer at all".
+    helpers: Any = None
+    request_errors: tuple[type[BaseException], ...] = ()
+
     def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500) -> list[BulkItemResult]:
         """Send versioned writes; one result per action, in order, never raising for item errors."""
+        actions = list(actions)
+        if not actions:
+            return []
+        try:
+            stream = self.helpers.streaming_bulk(
+                self.client,
+                (a.as_helper_action() for a in actions),
+                chunk_size=chunk_size,
+                raise_on_error=False,
+                raise_on_exception=False,
+                max_retries=0,  # retries are the pipeline's decision, with jitter
+            )
+            return [self._result_from_helper(a, ok, item) for a, (ok, item) in zip(actions, stream)]
+        except self.request_errors as exc:
+            # The whole request failed before any item answer: every action is unresolved.
+            return [BulkItemResult(a, None, type(exc).__name__, str(exc)[:2000]) for a in actions]
 
     @abstractmethod
     def get(self, index: str, doc_id: str) -> dict | None:

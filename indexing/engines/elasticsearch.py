@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from elastic_transport import ConnectionError as ESConnectionError
 from elastic_transport import TransportError as ESTransportError
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
-from .base import BulkAction, BulkItemResult, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
 
 class ElasticsearchEngine(SearchEngine):
     kind = "elasticsearch"
+    helpers = helpers
+    request_errors = (ESTransportError, ApiError)
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
@@ -72,23 +74,6 @@ class ElasticsearchEngine(SearchEngine):
         except NotFoundError:
             return {}
         return {index: data.get("aliases", {}).get(alias, {}) for index, data in body.items()}
-
-    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500) -> list[BulkItemResult]:
-        actions = list(actions)
-        if not actions:
-            return []
-        try:
-            stream = helpers.streaming_bulk(
-                self.client,
-                (a.as_helper_action() for a in actions),
-                chunk_size=chunk_size,
-                raise_on_error=False,
-                raise_on_exception=False,
-                max_retries=0,  # retries are the pipeline's decision, with jitter
-            )
-            return [self._result_from_helper(a, ok, item) for a, (ok, item) in zip(actions, stream)]
-        except (ESTransportError, ApiError) as exc:
-            return [BulkItemResult(a, None, type(exc).__name__, str(exc)[:2000]) for a in actions]
 
     def get(self, index: str, doc_id: str) -> dict | None:
         try:

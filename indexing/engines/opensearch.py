@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from .base import BulkAction, BulkItemResult, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
 
 class OpenSearchEngine(SearchEngine):
     kind = "opensearch"
+    helpers = helpers
+    request_errors = (TransportError,)
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
@@ -74,24 +76,6 @@ class OpenSearchEngine(SearchEngine):
         except NotFoundError:
             return {}
         return {index: data.get("aliases", {}).get(alias, {}) for index, data in body.items()}
-
-    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500) -> list[BulkItemResult]:
-        actions = list(actions)
-        if not actions:
-            return []
-        try:
-            stream = helpers.streaming_bulk(
-                self.client,
-                (a.as_helper_action() for a in actions),
-                chunk_size=chunk_size,
-                raise_on_error=False,
-                raise_on_exception=False,
-                max_retries=0,  # retries are the pipeline's decision, with jitter
-            )
-            return [self._result_from_helper(a, ok, item) for a, (ok, item) in zip(actions, stream)]
-        except TransportError as exc:
-            # The whole request failed before any item answer: every action is unresolved.
-            return [BulkItemResult(a, None, type(exc).__name__, str(exc)[:2000]) for a in actions]
 
     def get(self, index: str, doc_id: str) -> dict | None:
         try:

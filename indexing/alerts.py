@@ -1,0 +1,103 @@
+"""Alerting hooks: freshness past its threshold, drift found, dead letters growing.
+
+Each condition is evaluated per blueprint by a beat task. Opening an alert
+notifies the configured webhook once; while the condition lasts the same alert
+is only updated (no alert storms), and clearing it resolves the alert and
+notifies again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import freshness
+from .models import Alert, DeadLetter, IndexBlueprint, Reconciliation
+from .redis_store import get_redis
+
+log = logging.getLogger(__name__)
+DEAD_LETTER_MARK = "searchsync:alerts:dead-letters:{name}"
+
+
+def notify(alert: Alert, event: str) -> None:
+    url = settings.SEARCHSYNC_ALERTS["WEBHOOK_URL"]
+    if not url:
+        return
+    body = {"event": event, "blueprint": alert.blueprint.name, "condition": alert.condition, "state": alert.state,
+            "message": alert.message, "value": alert.value, "opened_at": alert.opened_at.isoformat(),
+            "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None}
+    try:
+        response = requests.post(url, json=body, timeout=settings.SEARCHSYNC_ALERTS["WEBHOOK_TIMEOUT_S"])
+        response.raise_for_status()
+        Alert.objects.filter(pk=alert.pk).update(notified=True, notify_error="")
+    except requests.RequestException as exc:
+        # Recorded on the alert, shown in the console; the alert itself stands regardless.
+        log.warning("alert webhook failed: %s", exc)
+        Alert.objects.filter(pk=alert.pk).update(notify_error=str(exc)[:1000])
+
+
+def raise_alert(blueprint: IndexBlueprint, condition: str, message: str, value: float | None) -> Alert:
+    current = Alert.objects.filter(blueprint=blueprint, condition=condition, state=Alert.State.OPEN).first()
+    if current is not None:
+        Alert.objects.filter(pk=current.pk).update(message=message, value=value, updated_at=timezone.now())
+        return current
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(blueprint=blueprint, condition=condition, message=message, value=value)
+    except IntegrityError:  # another evaluator opened it a moment ago
+        return Alert.objects.get(blueprint=blueprint, condition=condition, state=Alert.State.OPEN)
+    notify(alert, "opened")
+    return alert
+
+
+def clear(blueprint: IndexBlueprint, condition: str) -> None:
+    for alert in Alert.objects.filter(blueprint=blueprint, condition=condition, state=Alert.State.OPEN):
+        alert.state = Alert.State.RESOLVED
+        alert.resolved_at = timezone.now()
+        alert.save(update_fields=["state", "resolved_at", "updated_at"])
+        notify(alert, "resolved")
+
+
+def evaluate(blueprint: IndexBlueprint) -> list[str]:
+    """Open or clear each condition of one blueprint; returns the conditions now open."""
+    open_now = []
+    window = settings.SEARCHSYNC_ALERTS["FRESHNESS_WINDOW_S"]
+    worst = max((q.p99_ms for q in (freshness.recent(blueprint.name, "canary", window),
+                                   freshness.recent(blueprint.name, "event", window)) if q), default=None)
+    if worst is not None and worst > blueprint.threshold_ms:
+        raise_alert(blueprint, Alert.Condition.FRESHNESS,
+                    f"p99 commit→searchable {worst:.0f} ms over the last {window} s (threshold {blueprint.threshold_ms} ms)",
+                    worst)
+        open_now.append(Alert.Condition.FRESHNESS)
+    elif worst is not None:
+        clear(blueprint, Alert.Condition.FRESHNESS)
+
+    latest = (Reconciliation.objects.filter(blueprint=blueprint, status=Reconciliation.Status.COMPLETED)
+              .order_by("-finished_at").first())
+    if latest is not None and latest.drift:
+        raise_alert(blueprint, Alert.Condition.DRIFT,
+                    f"reconciliation #{latest.pk} found {latest.drift} drifted documents "
+                    f"(missing {latest.missing}, stale {latest.stale}, orphaned {latest.orphaned})", latest.drift)
+        open_now.append(Alert.Condition.DRIFT)
+    elif latest is not None:
+        clear(blueprint, Alert.Condition.DRIFT)
+
+    pending = DeadLetter.objects.filter(blueprint=blueprint, status=DeadLetter.Status.PENDING).count()
+    mark_key = DEAD_LETTER_MARK.format(name=blueprint.name)
+    previous = int(get_redis().get(mark_key) or 0)
+    get_redis().set(mark_key, pending, ex=86400)
+    if pending and (pending > previous or Alert.objects.filter(
+            blueprint=blueprint, condition=Alert.Condition.DEAD_LETTERS, state=Alert.State.OPEN).exists()):
+        raise_alert(blueprint, Alert.Condition.DEAD_LETTERS, f"{pending} dead letters pending (was {previous})", pending)
+        open_now.append(Alert.Condition.DEAD_LETTERS)
+    elif not pending:
+        clear(blueprint, Alert.Condition.DEAD_LETTERS)
+    return open_now
+
+
+def evaluate_all() -> int:
+    return sum(len(evaluate(b)) for b in IndexBlueprint.objects.filter(enabled=True))
