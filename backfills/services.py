@@ -30,6 +30,12 @@ class BackfillStateError(Exception):
 def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = None, selection: dict | None = None,
              rows_per_second: int | None = None, user=None, purpose=Backfill.Purpose.REFILL,
              chunk_size: int = 5000, page_size: int = 500, parallelism: int = 2, start: bool = True) -> Backfill:
+    if blueprint.versions_are_lsns:
+        # Its documents are versioned by WAL position, which a row read cannot give safely: a
+        # transaction in flight may have written an older position than the read's. Debezium's own
+        # snapshot (op=r events) is the consistent way to fill such an index.
+        raise BackfillStateError("this blueprint consumes table changes versioned by LSN: fill it with the "
+                                 "connector's snapshot (recreate the connector with a new slot), not a backfill")
     target_index = target_index or blueprint.live_index()
     if target_index is None or target_index.blueprint_id != blueprint.pk:
         raise BackfillStateError("the target must be a physical index of this blueprint")

@@ -262,3 +262,13 @@ SEARCHSYNC_ALERTS = {
     "FRESHNESS_WINDOW_S": env_int("SEARCHSYNC_ALERT_FRESHNESS_WINDOW_S", 300),
 }
 CELERY_BEAT_SCHEDULE["alerts-evaluate"] = {"task": "indexing.tasks.evaluate_alerts", "schedule": 30.0}
+
+SEARCHSYNC_DEBEZIUM = {
+    # "relay" publishes the outbox with the built-in relay; "debezium" leaves it to Debezium's
+    # outbox event router reading the WAL (the --cdc worker then starts no relay).
+    "PUBLISHER": env("SEARCHSYNC_PUBLISHER", "relay"),
+    "CONNECT_URL": env("SEARCHSYNC_CONNECT_URL", "http://127.0.0.1:8083"),
+    "SLOT_PREFIX": env("SEARCHSYNC_SLOT_PREFIX", "searchsync"),
+    # Retained WAL past which a replication slot raises an alert (an abandoned slot fills the disk).
+    "SLOT_LAG_ALERT_BYTES": env_int("SEARCHSYNC_SLOT_LAG_ALERT_BYTES", 512 * 1024 * 1024),
+}

@@ -11,14 +11,25 @@ from indexing.overview import all_index_statuses
 from .dependencies import check_all
 
 
+def _indices_context() -> dict:
+    from indexing.connectors import replication_slots
+    from indexing.models import Alert
+
+    return {
+        "statuses": all_index_statuses(),
+        "slots": replication_slots(),
+        "global_alerts": Alert.objects.filter(blueprint__isnull=True, state=Alert.State.OPEN),
+    }
+
+
 @require_GET
 def overview(request):
-    return render(request, "dashboard/overview.html", {"dependencies": check_all(), "statuses": all_index_statuses()})
+    return render(request, "dashboard/overview.html", {"dependencies": check_all(), **_indices_context()})
 
 
 @require_GET
 def indices_partial(request):
-    return render(request, "dashboard/_indices.html", {"statuses": all_index_statuses()})
+    return render(request, "dashboard/_indices.html", _indices_context())
 
 
 @require_GET

@@ -27,7 +27,8 @@ def notify(alert: Alert, event: str) -> None:
     url = settings.SEARCHSYNC_ALERTS["WEBHOOK_URL"]
     if not url:
         return
-    body = {"event": event, "blueprint": alert.blueprint.name, "condition": alert.condition, "state": alert.state,
+    body = {"event": event, "blueprint": alert.blueprint.name if alert.blueprint else None, "subject": alert.subject,
+            "condition": alert.condition, "state": alert.state,
             "message": alert.message, "value": alert.value, "opened_at": alert.opened_at.isoformat(),
             "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None}
     try:
@@ -40,22 +41,25 @@ def notify(alert: Alert, event: str) -> None:
         Alert.objects.filter(pk=alert.pk).update(notify_error=str(exc)[:1000])
 
 
-def raise_alert(blueprint: IndexBlueprint, condition: str, message: str, value: float | None) -> Alert:
-    current = Alert.objects.filter(blueprint=blueprint, condition=condition, state=Alert.State.OPEN).first()
+def raise_alert(blueprint: IndexBlueprint | None, condition: str, message: str, value: float | None,
+                subject: str = "") -> Alert:
+    current = Alert.objects.filter(blueprint=blueprint, condition=condition, subject=subject,
+                                   state=Alert.State.OPEN).first()
     if current is not None:
         Alert.objects.filter(pk=current.pk).update(message=message, value=value, updated_at=timezone.now())
         return current
     try:
         with transaction.atomic():
-            alert = Alert.objects.create(blueprint=blueprint, condition=condition, message=message, value=value)
+            alert = Alert.objects.create(blueprint=blueprint, condition=condition, subject=subject, message=message,
+                                         value=value)
     except IntegrityError:  # another evaluator opened it a moment ago
-        return Alert.objects.get(blueprint=blueprint, condition=condition, state=Alert.State.OPEN)
+        return Alert.objects.get(blueprint=blueprint, condition=condition, subject=subject, state=Alert.State.OPEN)
     notify(alert, "opened")
     return alert
 
 
-def clear(blueprint: IndexBlueprint, condition: str) -> None:
-    for alert in Alert.objects.filter(blueprint=blueprint, condition=condition, state=Alert.State.OPEN):
+def clear(blueprint: IndexBlueprint | None, condition: str, subject: str = "") -> None:
+    for alert in Alert.objects.filter(blueprint=blueprint, condition=condition, subject=subject, state=Alert.State.OPEN):
         alert.state = Alert.State.RESOLVED
         alert.resolved_at = timezone.now()
         alert.save(update_fields=["state", "resolved_at", "updated_at"])
@@ -99,5 +103,24 @@ def evaluate(blueprint: IndexBlueprint) -> list[str]:
     return open_now
 
 
+def evaluate_slots() -> list[str]:
+    """A replication slot retaining WAL past the bound: an abandoned slot fills the disk."""
+    from .connectors import replication_slots
+
+    alarming = []
+    slots = replication_slots()
+    for slot in slots:
+        if slot.alarming:
+            raise_alert(None, Alert.Condition.SLOT_LAG,
+                        f"slot {slot.name} retains {slot.retained_bytes / 1048576:.0f} MiB of WAL"
+                        f" ({'active' if slot.active else 'no consumer attached'})", slot.retained_bytes, subject=slot.name)
+            alarming.append(slot.name)
+    names = {s.name for s in slots}
+    for alert in Alert.objects.filter(condition=Alert.Condition.SLOT_LAG, state=Alert.State.OPEN):
+        if alert.subject not in alarming or alert.subject not in names:
+            clear(None, Alert.Condition.SLOT_LAG, alert.subject)
+    return alarming
+
+
 def evaluate_all() -> int:
-    return sum(len(evaluate(b)) for b in IndexBlueprint.objects.filter(enabled=True))
+    return sum(len(evaluate(b)) for b in IndexBlueprint.objects.filter(enabled=True)) + len(evaluate_slots())

@@ -69,6 +69,17 @@ def validator_for(schema: dict):
     return _validator(json.dumps(schema, sort_keys=True))
 
 
+def validate(event: Event, schema: dict) -> None:
+    """Check an event built by an adapter (not decoded from the contract's JSON) against the schema."""
+    data = event.to_json()
+    if event.is_delete and not data["payload"]:
+        del data["payload"]
+    try:
+        validator_for(schema)(data)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise InvalidEvent("schema_invalid", exc.message) from exc
+
+
 def decode_event(raw: bytes | None, schema: dict) -> Event:
     if raw is None:
         raise InvalidEvent("undecodable", "empty message value (Kafka tombstone) without an event")

@@ -137,4 +137,18 @@ class SearchsyncCollector:
                 log.warning("metrics provider %s failed: %s", getattr(provider, "__name__", provider), exc)
 
 
-EXTRA_PROVIDERS: list = []
+def replication_slot_metrics():
+    from .connectors import replication_slots
+
+    retained = GaugeMetricFamily("searchsync_replication_slot_retained_bytes",
+                                 "WAL a replication slot keeps on disk.", labels=["slot"])
+    active = GaugeMetricFamily("searchsync_replication_slot_active", "1 while a consumer streams from the slot.",
+                               labels=["slot"])
+    for slot in replication_slots():
+        retained.add_metric([slot.name], slot.retained_bytes)
+        active.add_metric([slot.name], 1 if slot.active else 0)
+    yield retained
+    yield active
+
+
+EXTRA_PROVIDERS: list = [replication_slot_metrics]

@@ -50,6 +50,11 @@ class DeleteMode(models.TextChoices):
     HARD = "hard", "Hard delete (versioned delete, raised index.gc_deletes)"
 
 
+class EventFormat(models.TextChoices):
+    OUTBOX = "outbox", "SearchIndexEvent (outbox, via the relay or Debezium's outbox router)"
+    DEBEZIUM_TABLE = "debezium_table", "Debezium table change events (before/after/op; the LSN is the version)"
+
+
 class IndexBlueprint(models.Model):
     """A versioned description of one search index and where its data comes from."""
 
@@ -63,6 +68,9 @@ class IndexBlueprint(models.Model):
     document_builder = models.CharField(max_length=255, help_text="Name of a registered document builder.")
     source_model = models.CharField(max_length=255, help_text="app_label.Model the backfills read from.")
     delete_mode = models.CharField(max_length=20, choices=DeleteMode.choices, default=DeleteMode.TOMBSTONE)
+    event_format = models.CharField(max_length=20, choices=EventFormat.choices, default=EventFormat.OUTBOX)
+    source_topic = models.CharField(max_length=255, blank=True,
+                                    help_text="Kafka topic to consume; default: topic prefix + aggregate type.")
     tombstone_retention_hours = models.PositiveIntegerField(default=24 * 7)
     hard_delete_gc_deletes = models.CharField(max_length=20, default="24h")
     freshness_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -82,7 +90,11 @@ class IndexBlueprint(models.Model):
     def topic(self) -> str:
         from django.conf import settings
 
-        return f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{self.aggregate_type}"
+        return self.source_topic or f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{self.aggregate_type}"
+
+    @property
+    def versions_are_lsns(self) -> bool:
+        return self.event_format == EventFormat.DEBEZIUM_TABLE
 
     @property
     def consumer_group(self) -> str:
@@ -290,13 +302,15 @@ class Alert(models.Model):
         FRESHNESS = "freshness", "Freshness past its threshold"
         DRIFT = "drift", "Reconciliation found drift"
         DEAD_LETTERS = "dead_letters", "Dead letters growing"
+        SLOT_LAG = "slot_lag", "Replication slot retaining WAL"
 
     class State(models.TextChoices):
         OPEN = "open"
         RESOLVED = "resolved"
 
-    blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="alerts")
+    blueprint = models.ForeignKey(IndexBlueprint, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
     condition = models.CharField(max_length=30, choices=Condition.choices)
+    subject = models.CharField(max_length=255, blank=True, help_text="What the alert is about beyond the blueprint, e.g. a slot.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     message = models.TextField()
     value = models.FloatField(null=True, blank=True)
@@ -309,9 +323,9 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-opened_at"]
         constraints = [
-            models.UniqueConstraint(fields=["blueprint", "condition"], condition=models.Q(state="open"),
-                                    name="uniq_open_alert")
+            models.UniqueConstraint(fields=["blueprint", "condition", "subject"], condition=models.Q(state="open"),
+                                    nulls_distinct=False, name="uniq_open_alert")
         ]
 
     def __str__(self):
-        return f"{self.blueprint.name}: {self.get_condition_display()} ({self.state})"
+        return f"{self.blueprint.name if self.blueprint else self.subject}: {self.get_condition_display()} ({self.state})"

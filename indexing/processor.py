@@ -19,11 +19,13 @@ from django.conf import settings
 from django.db import connection
 
 from . import dead_letters, freshness, stats
-from .contracts import Event, InvalidEvent, decode_event
+from .contracts import Event, InvalidEvent, decode_event, validate
+from .debezium import decode_table_change
 from .dead_letters import Incoming
 from .documents import drop_unmapped, get_builder, tombstone_document
 from .engines import BulkAction
-from .models import DeleteMode, IndexBlueprint, PhysicalIndex
+from .models import DeleteMode, EventFormat, IndexBlueprint, PhysicalIndex
+from .sources import get_source
 from .sink import BulkSink
 
 log = logging.getLogger(__name__)
@@ -47,12 +49,23 @@ class Target:
     mappings: dict
 
 
-def decode_all(messages: list[Incoming], schema: dict):
+def decode_all(messages: list[Incoming], blueprint: IndexBlueprint):
+    """Valid events and invalid messages of a batch; Debezium's Kafka tombstones are dropped."""
     valid: list[tuple[Incoming, Event]] = []
     invalid: list[tuple[Incoming, InvalidEvent]] = []
+    schema = blueprint.event_schema
+    table_changes = blueprint.event_format == EventFormat.DEBEZIUM_TABLE
+    source = get_source(blueprint.source_model) if table_changes else None
     for msg in messages:
         try:
-            valid.append((msg, decode_event(msg.value, schema)))
+            if table_changes:
+                event = decode_table_change(msg.value, blueprint.aggregate_type, source)
+                if event is None:
+                    continue
+                validate(event, schema)
+            else:
+                event = decode_event(msg.value, schema)
+            valid.append((msg, event))
         except InvalidEvent as exc:
             invalid.append((msg, exc))
     return valid, invalid
@@ -122,7 +135,7 @@ class BatchProcessor:
         targets = self._targets()
         dead: list = []
 
-        valid, invalid = decode_all(messages, self.blueprint.event_schema)
+        valid, invalid = decode_all(messages, self.blueprint)
         for msg, exc in invalid:
             key = msg.key.decode("utf-8", errors="replace") if msg.key else ""
             dead.append((msg, exc.reason, exc.message, {"entity_id": key}))

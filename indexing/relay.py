@@ -145,11 +145,13 @@ def clean_published(retention: timedelta | None = None, batch: int = 10_000) -> 
     """Delete rows published longer ago than the retention window, in bounded batches."""
     retention = retention or timedelta(hours=settings.SEARCHSYNC["OUTBOX_RETENTION_HOURS"])
     cutoff = timezone.now() - retention
+    # With Debezium publishing, rows are never marked: the WAL carried them, age is what counts.
+    old = (OutboxEvent.objects.filter(created_at__lt=cutoff)
+           if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "debezium"
+           else OutboxEvent.objects.filter(published_at__lt=cutoff))
     deleted = 0
     while True:
-        ids = list(
-            OutboxEvent.objects.filter(published_at__lt=cutoff).values_list("event_id", flat=True)[:batch]
-        )
+        ids = list(old.values_list("event_id", flat=True)[:batch])
         if not ids:
             return deleted
         deleted += OutboxEvent.objects.filter(event_id__in=ids).delete()[0]

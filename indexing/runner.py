@@ -45,7 +45,7 @@ class PipelineRunner:
         from .consumer import IndexingConsumer
         from .relay import OutboxRelay
 
-        if self.with_relay:
+        if self.with_relay and settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
             relay = OutboxRelay()
             self._spawn("outbox-relay", lambda: relay.run(self.stop_event))
         for blueprint in self._blueprints():
