@@ -9,6 +9,9 @@ mkdir -p "$DEVSTACK_HOME"
 DEVSTACK_HOME="$(cd "$DEVSTACK_HOME" && pwd)"
 
 DEVSTACK_ALL_SERVICES=(postgres redis kafka opensearch)
+# Kafka Connect + Debezium is opt-in: 'devstack/up connect', or DEVSTACK_WITH_CONNECT=1 to
+# make it part of the default list.
+[[ "${DEVSTACK_WITH_CONNECT:-0}" != 1 ]] || DEVSTACK_ALL_SERVICES+=(connect)
 
 if [[ -z "${JAVA_HOME:-}" ]]; then
   if [[ -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
