@@ -4,11 +4,23 @@ and read back the whole state of the database and of an index."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 from catalog.models import Product
 from indexing.blueprints import CANARY_ENTITY_ID
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def devstack(command: str, *services: str, env: dict | None = None, check: bool = True) -> None:
+    """Run devstack/up|down for some services, as a failure drill does to stop and start them."""
+    subprocess.run([str(ROOT / "devstack" / command), *services], check=check, stdout=subprocess.DEVNULL,
+                   env={**os.environ, **(env or {})})
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):

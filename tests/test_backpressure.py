@@ -2,11 +2,8 @@
 answers 429 while a noisy neighbour floods it; the consumer shrinks its batches, pauses, and
 converges by itself with nothing dead-lettered."""
 
-import os
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +14,8 @@ from indexing.consumer import IndexingConsumer
 from indexing.engines import BulkAction, build_engine
 from indexing.models import DeadLetter
 from indexing.relay import OutboxRelay
-from tests.helpers import running, wait_converged
+from tests.helpers import devstack, running, wait_converged
 
-ROOT = Path(__file__).resolve().parent.parent
 NODE_ENV = {
     "DEVSTACK_OPENSEARCH_NAME": "os429",
     "DEVSTACK_OPENSEARCH_PORT": "9201",
@@ -32,12 +28,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def small_queue_node():
-    env = {**os.environ, **NODE_ENV}
-    subprocess.run([str(ROOT / "devstack/up"), "opensearch"], env=env, check=True, stdout=subprocess.DEVNULL)
+    devstack("up", "opensearch", env=NODE_ENV)
     try:
         yield build_engine("opensearch", "http://127.0.0.1:9201")
     finally:
-        subprocess.run([str(ROOT / "devstack/down"), "opensearch"], env=env, check=False, stdout=subprocess.DEVNULL)
+        devstack("down", "opensearch", env=NODE_ENV, check=False)
 
 
 def noisy_neighbour(engine, index, stop):

@@ -2,29 +2,19 @@
 event router and direct table CDC give the same index as the relay path, survive replays, and a
 stopped Connect shows as a lagging slot and resumes from its offsets without loss."""
 
-import os
 import random
-import subprocess
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from catalog import services
 from catalog.blueprint import ensure_products_blueprint
 from indexing import connectors, stats
 from indexing.blueprints import ensure_live_index
 from indexing.consumer import consumer_config
 from indexing.topics import ensure_topic
-from tests.helpers import pipeline, random_operations, wait_converged, wait_until
+from tests.helpers import devstack, pipeline, random_operations, wait_converged, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
-
-
-def devstack(*args):
-    subprocess.run([str(ROOT / "devstack" / args[0]), *args[1:]], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ})
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -16,15 +15,9 @@ from django.db import connection
 from catalog import services
 from indexing import stats
 from indexing.relay import OutboxRelay
-from tests.helpers import pipeline, random_operations, wait_converged, wait_until
+from tests.helpers import ROOT, devstack, pipeline, random_operations, wait_converged, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def devstack(*args, env=None):
-    subprocess.run([str(ROOT / "devstack" / args[0]), *args[1:]], check=True, env={**os.environ, **(env or {})},
-                   stdout=subprocess.DEVNULL)
 
 
 def test_search_node_outage_does_not_slow_writes_and_loses_nothing(products_blueprint, engine):
