@@ -104,3 +104,33 @@ def browser_page():
         browser.close()
 
 
+
+
+# --- Debezium -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def debezium_connector(unique):
+    """Start Kafka Connect if needed and create connectors for this test; delete them and their
+    slots afterwards (a leftover slot keeps WAL)."""
+    from indexing import connectors
+    from tests.helpers import devstack, wait_until
+
+    devstack("up", "connect")
+    made = []
+
+    def make(kind, config):
+        name = f"{kind}-{unique}"
+        connectors.apply(name, config)
+        made.append((name, config["slot.name"]))
+        wait_until(lambda: connectors.running(name), timeout=120, message=f"connector {name} running")
+        wait_until(lambda: any(s.name == config["slot.name"] and s.active for s in connectors.replication_slots()),
+                   timeout=120, message="replication slot streaming")
+        return name
+
+    yield make
+    for name, slot in made:
+        connectors.delete(name)
+    for _, slot in made:
+        wait_until(lambda: not any(s.name == slot and s.active for s in connectors.replication_slots()), timeout=60)
+        connectors.drop_slot(slot)

@@ -17,34 +17,6 @@ from tests.helpers import devstack, pipeline, random_operations, wait_converged,
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def kafka_connect():
-    devstack("up", "connect")
-    yield
-
-
-@pytest.fixture
-def connector(unique):
-    """Create connectors for this test; delete them and their slots afterwards (a leftover slot keeps WAL)."""
-    made = []
-
-    def make(kind, config):
-        name = f"{kind}-{unique}"
-        connectors.apply(name, config)
-        made.append((name, config["slot.name"]))
-        wait_until(lambda: connectors.running(name), timeout=120, message=f"connector {name} running")
-        wait_until(lambda: any(s.name == config["slot.name"] and s.active for s in connectors.replication_slots()),
-                   timeout=120, message="replication slot streaming")
-        return name
-
-    yield make
-    for name, slot in made:
-        connectors.delete(name)
-    for _, slot in made:
-        wait_until(lambda: not any(s.name == slot and s.active for s in connectors.replication_slots()), timeout=60)
-        connectors.drop_slot(slot)
-
-
 def rewind(blueprint):
     client = Consumer(consumer_config(blueprint.consumer_group))
     partitions = client.list_topics(blueprint.topic, timeout=10).topics[blueprint.topic].partitions
@@ -52,9 +24,9 @@ def rewind(blueprint):
     client.close()
 
 
-def test_outbox_router_feeds_the_unchanged_pipeline(products_blueprint, engine, connector, unique, isolated_pipeline):
+def test_outbox_router_feeds_the_unchanged_pipeline(products_blueprint, engine, debezium_connector, unique, isolated_pipeline):
     ensure_topic(products_blueprint.topic)
-    connector("outbox", connectors.outbox_connector_config(f"ss_outbox_{unique}",
+    debezium_connector("outbox", connectors.outbox_connector_config(f"ss_outbox_{unique}",
                                                            isolated_pipeline.SEARCHSYNC["TOPIC_PREFIX"]))
     rng = random.Random(31)
     deleted: dict[str, int] = {}
@@ -72,7 +44,7 @@ def test_outbox_router_feeds_the_unchanged_pipeline(products_blueprint, engine, 
     assert {h["_id"]: (h["_version"], h["_source"]) for h in engine.scan(index)} == before
 
 
-def test_table_cdc_blueprint_converges_with_lsn_versions(transactional_db, isolated_pipeline, engine, connector, unique):
+def test_table_cdc_blueprint_converges_with_lsn_versions(transactional_db, isolated_pipeline, engine, debezium_connector, unique):
     rng = random.Random(37)
     deleted: dict[str, int] = {}
     # Rows that exist before the connector: the initial snapshot (op=r) brings them in. Rows
@@ -84,7 +56,7 @@ def test_table_cdc_blueprint_converges_with_lsn_versions(transactional_db, isola
     index = ensure_live_index(blueprint, engine).name
     try:
         ensure_topic(blueprint.topic)
-        connector("table", connectors.table_connector_config(f"ss_table_{unique}", prefix))
+        debezium_connector("table", connectors.table_connector_config(f"ss_table_{unique}", prefix))
         with pipeline(blueprint, relay=False):
             random_operations(rng, 600, deleted, start_products=0)
             wait_converged(engine, index, deleted, timeout=180, versions=False)
@@ -99,12 +71,12 @@ def test_table_cdc_blueprint_converges_with_lsn_versions(transactional_db, isola
         engine.delete_index(index)
 
 
-def test_stopped_connect_shows_slot_lag_and_resumes_from_offsets(products_blueprint, engine, connector, unique,
+def test_stopped_connect_shows_slot_lag_and_resumes_from_offsets(products_blueprint, engine, debezium_connector, unique,
                                                                 isolated_pipeline, admin_client):
     ensure_topic(products_blueprint.topic)
     slot = f"ss_restart_{unique}"
     config = connectors.outbox_connector_config(slot, isolated_pipeline.SEARCHSYNC["TOPIC_PREFIX"])
-    name = connector("outbox", config)
+    name = debezium_connector("outbox", config)
     index = products_blueprint.live_index().name
     rng = random.Random(41)
     deleted: dict[str, int] = {}

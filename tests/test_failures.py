@@ -13,18 +13,54 @@ import pytest
 from django.db import connection
 
 from catalog import services
-from indexing import stats
+from indexing import connectors, stats
 from indexing.relay import OutboxRelay
+from indexing.topics import ensure_topic
 from tests.helpers import ROOT, devstack, pipeline, random_operations, wait_converged, wait_until
 
 pytestmark = pytest.mark.slow
 
 
-def test_search_node_outage_does_not_slow_writes_and_loses_nothing(products_blueprint, engine):
+@pytest.fixture(params=["relay", "debezium"])
+def publisher(request, products_blueprint, isolated_pipeline, unique):
+    """Who moves outbox rows to Kafka in this drill: the built-in relay, or Debezium's outbox router."""
+    if request.param == "debezium":
+        ensure_topic(products_blueprint.topic)
+        connect = request.getfixturevalue("debezium_connector")
+        connect("outbox", connectors.outbox_connector_config(f"ss_drill_{unique}",
+                                                             isolated_pipeline.SEARCHSYNC["TOPIC_PREFIX"]))
+    return request.param
+
+
+def published_count(topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from indexing.consumer import consumer_config
+
+    client = Consumer(consumer_config("published-count"))
+    try:
+        partitions = client.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(client.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+    finally:
+        client.close()
+
+
+def publish_all(publisher, blueprint) -> None:
+    """Every outbox row is in Kafka: drained by the relay, or streamed by Debezium."""
+    from indexing.models import OutboxEvent
+
+    if publisher == "relay":
+        OutboxRelay().drain()
+    else:
+        total = OutboxEvent.objects.count()
+        wait_until(lambda: published_count(blueprint.topic) >= total, timeout=180, message="Debezium published all")
+
+
+def test_search_node_outage_does_not_slow_writes_and_loses_nothing(products_blueprint, engine, publisher):
     rng = random.Random(3)
     deleted: dict[str, int] = {}
     index = products_blueprint.live_index().name
-    with pipeline(products_blueprint):
+    with pipeline(products_blueprint, relay=publisher == "relay"):
         random_operations(rng, 200, deleted, start_products=100)
         wait_converged(engine, index, deleted)
         before = _timed_writes(rng, 200, deleted)
@@ -80,13 +116,13 @@ def _consumer_process(blueprint, settings):
                             cwd=ROOT, env=env)
 
 
-def test_consumer_killed_mid_batch_loses_nothing(products_blueprint, engine, isolated_pipeline):
+def test_consumer_killed_mid_batch_loses_nothing(products_blueprint, engine, isolated_pipeline, publisher):
     rng = random.Random(5)
     deleted: dict[str, int] = {}
     index = products_blueprint.live_index().name
     services.create_products_bulk([dict(tenant_id="t", title=f"Bulk {i}", price_minor=i, available_qty=i) for i in range(20_000)])
     random_operations(rng, 1500, deleted, start_products=0)
-    OutboxRelay().drain()
+    publish_all(publisher, products_blueprint)
 
     kills = 0
     # Kill until a restart had to replay work the killed process had indexed but not committed
