@@ -1,0 +1,689 @@
+"""Backfill benchmark: throughput with the throttle off, raw _bulk ceiling, throttle accuracy.
+
+    .venv/bin/python bench/backfill_throughput.py [--rows 100000] [--page-sizes 500,1000] [--workers 2]
+
+Prints figures only (no assertions; never run by the tests). See bench/README.md
+for what each figure means and how it is measured. Everything it creates is
+isolated: database ``searchsync_bench`` (dropped and recreated at start; the
+pipeline bench uses it too, so never run both at once), blueprint
+``bench-bf-<ts>`` and indices ``bench-bf-<ts>*`` (deleted at the end, together
+with the throttle's Redis keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PG_ADMIN_URL = "postgresql://searchsync:searchsync@127.0.0.1:5432/searchsync"
+BENCH_DB = "searchsync_bench"
+BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{BENCH_DB}"
+
+SEED_CHUNK = 5_000             # products per create_products_bulk transaction
+TP_CHUNK_SIZE = 10_000         # backfill chunk (id range) size of the throughput runs
+BULK_CHUNK = 500               # _bulk request size (the backfill's sink uses 500 as well)
+SAMPLE_EVERY_S = 0.5           # rows_done sum sampled this often
+TICK_S = 0.1                   # status / throttle factor polled this often
+FIRST_CLAIM_TICK_S = 0.02      # until the first chunk is claimed
+WINDOW_S = 5.0                 # short-window rate of the throttle runs
+CHECK_SAMPLE = 20              # documents compared with a local build after each phase
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+class LoadMonitor:
+    """Whole-machine CPU busy % over a phase (other people's processes included)."""
+
+    def __init__(self):
+        self.start = self._read()
+
+    @staticmethod
+    def _read():
+        with open("/proc/stat") as fh:
+            parts = [int(x) for x in fh.readline().split()[1:]]
+        return parts[3] + parts[4], sum(parts)
+
+    def busy(self) -> float:
+        i0, t0 = self.start
+        i1, t1 = self._read()
+        return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+# --------------------------------------------------------------------------------------
+# Documents, built the way the backfill builds them
+# --------------------------------------------------------------------------------------
+
+def build_actions(rows, index_name: str, mappings: dict) -> tuple[list, int]:
+    """row → product_event → build_product → drop_unmapped → BulkAction (external version); and fields dropped."""
+    from catalog.documents import build_product, product_event
+    from indexing.documents import drop_unmapped
+    from indexing.engines import BulkAction
+
+    actions, dropped = [], 0
+    for row in rows:
+        event = product_event(row)
+        document, unknown = drop_unmapped(build_product(event), mappings)
+        dropped += len(unknown)
+        actions.append(BulkAction("index", index_name, event.entity_id, event.version, document))
+    return actions, dropped
+
+
+def check_index(engine, index_name: str, mappings: dict, ids: list[int], expected: int, seed: int) -> dict:
+    """Refresh, count, and compare a sample of stored documents (source and version) with a local build."""
+    from catalog.models import Product
+
+    engine.refresh(index_name)
+    count = engine.count(index_name)
+    sample = random.Random(seed).sample(ids, min(CHECK_SAMPLE, len(ids)))
+    actions, _ = build_actions(Product.objects.filter(pk__in=sample).order_by("pk"), index_name, mappings)
+    mismatches = 0
+    for a in actions:
+        got = engine.get(index_name, a.id)
+        if got is None or got["_source"] != a.document or got["_version"] != a.version:
+            mismatches += 1
+    mismatches += len(sample) - len(actions)
+    return {"count": count, "expected": expected, "mismatches": mismatches, "sampled": len(sample)}
+
+
+# --------------------------------------------------------------------------------------
+# Raw _bulk clients (spawned processes; each sets up Django itself)
+# --------------------------------------------------------------------------------------
+
+def raw_client_main(env: dict, index_name: str, mappings: dict, lo: int, hi: int, ready, start, results) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        import django
+
+        django.setup()
+        from catalog.models import Product
+        from django.db import connection
+        from indexing.engines import get_engine
+
+        engine = get_engine()
+        t = time.perf_counter()
+        actions, dropped = build_actions(Product.objects.filter(pk__gte=lo, pk__lte=hi).order_by("pk")
+                                         .iterator(chunk_size=5000), index_name, mappings)
+        build_s = time.perf_counter() - t
+        connection.close()
+        ready.put(("ready", len(actions), build_s))
+        if not start.wait(600):
+            results.put(("error", "no start signal in 600 s"))
+            return
+        started = time.time()
+        answers = engine.bulk(actions, chunk_size=BULK_CHUNK)
+        finished = time.time()
+        failed = [a for a in answers if not a.ok]
+        results.put(("done", {"n": len(actions), "ok": len(answers) - len(failed), "started": started,
+                              "finished": finished, "dropped": dropped,
+                              "first_error": (f"{failed[0].status} {failed[0].error_type}: {failed[0].reason}"[:300]
+                                              if failed else "")}))
+    except Exception as exc:  # reported by the parent
+        try:
+            ready.put(("error", 0, 0.0))
+        finally:
+            results.put(("error", f"{type(exc).__name__}: {exc}"[:500]))
+
+
+def raw_bulk(engine, env: dict, index_name: str, settings_: dict, mappings: dict, id_ranges: list[tuple[int, int]],
+             expected: int, timeout_s: float) -> dict:
+    """One spawned client per id range: each builds its documents, then all send at one start signal."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    if engine.index_exists(index_name):
+        engine.delete_index(index_name)
+    engine.create_index(index_name, settings_, mappings)
+    procs = [ctx.Process(target=raw_client_main, args=(env, index_name, mappings, lo, hi, ready, start, results),
+                         daemon=True) for lo, hi in id_ranges]
+    out: dict = {"clients": len(procs), "error": ""}
+    try:
+        for p in procs:
+            p.start()
+        build_rates = []
+        deadline = time.time() + timeout_s
+        for _ in procs:
+            kind, n, build_s = ready.get(timeout=max(0.1, deadline - time.time()))
+            if kind != "ready":
+                raise RuntimeError("a raw _bulk client failed while building its documents")
+            build_rates.append(n / max(1e-9, build_s))
+        load = LoadMonitor()
+        t0 = time.time()
+        start.set()
+        done = []
+        for _ in procs:
+            kind, payload = results.get(timeout=max(0.1, deadline - time.time()))
+            if kind != "done":
+                raise RuntimeError(f"a raw _bulk client failed: {payload}")
+            done.append(payload)
+        t1 = max(d["finished"] for d in done)
+        out.update(
+            seconds=t1 - t0, n=sum(d["n"] for d in done), ok=sum(d["ok"] for d in done), cpu_busy=load.busy(),
+            build_rate=statistics.mean(build_rates), dropped=sum(d["dropped"] for d in done),
+            first_error=next((d["first_error"] for d in done if d["first_error"]), ""),
+        )
+        out["rate"] = out["n"] / out["seconds"]
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Backfill runs (manage.py run_backfill_worker subprocesses)
+# --------------------------------------------------------------------------------------
+
+class Workers:
+    """`manage.py run_backfill_worker <id>` × n; stdout/stderr of each go to a log file."""
+
+    def __init__(self, n: int, backfill_id, env: dict, logdir: Path, label: str):
+        self.logs = [logdir / f"{label}-worker{k}.log" for k in range(n)]
+        self._fhs = [open(path, "ab") for path in self.logs]
+        self.started = time.time()
+        self.procs = [subprocess.Popen([sys.executable, "manage.py", "run_backfill_worker", str(backfill_id)],
+                                       cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT) for fh in self._fhs]
+
+    def alive(self) -> bool:
+        return any(p.poll() is None for p in self.procs)
+
+    def stop(self, timeout: float = 30.0) -> list[int | None]:
+        deadline = time.time() + timeout
+        for p in self.procs:
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+        for fh in self._fhs:
+            fh.close()
+        return [p.returncode for p in self.procs]
+
+    def tail(self, chars: int = 600) -> str:
+        text = ""
+        for path in self.logs:
+            data = path.read_text(errors="replace").strip()
+            if data:
+                text += f"\n   --- {path.name}: ...{data[-chars:]}"
+        return text
+
+
+def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, selection: dict,
+                 rows_per_second: int | None, workers: int, timeout_s: float, rate_change: tuple[int, int] | None = None,
+                 keep_index: bool = False) -> dict:
+    """Create a build index, schedule + plan a rebuild backfill, run it in worker processes, watch it.
+
+    ``rate_change`` = (rows_done threshold, new rate): ``set_rate`` is called the first time the sampled
+    rows_done sum reaches the threshold.
+    """
+    from backfills.models import Backfill, BackfillProgress
+    from backfills.planner import plan
+    from backfills.services import BUILD_SETTINGS, cancel, schedule, set_rate
+    from backfills.throttle import FACTOR_KEY
+    from django.db.models import Sum
+    from django.utils import timezone
+    from indexing.blueprints import create_physical_index
+    from indexing.redis_store import get_redis
+
+    engine, bp = ctx["engine"], ctx["bp"]
+    index = create_physical_index(bp, extra_settings=BUILD_SETTINGS, engine=engine)
+    ctx["indices"].append(index.name)
+    backfill = schedule(bp, target_index=index, purpose=Backfill.Purpose.REBUILD, selection=selection,
+                        rows_per_second=rows_per_second, chunk_size=chunk_size, page_size=page_size,
+                        parallelism=workers, start=False)
+    ctx["backfills"].append(str(backfill.pk))
+    chunks = plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING, started_at=timezone.now())
+    redis = get_redis()
+    factor_key = FACTOR_KEY.format(id=backfill.pk)
+    progress = BackfillProgress.objects.filter(backfill_id=backfill.pk)
+    out = {"label": label, "index": index.name, "page_size": page_size, "chunk_size": chunk_size,
+           "chunks": chunks, "rows_total": backfill.rows_total, "set_rate": rows_per_second, "workers": workers,
+           "completed": False, "min_factor": 1.0, "samples": [], "change": None, "error": ""}
+
+    load = LoadMonitor()
+    procs = Workers(workers, backfill.pk, ctx["worker_env"], ctx["logdir"], label)
+    out["spawned"] = procs.started
+    claim_at = None
+    next_sample = time.time()
+    deadline = time.time() + timeout_s
+    status = Backfill.Status.RUNNING
+    try:
+        while time.time() < deadline:
+            polled = time.time()
+            status = Backfill.objects.filter(pk=backfill.pk).values_list("status", flat=True).first()
+            if claim_at is None:
+                claimed = list(progress.exclude(status=BackfillProgress.Status.PENDING)
+                               .values_list("status", "rows_done", "updated_at"))
+                if claimed:
+                    # A chunk still RUNNING at rows_done 0 carries its claim time; otherwise the poll time is used.
+                    fresh = [u.timestamp() for s, d, u in claimed if s == BackfillProgress.Status.RUNNING and d == 0]
+                    claim_at = min(fresh) if fresh else polled
+                    out["claim_exact"] = bool(fresh)
+                    out["samples"].append((claim_at, 0))
+                    next_sample = claim_at + SAMPLE_EVERY_S
+            raw_factor = redis.get(factor_key)
+            if raw_factor is not None:
+                out["min_factor"] = min(out["min_factor"], float(raw_factor))
+            if claim_at is not None and polled >= next_sample:
+                done = progress.aggregate(n=Sum("rows_done"))["n"] or 0
+                t = time.time()
+                out["samples"].append((t, done))
+                next_sample += SAMPLE_EVERY_S
+                if rate_change and out["change"] is None and done >= rate_change[0]:
+                    set_rate(backfill, rate_change[1])
+                    out["change"] = (time.time(), done, rate_change[1])
+                    log(f"  set_rate → {rate_change[1]:,}/s at {done:,} rows")
+            if status != Backfill.Status.RUNNING:
+                break
+            if not procs.alive():
+                status = Backfill.objects.filter(pk=backfill.pk).values_list("status", flat=True).first()
+                break
+            time.sleep(FIRST_CLAIM_TICK_S if claim_at is None else TICK_S)
+        out["cpu_busy"] = load.busy()
+        out["status"] = status
+        if status == Backfill.Status.RUNNING:
+            out["error"] = "timed out or workers exited" if procs.alive() else "workers exited before completion"
+            cancel(backfill)
+        rcs = procs.stop()
+    except BaseException:
+        cancel(backfill)
+        procs.stop(10)
+        raise
+    if any(rc not in (0, None) for rc in rcs) or status != Backfill.Status.COMPLETED:
+        out["error"] = (out["error"] or f"status {status}, worker exit codes {rcs}") + procs.tail()
+    backfill.refresh_from_db()
+    out["rows_done"] = progress.aggregate(n=Sum("rows_done"))["n"] or 0
+    if status == Backfill.Status.COMPLETED and backfill.finished_at and claim_at is not None:
+        out["completed"] = True
+        out["claim"] = claim_at
+        out["finished"] = backfill.finished_at.timestamp()
+        out["seconds"] = out["finished"] - claim_at
+        out["rate"] = out["rows_total"] / out["seconds"]
+        out["seconds_from_spawn"] = out["finished"] - procs.started
+        out["rate_from_spawn"] = out["rows_total"] / out["seconds_from_spawn"]
+        out["samples"] = [(t, d) for t, d in out["samples"] if t < out["finished"]] + [(out["finished"], out["rows_done"])]
+    ids = ctx["ids_for"](selection)
+    out["check"] = check_index(engine, index.name, index.mappings, ids, len(ids), seed=len(ctx["backfills"]))
+    if not keep_index:
+        engine.delete_index(index.name)
+    return out
+
+
+def windows(points: list[tuple[float, int]], t_lo: float, t_hi: float, span: float = WINDOW_S) -> list[float]:
+    """Rates over every window of ≥ span seconds between samples inside [t_lo, t_hi]."""
+    pts = [(t, d) for t, d in points if t_lo - 1e-6 <= t <= t_hi + 1e-6]
+    rates = []
+    for i, (ti, di) in enumerate(pts):
+        for tj, dj in pts[i + 1:]:
+            if tj - ti >= span:
+                rates.append((dj - di) / (tj - ti))
+                break
+    return rates
+
+
+def throttle_figures(run: dict) -> dict:
+    """Set vs achieved over the whole run (and before/after a rate change), with 5-s window rates."""
+    if not run.get("completed"):
+        return {}
+    pts, claim, end = run["samples"], run["claim"], run["finished"]
+    segments = []
+    if run["change"] is None:
+        segments.append(("whole run", run["set_rate"], claim, end, 0, run["rows_total"]))
+    else:
+        t_change, rows_change, new_rate = run["change"]
+        pts = sorted(pts + [(t_change, rows_change)])
+        segments.append(("before set_rate", run["set_rate"], claim, t_change, 0, rows_change))
+        segments.append(("after set_rate", new_rate, t_change, end, rows_change, run["rows_total"]))
+    out = []
+    for name, set_rate, t0, t1, d0, d1 in segments:
+        w = windows(pts, t0, t1)
+        out.append({"name": name, "set": set_rate, "rows": d1 - d0, "seconds": t1 - t0,
+                    "achieved": (d1 - d0) / (t1 - t0) if t1 > t0 else None,
+                    "windows": len(w), "w_min": min(w) if w else None, "w_median": statistics.median(w) if w else None,
+                    "w_max": max(w) if w else None})
+    return {"segments": out}
+
+
+# --------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="products seeded and backfilled")
+    parser.add_argument("--page-sizes", default="500,1000", help="backfill page sizes of the throughput phase")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of every throughput configuration")
+    parser.add_argument("--workers", type=int, default=2, help="backfill worker processes (and raw _bulk clients)")
+    parser.add_argument("--throttle-rows", type=int, default=20_000, help="rows of the fixed-rate throttle run "
+                        "(the rate-change run uses three times as many and changes the rate after this many)")
+    parser.add_argument("--rate", type=int, default=2_000, help="rows_per_second of the throttle runs")
+    parser.add_argument("--new-rate", type=int, default=4_000, help="rate set during the second throttle run")
+    args = parser.parse_args()
+    rows = max(1_000, min(args.rows, 2_000_000))
+    page_sizes = [max(1, min(int(p), 10_000)) for p in args.page_sizes.split(",") if p.strip()]
+    workers = max(1, min(args.workers, 8))
+    repeat = max(1, min(args.repeat, 10))
+    rate = max(1, args.rate)
+    new_rate = max(1, args.new_rate)
+    throttle_rows = max(1_000, min(args.throttle_rows, rows // 3))
+
+    run_started = time.time()
+    ts = time.strftime("%Y%m%d%H%M%S")
+    logdir = Path(tempfile.mkdtemp(prefix=f"searchsync-bench-bf-{ts}-"))
+    base_env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": BENCH_DB_URL,
+        "REPLICA_DATABASE_URL": BENCH_DB_URL,
+        "PYTHONUNBUFFERED": "1",
+        # As in production: with DEBUG on, Django keeps every query of a long-running process in memory.
+        "DJANGO_DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(base_env)
+
+    log(f"database {BENCH_DB}: drop and recreate, migrate")
+    recreate_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+
+    from backfills.services import BUILD_SETTINGS
+    from backfills.throttle import BUCKET_KEY, FACTOR_KEY
+    from catalog import services
+    from catalog.blueprint import ensure_products_blueprint
+    from catalog.management.commands.seed_catalog import random_product
+    from indexing.blueprints import ensure_live_index, serving_settings
+    from indexing.engines import get_engine
+
+    engine = get_engine()
+    info = engine.info()
+    ctx = {"engine": engine, "indices": [], "backfills": [], "logdir": logdir,
+           "worker_env": {**os.environ}}
+    tp_runs: list[dict] = []
+    raws: list[dict] = []
+    throttle_runs: list[dict] = []
+    seed: dict = {}
+
+    try:
+        log(f"seeding {rows:,} products (create_products_bulk, {SEED_CHUNK:,} per transaction)")
+        rng = random.Random(1)
+        t = time.time()
+        ids: list[int] = []
+        for start in range(0, rows, SEED_CHUNK):
+            made = services.create_products_bulk([random_product(rng) for _ in range(min(SEED_CHUNK, rows - start))])
+            ids.extend(p.pk for p in made)
+        ids.sort()
+        seed["seconds"] = time.time() - t
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE catalog_product")
+        log(f"  seeded in {seed['seconds']:.1f} s ({rows / seed['seconds']:,.0f} rows/s)")
+
+        def ids_for(selection: dict) -> list[int]:
+            if selection.get("kind") == "range":
+                return [i for i in ids if selection["start_id"] <= i <= selection["end_id"]]
+            return ids
+
+        ctx["ids_for"] = ids_for
+        bp = ensure_products_blueprint(name=f"bench-bf-{ts}")
+        ctx["bp"] = bp
+        live = ensure_live_index(bp, engine)
+        ctx["indices"].append(live.name)
+
+        # ------------------------------------------------------------------ phases 1 and 2
+        # Each repetition runs every backfill page size and every raw client count once, in an order
+        # rotated per repetition, so a slow moment of the shared machine does not hit one config only.
+        tp_timeout = max(180.0, rows / 200)
+        raw_settings = {**serving_settings(bp), **BUILD_SETTINGS}
+        client_sets = [[(ids[0], ids[-1])]]
+        if workers > 1:
+            step = -(-len(ids) // workers)
+            client_sets.append([(ids[k], ids[min(k + step, len(ids)) - 1]) for k in range(0, len(ids), step)])
+        configs = [("backfill", p) for p in page_sizes] + [("raw", r) for r in client_sets]
+        for rep in range(repeat):
+            shift = rep % len(configs)
+            for kind, conf in configs[shift:] + configs[:shift]:
+                if kind == "backfill":
+                    log(f"[{rep + 1}/{repeat}] backfill of {rows:,} rows, throttle off, page {conf}, "
+                        f"{workers} worker processes")
+                    run = run_backfill(ctx, label=f"tp-page{conf}-r{rep + 1}", page_size=conf,
+                                       chunk_size=TP_CHUNK_SIZE, selection={"kind": "all"}, rows_per_second=None,
+                                       workers=workers, timeout_s=tp_timeout)
+                    run["rep"] = rep + 1
+                    tp_runs.append(run)
+                    if run["completed"]:
+                        log(f"  {run['rows_total']:,} rows in {run['seconds']:.2f} s from the first claim → "
+                            f"{run['rate']:,.0f} docs/s (from spawn {run['rate_from_spawn']:,.0f}); "
+                            f"count {run['check']['count']:,}")
+                    else:
+                        log(f"  did not complete: {run['error']}")
+                    continue
+                name = f"bench-bf-{ts}-raw{len(conf)}-r{rep + 1}"
+                ctx["indices"].append(name)
+                log(f"[{rep + 1}/{repeat}] raw _bulk of the same {rows:,} documents into {name}, "
+                    f"{len(conf)} client process(es)")
+                res = raw_bulk(engine, ctx["worker_env"], name, raw_settings, bp.mappings, conf, rows,
+                               timeout_s=max(300.0, rows / 100))
+                res["rep"] = rep + 1
+                if not res["error"]:
+                    res["check"] = check_index(engine, name, bp.mappings, ids, rows, seed=100 + rep)
+                    log(f"  {res['ok']:,} ok in {res['seconds']:.2f} s → {res['rate']:,.0f} docs/s; "
+                        f"count {res['check']['count']:,}")
+                else:
+                    log(f"  failed: {res['error']}")
+                raws.append(res)
+                engine.delete_index(name)
+
+        # ------------------------------------------------------------------ phase 3
+        sel_a = {"kind": "range", "start_id": ids[0], "end_id": ids[throttle_rows - 1]}
+        log(f"phase 3a: throttled backfill of {throttle_rows:,} rows at {rate:,} rows/s, {workers} worker processes")
+        run_a = run_backfill(ctx, label="throttle-fixed", page_size=500, chunk_size=5_000, selection=sel_a,
+                             rows_per_second=rate, workers=workers, timeout_s=throttle_rows / rate * 3 + 60)
+        run_a["figures"] = throttle_figures(run_a)
+        throttle_runs.append(run_a)
+        if run_a["completed"]:
+            log(f"  {run_a['rows_total']:,} rows in {run_a['seconds']:.1f} s → {run_a['rate']:,.0f} rows/s")
+        else:
+            log(f"  did not complete: {run_a['error']}")
+
+        rows_b = min(3 * throttle_rows, len(ids))
+        sel_b = {"kind": "range", "start_id": ids[0], "end_id": ids[rows_b - 1]}
+        log(f"phase 3b: throttled backfill of {rows_b:,} rows at {rate:,} rows/s, set_rate({new_rate:,}) "
+            f"once {throttle_rows:,} are done")
+        run_b = run_backfill(ctx, label="throttle-change", page_size=500, chunk_size=5_000, selection=sel_b,
+                             rows_per_second=rate, workers=workers, timeout_s=rows_b / min(rate, new_rate) * 3 + 60,
+                             rate_change=(throttle_rows, new_rate))
+        run_b["figures"] = throttle_figures(run_b)
+        throttle_runs.append(run_b)
+        if run_b["completed"]:
+            log(f"  {run_b['rows_total']:,} rows in {run_b['seconds']:.1f} s")
+        else:
+            log(f"  did not complete: {run_b['error']}")
+    finally:
+        for name in ctx["indices"]:
+            try:
+                engine.delete_index(name)
+            except Exception as exc:
+                log(f"could not delete index {name}: {exc}")
+        try:
+            from indexing.redis_store import get_redis
+
+            r = get_redis()
+            keys = [k.format(id=b) for b in ctx["backfills"] for k in (BUCKET_KEY, FACTOR_KEY)]
+            if keys:
+                r.delete(*keys)
+        except Exception as exc:
+            log(f"could not delete Redis keys: {exc}")
+
+    report(info, rows, workers, seed, tp_runs, raws, throttle_runs, time.time() - run_started, logdir)
+    return 0
+
+
+def med(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def fmt(v, spec: str = ",.0f", none: str = "-") -> str:
+    return none if v is None else format(v, spec)
+
+
+def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logdir) -> None:
+    line = "=" * 100
+    print()
+    print(line)
+    print(f"searchsync backfill benchmark — {info.distribution} {info.version} on {platform.node()}, "
+          f"{os.cpu_count()} CPUs; {rows:,} products (seeded in {seed.get('seconds', 0):.1f} s)")
+    print(line)
+
+    print(f"\n1. Backfill throughput, throttle off ({workers} × `manage.py run_backfill_worker`, chunks of "
+          f"{TP_CHUNK_SIZE:,}, rebuild into a fresh index with build settings: 0 replicas, refresh -1; "
+          f"{rows:,} rows per run)")
+    print(f"   {'page':>5} {'runs':>4} | {'from 1st chunk claim':<40} | {'from spawn':>10} | {'count':>11} {'diff':>6} |"
+          f" {'min':>6} | {'CPU':>4}")
+    print(f"   {'size':>5} {'ok':>4} | {'s':>6} {'docs/s':>8}  {'(every run, in order)':<23} | {'docs/s':>10} |"
+          f" {'(every run)':>11} {'':>6} | {'factor':>6} | {'busy':>4}")
+    for page in dict.fromkeys(r["page_size"] for r in tp_runs):
+        runs = [r for r in tp_runs if r["page_size"] == page]
+        ok = [r for r in runs if r["completed"]]
+        if ok:
+            each = " ".join(f"{r['rate']:,.0f}" for r in ok)
+            counts = {r["check"]["count"] for r in runs}
+            count = f"{counts.pop():,}" if len(counts) == 1 else "/".join(f"{r['check']['count']:,}" for r in runs)
+            diff = f"{sum(r['check']['mismatches'] for r in runs)}/{sum(r['check']['sampled'] for r in runs)}"
+            cell = f"{med(ok, 'seconds'):>6.2f} {med(ok, 'rate'):>8,.0f}  ({each})"
+            print(f"   {page:>5} {len(ok):>2}/{len(runs)} | {cell:<40} | {med(ok, 'rate_from_spawn'):>10,.0f} |"
+                  f" {count:>11} {diff:>6} |"
+                  f" {min(r['min_factor'] for r in ok):>6.2f} | {med(ok, 'cpu_busy'):>3.0f}%")
+        for r in runs:
+            if not r["completed"]:
+                print(f"   {page:>5} run {r['rep']} did not complete ({r['status']}); rows done {r['rows_done']:,}: "
+                      f"{r['error']}")
+    print(f"   s, docs/s, CPU busy: median of the runs. diff: sampled documents ({CHECK_SAMPLE} per run) whose source "
+          "or version differs from a local build.")
+    print("   min factor: lowest adaptive throttle factor seen (< 1.00: the workers saw cluster or database pressure "
+          "and backed off).")
+
+    print(f"\n2. Raw _bulk ceiling (same node, same run, same {rows:,} documents: product_event → build_product → "
+          f"drop_unmapped;")
+    print(f"   fresh index with the same build settings; chunks of {BULK_CHUNK}, external versions; each client "
+          "process builds its documents before the timer starts)")
+    print(f"   {'clients':>7} {'runs':>4} | {'s':>6} {'docs/s':>8}  {'(every run, in order)':<23} | {'count':>11} "
+          f"{'diff':>6} | {'CPU':>4} | {'build, docs/s':>13}")
+    print(f"   {'':>7} {'ok':>4} | {'':>6} {'':>8}  {'':<23} | {'(every run)':>11} {'':>6} | {'busy':>4} |"
+          f" {'per client':>13}")
+    for clients in dict.fromkeys(r["clients"] for r in raws):
+        runs = [r for r in raws if r["clients"] == clients]
+        ok = [r for r in runs if not r.get("error")]
+        if ok:
+            each = " ".join(f"{r['rate']:,.0f}" for r in ok)
+            counts = {r["check"]["count"] for r in ok}
+            count = f"{counts.pop():,}" if len(counts) == 1 else "/".join(f"{r['check']['count']:,}" for r in ok)
+            diff = f"{sum(r['check']['mismatches'] for r in ok)}/{sum(r['check']['sampled'] for r in ok)}"
+            cell = f"{med(ok, 'seconds'):>6.2f} {med(ok, 'rate'):>8,.0f}  ({each})"
+            print(f"   {clients:>7} {len(ok):>2}/{len(runs)} | {cell:<40} | {count:>11} {diff:>6} |"
+                  f" {med(ok, 'cpu_busy'):>3.0f}% |"
+                  f" {med(ok, 'build_rate'):>13,.0f}")
+        for r in runs:
+            if r.get("error"):
+                print(f"   {clients:>7} run {r['rep']} failed: {r['error']}")
+            elif r["first_error"]:
+                print(f"   {clients:>7} run {r['rep']}: {r['n'] - r['ok']} items failed, first: {r['first_error']}")
+
+    print(f"\n3. Throttle accuracy ({workers} worker processes, page 500, chunks of 5,000; rows_done sampled every "
+          f"{SAMPLE_EVERY_S} s; windows of ≥ {WINDOW_S:.0f} s between samples)")
+    print(f"   {'run / segment':<38} {'rows':>7} {'s':>6} {'set/s':>7} {'achieved/s':>10} {'%':>6} | "
+          f"{'windows':>7} {'min/s':>7} {'median/s':>8} {'max/s':>7} {'max %':>6} | {'min factor':>10}")
+    for r in throttle_runs:
+        title = "fixed rate" if r["change"] is None else "rate changed mid-way"
+        if not r.get("completed"):
+            print(f"   {title:<38} did not complete ({r.get('status')}); rows done {r['rows_done']:,}: {r['error']}")
+            continue
+        for k, s in enumerate(r["figures"]["segments"]):
+            name = f"{title}: {s['name']}"
+            pct = 100 * s["achieved"] / s["set"] if s["achieved"] else None
+            wmax_pct = 100 * s["w_max"] / s["set"] if s["w_max"] else None
+            print(f"   {name:<38} {s['rows']:>7,} {s['seconds']:>6.1f} {s['set']:>7,} {fmt(s['achieved']):>10} "
+                  f"{fmt(pct, '.0f'):>5}% | {s['windows']:>7} {fmt(s['w_min']):>7} {fmt(s['w_median']):>8} "
+                  f"{fmt(s['w_max']):>7} {fmt(wmax_pct, '.0f'):>5}% | "
+                  + (f"{r['min_factor']:>10.2f}" if k == 0 else f"{'':>10}"))
+    print("   rows_done moves in steps of one page (500 rows), so a 5-s window rate is exact to ±1 page "
+          f"(±{500 / (WINDOW_S * 2000) * 100:.0f} % at 2,000/s); the bucket starts full (0.5 s of the rate)")
+
+    print("\nSummary")
+    by_page = {}
+    for r in tp_runs:
+        if r.get("completed"):
+            by_page.setdefault(r["page_size"], []).append(r)
+    by_clients = {}
+    for r in raws:
+        if not r.get("error"):
+            by_clients.setdefault(r["clients"], []).append(r)
+    best = max(by_page, key=lambda p: med(by_page[p], "rate"), default=None)
+    fair = by_clients.get(workers)
+    if best is not None and fair:
+        b, f = med(by_page[best], "rate"), med(fair, "rate")
+        ratio = b / f
+        verdict = "PASS" if ratio >= 0.90 else "MISS"
+        print(f"   backfill / raw _bulk ({workers} workers vs {workers} clients)   {ratio * 100:6.1f} %   "
+              f"(target ≥ 90 %)   {verdict}   [page {best}: {b:,.0f} / {f:,.0f} docs/s, medians]")
+        for page, runs in by_page.items():
+            if page != best:
+                print(f"      page {page}: {med(runs, 'rate') / f * 100:.1f} %")
+        if 1 in by_clients and workers != 1:
+            one = med(by_clients[1], "rate")
+            print(f"      against 1 raw client ({one:,.0f} docs/s): {b / one * 100:.1f} %")
+    else:
+        print("   backfill / raw _bulk            n/a")
+    for r in throttle_runs:
+        if not r.get("completed"):
+            continue
+        segs = r["figures"]["segments"]
+        if r["change"] is None:
+            s = segs[0]
+            print(f"   throttle {s['set']:,}/s: achieved {s['achieved']:,.0f}/s ({100 * s['achieved'] / s['set']:.0f} %), "
+                  f"max {WINDOW_S:.0f}-s window {fmt(s['w_max'])}/s")
+        else:
+            before, after = segs
+            print(f"   set_rate {before['set']:,} → {after['set']:,}/s: before {fmt(before['achieved'])}/s, "
+                  f"after {fmt(after['achieved'])}/s ({100 * after['achieved'] / after['set']:.0f} % of the new rate)")
+    print(f"\n   total run time {took_s:.0f} s; worker logs in {logdir}")
+    print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
