@@ -45,6 +45,8 @@ class ChunkRunner:
         self.cfg = settings.SEARCHSYNC_BACKFILL
         self.throttle = BackfillThrottle(backfill_id)
         self._throttled = 0
+        self._pool_read_at = 0.0
+        self._pool_pressure = False
         self.sink = BulkSink(
             self.engine,
             max_retries=settings.SEARCHSYNC["TRANSIENT_RETRIES"],
@@ -186,9 +188,14 @@ class ChunkRunner:
     def _cluster_pressure(self) -> bool:
         if self._throttled:
             return True
-        try:
-            pool = self.engine.write_thread_pool()
-        except EngineUnavailable:
-            return True
-        return pool.queue_ratio >= settings.SEARCHSYNC["BACKPRESSURE_QUEUE_RATIO"]
+        # The thread pool is read at most once a second, not on every page.
+        now = time.monotonic()
+        if now - self._pool_read_at >= 1.0:
+            self._pool_read_at = now
+            try:
+                self._pool_pressure = (self.engine.write_thread_pool().queue_ratio
+                                       >= settings.SEARCHSYNC["BACKPRESSURE_QUEUE_RATIO"])
+            except EngineUnavailable:
+                self._pool_pressure = True
+        return self._pool_pressure
 

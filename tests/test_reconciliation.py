@@ -72,7 +72,7 @@ def write_behind_tombstones(engine, index: str, actions: list[BulkAction]) -> No
         results = engine.bulk(actions)
         return all(r.ok for r in results)
 
-    wait_until(written, timeout=20, interval=0.3, message="plain-delete tombstones to be pruned")
+    wait_until(written, timeout=90, interval=0.3, message="plain-delete tombstones to be pruned")
     engine.put_settings(index, {"gc_deletes": "60s"})
 
 

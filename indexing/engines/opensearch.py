@@ -9,6 +9,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+from .serializers import OrjsonSerializer
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
@@ -20,7 +21,8 @@ class OpenSearchEngine(SearchEngine):
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
-        self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, pool_maxsize=16)
+        self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, pool_maxsize=16,
+                                 serializer=OrjsonSerializer())
 
     def _call(self, fn, *args, **kwargs):
         try:
