@@ -51,6 +51,10 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
     with transaction.atomic():
         locked = IndexBlueprint.objects.select_for_update().get(pk=blueprint.pk)
         number = (locked.indices.aggregate(n=Max("number"))["n"] or 0) + 1
+        # An index of that name this database does not know (another installation on the same
+        # cluster, a restored database) is someone's data: never delete it, take the next number.
+        while engine.index_exists(locked.physical_name(number)):
+            number += 1
         settings = serving_settings(locked)
         settings.update(extra_settings or {})
         index = PhysicalIndex.objects.create(
@@ -62,9 +66,6 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
             settings=settings,
             mappings=copy.deepcopy(locked.mappings),
         )
-    if engine.index_exists(index.name):
-        # Left over from a database that was reset; its documents may not match.
-        engine.delete_index(index.name)
     engine.create_index(index.name, index.settings, index.mappings)
     return index
 

@@ -19,6 +19,19 @@ operator_required = permission_required(OPERATE, raise_exception=True)
 cutover_admin_required = permission_required(MANAGE_CUTOVERS, raise_exception=True)
 
 
+def ensure_roles() -> None:
+    """The two console roles as groups with their permissions (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    operate = Permission.objects.get(codename="operate_pipeline")
+    approve = Permission.objects.get(codename="approve_cutover")
+    operators, _ = Group.objects.get_or_create(name="operators")
+    admins, _ = Group.objects.get_or_create(name="admins")
+    operators.permissions.add(operate)
+    # Only admins approve cutovers; a second admin approves what the first requested.
+    admins.permissions.add(operate, approve)
+
+
 class ChangesNeed(BasePermission):
     """Read for everyone authenticated; unsafe methods need the view's ``change_permission``."""
 

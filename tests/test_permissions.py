@@ -3,7 +3,8 @@ anonymous users see the login page only — in the console and in the API alike.
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.management import call_command
+
+from indexing.permissions import ensure_roles
 from rest_framework.test import APIClient
 
 from indexing.models import DeadLetter
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "repl
 
 @pytest.fixture
 def roles(django_user_model, products_blueprint):
-    call_command("bootstrap")  # creates the groups and their permissions
+    ensure_roles()
     viewer = django_user_model.objects.create_user("viewer", password="x")
     operator = django_user_model.objects.create_user("operator1", password="x")
     operator.groups.add(Group.objects.get(name="operators"))

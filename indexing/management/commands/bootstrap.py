@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 
 from catalog.blueprint import ensure_products_blueprint
 from indexing.blueprints import ensure_live_index
+from indexing.permissions import ensure_roles
 from indexing.topics import ensure_topic
 
 DEMO_USERS = [
@@ -28,14 +29,7 @@ class Command(BaseCommand):
         live = ensure_live_index(blueprint)
         ensure_topic(blueprint.topic)
         self.stdout.write(f"blueprint {blueprint.name}: live index {live.name} behind {blueprint.read_alias}, topic {blueprint.topic}")
-        for name in ("operators", "admins"):
-            Group.objects.get_or_create(name=name)
-        from django.contrib.auth.models import Permission
-
-        # Only admins approve cutovers; a second admin approves what the first requested.
-        operate = Permission.objects.get(codename="operate_pipeline")
-        Group.objects.get(name="operators").permissions.add(operate)
-        Group.objects.get(name="admins").permissions.add(operate, Permission.objects.get(codename="approve_cutover"))
+        ensure_roles()
         if demo_users:
             User = get_user_model()
             for username, password, group, superuser in DEMO_USERS:
