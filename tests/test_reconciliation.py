@@ -93,6 +93,9 @@ def test_drift_of_every_class_is_counted_exactly_repaired_through_the_pipeline_a
         ids = create_products(40, "Chair")
         for pid in ids[:10]:
             services.update_product(pid, price_minor=5, title="Chair, reduced")
+        for pid in ids[10:15]:  # at version 3: above the probe tombstones written below
+            services.update_product(pid, available_qty=1)
+            services.update_product(pid, available_qty=2)
         for pid in ids[-4:]:
             deleted[str(pid)] = services.delete_product(pid)  # recent tombstones: kept
         wait_converged(engine, index, deleted)
@@ -104,10 +107,15 @@ def test_drift_of_every_class_is_counted_exactly_repaired_through_the_pipeline_a
     for pid in vanished + rewritten:
         engine.client.delete(index=index, id=str(pid))
     older = [Product.objects.get(pk=pid) for pid in rewritten]
+    gone = [Product.objects.get(pk=pid) for pid in vanished]
+    # Probes at version 1 prove the vanished documents' tombstones were pruned too; deleting them
+    # again at version 2 (below the rows' version 3) leaves them missing and repairable at once.
     write_behind_tombstones(engine, index, [
         BulkAction("index", index, str(p.pk), p.version - 1, product_document(p, p.version - 1, title="Chair"))
         for p in older
-    ])
+    ] + [BulkAction("index", index, str(p.pk), 1, product_document(p, 1)) for p in gone])
+    assert all(p.version == 3 for p in gone)
+    assert all(r.ok for r in engine.bulk([BulkAction("delete", index, str(p.pk), 2) for p in gone]))
     # Missing (b): products whose creation event never reached the relay.
     never_sent = create_products(3, "Lamp")
     assert lose_outbox_events(never_sent) == 3
