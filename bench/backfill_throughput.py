@@ -23,13 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-PG_ADMIN_URL = "postgresql://searchsync:searchsync@127.0.0.1:5432/searchsync"
-BENCH_DB = "searchsync_bench"
-BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{BENCH_DB}"
+from common import ROOT, LoadMonitor, log, setup_django  # noqa: E402
 
 SEED_CHUNK = 5_000             # products per create_products_bulk transaction
 TP_CHUNK_SIZE = 10_000         # backfill chunk (id range) size of the throughput runs
@@ -41,34 +35,8 @@ WINDOW_S = 5.0                 # short-window rate of the throttle runs
 CHECK_SAMPLE = 20              # documents compared with a local build after each phase
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-class LoadMonitor:
-    """Whole-machine CPU busy % over a phase (other people's processes included)."""
-
-    def __init__(self):
-        self.start = self._read()
-
-    @staticmethod
-    def _read():
-        with open("/proc/stat") as fh:
-            parts = [int(x) for x in fh.readline().split()[1:]]
-        return parts[3] + parts[4], sum(parts)
-
-    def busy(self) -> float:
-        i0, t0 = self.start
-        i1, t1 = self._read()
-        return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
 
 
 # --------------------------------------------------------------------------------------
@@ -402,26 +370,8 @@ def main() -> int:
     run_started = time.time()
     ts = time.strftime("%Y%m%d%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix=f"searchsync-bench-bf-{ts}-"))
-    base_env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": BENCH_DB_URL,
-        "REPLICA_DATABASE_URL": BENCH_DB_URL,
-        "PYTHONUNBUFFERED": "1",
-        # As in production: with DEBUG on, Django keeps every query of a long-running process in memory.
-        "DJANGO_DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(base_env)
-
-    log(f"database {BENCH_DB}: drop and recreate, migrate")
-    recreate_database()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    setup_django({"LOG_LEVEL": "WARNING"})
     from django.db import connection
-
-    call_command("migrate", verbosity=0)
 
     from backfills.services import BUILD_SETTINGS
     from backfills.throttle import BUCKET_KEY, FACTOR_KEY

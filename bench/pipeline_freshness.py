@@ -24,13 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-PG_ADMIN_URL = "postgresql://searchsync:searchsync@127.0.0.1:5432/searchsync"
-BENCH_DB = "searchsync_bench"
-BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{BENCH_DB}"
+from common import ROOT, LoadMonitor, log, setup_django  # noqa: E402
 
 POOL_PRODUCTS = 8_000          # products the writers update / delete during the freshness phase
 PROBE_PRODUCTS = 30            # products only the probe touches (round robin)
@@ -40,9 +34,6 @@ PROBE_TIMEOUT_S = 30.0         # a probe not searchable after this counts as a t
 CATCH_UP_TIMEOUT_S = 90.0      # bound on waiting for the pipeline to drain between phases
 OP_MIX = (("update", 0.80), ("create", 0.10), ("delete", 0.10))
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def pct(values: list[float]):
@@ -315,13 +306,6 @@ class Probe:
 # Helpers on the bench process side
 # --------------------------------------------------------------------------------------
 
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
 
 def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
     deadline = time.time() + timeout
@@ -385,22 +369,6 @@ def samples_since(bp_name: str, marks: dict[int, int], until: float) -> list[flo
     return values
 
 
-class LoadMonitor:
-    """Whole-machine CPU busy % over a phase (other people's processes included)."""
-
-    def __init__(self):
-        self.start = self._read()
-
-    @staticmethod
-    def _read():
-        with open("/proc/stat") as fh:
-            parts = [int(x) for x in fh.readline().split()[1:]]
-        return parts[3] + parts[4], sum(parts)
-
-    def busy(self) -> float:
-        i0, t0 = self.start
-        i1, t1 = self._read()
-        return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
 
 
 # --------------------------------------------------------------------------------------
@@ -427,29 +395,11 @@ def main() -> int:
     group2 = f"bench-{ts}-tp-indexer."
     logdir = Path(tempfile.mkdtemp(prefix=f"searchsync-bench-{ts}-"))
 
-    base_env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": BENCH_DB_URL,
-        "REPLICA_DATABASE_URL": BENCH_DB_URL,
-        "SEARCHSYNC_TOPIC_PREFIX": prefix1,
-        "SEARCHSYNC_CONSUMER_GROUP_PREFIX": group1,
-        "PYTHONUNBUFFERED": "1",
-        # As in production: with DEBUG on, Django keeps every query of a long-running process in memory.
-        "DJANGO_DEBUG": "0",
-    }
-    os.environ.update(base_env)
-    os.environ["LOG_LEVEL"] = "WARNING"  # the bench process itself stays quiet
-
-    log(f"database {BENCH_DB}: drop and recreate, migrate")
-    recreate_database()
-    import django
-
-    django.setup()
+    # LOG_LEVEL WARNING: the bench process itself stays quiet.
+    setup_django({"SEARCHSYNC_TOPIC_PREFIX": prefix1, "SEARCHSYNC_CONSUMER_GROUP_PREFIX": group1,
+                  "LOG_LEVEL": "WARNING"})
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
-
-    call_command("migrate", verbosity=0)
 
     from catalog import services
     from catalog.blueprint import ensure_products_blueprint
