@@ -34,6 +34,21 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, message:
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
 
 
+def db_thread(target, *args, **kwargs) -> threading.Thread:
+    """A thread that closes its own database connections when it ends: a thread's connection
+    outlives it otherwise, and the test database cannot be dropped at teardown."""
+
+    def closing():
+        from django.db import connections
+
+        try:
+            target(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return threading.Thread(target=closing)
+
+
 @contextlib.contextmanager
 def running(target, name="worker"):
     """Run ``target(stop_event)`` in a thread for the duration of the block."""

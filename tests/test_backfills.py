@@ -19,7 +19,7 @@ from backfills.runner import ChunkRunner
 from backfills.throttle import BackfillThrottle
 from catalog import services as catalog
 from indexing.models import PhysicalIndex
-from tests.helpers import assert_index_matches_db, pipeline, wait_converged, wait_until
+from tests.helpers import assert_index_matches_db, db_thread, pipeline, wait_converged, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # Backfills read from the replica alias (the same test database here).
@@ -183,7 +183,7 @@ def test_throttle_holds_its_rate_and_a_change_applies_while_running(products_blu
     try:
         runners = [ChunkRunner(backfill.pk) for _ in range(2)]
         started = time.monotonic()
-        threads = [threading.Thread(target=r.run) for r in runners]
+        threads = [db_thread(r.run) for r in runners]
         for t in threads:
             t.start()
         wait_until(lambda: _rows_done(backfill) >= 3000, timeout=60, interval=0.05)

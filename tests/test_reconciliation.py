@@ -66,11 +66,15 @@ def write_behind_tombstones(engine, index: str, actions: list[BulkAction]) -> No
     paced by the node's cached clock, hence the retries).
     """
     engine.put_settings(index, {"gc_deletes": "0s"})
+    # Tombstones are pruned one by one, not together: an action that got through is never sent
+    # again, or its own write would answer 409 and the wait could never end.
+    pending = list(actions)
 
     def written():
+        nonlocal pending
         engine.refresh(index)
-        results = engine.bulk(actions)
-        return all(r.ok for r in results)
+        pending = [r.action for r in engine.bulk(pending) if not r.ok]
+        return not pending
 
     wait_until(written, timeout=90, interval=0.3, message="plain-delete tombstones to be pruned")
     engine.put_settings(index, {"gc_deletes": "60s"})
