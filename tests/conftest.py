@@ -7,6 +7,7 @@ name, so tests never see each other's events or indices.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -90,7 +91,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 @pytest.fixture
 def browser_page():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    from django.db.backends.signals import connection_created
     from playwright.sync_api import sync_playwright
+
+    # With Playwright's loop in this thread, Django's per-context connection storage hands the test
+    # fresh connection objects that the database teardown never sees; close every one opened here.
+    opened = []
+
+    def remember(sender, connection, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            opened.append(connection)
+
+    connection_created.connect(remember, weak=False)
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -102,8 +114,9 @@ def browser_page():
         page.console_errors = errors
         yield page
         browser.close()
-
-
+    connection_created.disconnect(remember)
+    for connection in opened:
+        connection.close()
 
 
 # --- Debezium -----------------------------------------------------------------------
