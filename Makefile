@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEMO_PRODUCTS ?= 5000
+# The local stack runs with DEBUG's development defaults (dev secret key, local hosts);
+# production leaves it unset and configures the secure settings (README, Configuration).
+export DJANGO_DEBUG ?= true
 
 .PHONY: up down status test venv migrate bootstrap browser bench
 

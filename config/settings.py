@@ -32,10 +32,54 @@ def env_float(name, default):
     return float(os.environ.get(name, default))
 
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# --- Secure by default ---------------------------------------------------------
+# DEBUG is off unless the environment turns it on (the devstack, the Makefile and the
+# test settings do). Without DEBUG the process refuses to start on a missing or
+# development secret key or an empty host list, rather than run insecurely.
+
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else "").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+
+def _refuse_insecure_production() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    problems = []
+    if not SECRET_KEY:
+        problems.append("DJANGO_SECRET_KEY is not set")
+    elif SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith(("django-insecure", "dev-", "change-me")) \
+            or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        problems.append("DJANGO_SECRET_KEY is a development or weak key (use 50+ random characters)")
+    if not ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS is empty (comma-separated host names this site answers to)")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start with DJANGO_DEBUG off: " + "; ".join(problems)
+                                   + ". For local development set DJANGO_DEBUG=true.")
+
+
+if not DEBUG:
+    _refuse_insecure_production()
+
+# Behind TLS (directly or through a proxy that sets X-Forwarded-Proto): secure cookies,
+# HSTS and a redirect of plain HTTP.
+SEARCHSYNC_HTTPS = env_bool("SEARCHSYNC_HTTPS", False)
+if SEARCHSYNC_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SEARCHSYNC_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SEARCHSYNC_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SEARCHSYNC_HSTS_PRELOAD", True)
+    # /healthz and /metrics are probed over plain HTTP from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# A request body larger than this is answered 413 instead of being read into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
