@@ -6,6 +6,7 @@ in README.md.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -90,10 +91,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "audit",
+    "accounts",
     "indexing",
     "backfills",
     "catalog",
@@ -114,6 +118,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Gives audit.record() the request's address (and user) wherever it is called from.
+    "audit.trail.AuditContextMiddleware",
+    # Last, as axes requires: answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,7 +179,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["indexing.permissions.ChangesNeed"],
@@ -315,4 +323,48 @@ SEARCHSYNC_DEBEZIUM = {
     "SLOT_PREFIX": env("SEARCHSYNC_SLOT_PREFIX", "searchsync"),
     # Retained WAL past which a replication slot raises an alert (an abandoned slot fills the disk).
     "SLOT_LAG_ALERT_BYTES": env_int("SEARCHSYNC_SLOT_LAG_ALERT_BYTES", 512 * 1024 * 1024),
+}
+
+# --- Logins, API tokens and throttles ---------------------------------------------
+
+# axes counts failed logins per (username, address) and locks that pair out for a while;
+# admins see and lift lockouts under Admin → Axes (or `manage.py axes_reset_username`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SEARCHSYNC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("SEARCHSYNC_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "audit.client_ip"
+# Reverse proxies in front of the app whose X-Forwarded-For is trusted (0 = use the peer address).
+SEARCHSYNC_TRUSTED_PROXIES = env_int("SEARCHSYNC_TRUSTED_PROXIES", 0)
+
+# API tokens: knox stores a digest only; the console's Tokens page names them and sets the expiry.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # named so migrations can refer to it
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=30),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# Addresses for anonymous throttling come from the trusted proxies' X-Forwarded-For entry only.
+REST_FRAMEWORK["NUM_PROXIES"] = SEARCHSYNC_TRUSTED_PROXIES
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "accounts.throttles.AnonRateThrottle",
+    "accounts.throttles.UserRateThrottle",
+]
+# Requests per token/user and per anonymous address; "N/second|minute|hour|day".
+SEARCHSYNC_API_THROTTLE = {
+    "user": env("SEARCHSYNC_API_USER_RATE", "1200/minute"),
+    "anon": env("SEARCHSYNC_API_ANON_RATE", "60/minute"),
+}
+# Throttle counters (and other short-lived values) are shared by every web worker through Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("SEARCHSYNC_CACHE_URL", REDIS_URL),
+        "KEY_PREFIX": "searchsync-cache",
+    },
 }

@@ -9,3 +9,6 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
 from config.settings import *  # noqa: E402,F403
+
+# Throttle counters per test process, never in the Redis that other test runs share.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "searchsync-tests"}}

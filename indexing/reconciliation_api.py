@@ -5,6 +5,8 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+import audit
+
 from . import reconciliation
 from .models import IndexBlueprint, Reconciliation
 from .permissions import OPERATE
@@ -99,5 +101,7 @@ class ReconciliationViewSet(viewsets.ReadOnlyModelViewSet):
         body = ReconciliationThrottleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         Reconciliation.objects.filter(pk=report.pk).update(rows_per_second=body.validated_data["rows_per_second"])
+        audit.record(request.user, "reconciliation.throttle", f"reconciliation:{report.pk} {report.index_name}",
+                     details={"rows_per_second": body.validated_data["rows_per_second"]})
         report.refresh_from_db()
         return Response(ReconciliationSerializer(report).data)
