@@ -65,6 +65,13 @@ def test_dead_letter_backfill_reconciliation_and_unmapped_actions_are_recorded(p
     client.force_login(people["op"])
     client.post("/dead-letters/action/", {"action": "discard", "scope": "selected", "ids": [letters[2].pk],
                                           "confirmed": "1"})
+    from indexing.topics import ensure_topic
+
+    ensure_topic(products_blueprint.topic)
+    replayable = DeadLetter.objects.create(blueprint=products_blueprint, topic=products_blueprint.topic, partition=0,
+                                           offset=9, key=b"1", raw_value=b"x", reason="undecodable", error="e")
+    assert op.post("/api/v1/dead-letters/replay/", {"ids": [replayable.pk]}, format="json").json() == {"replayed": 1}
+    assert AuditEvent.objects.get(action="dead_letters.replay", actor="op").details["ids"] == [replayable.pk]
     discards = AuditEvent.objects.filter(action="dead_letters.discard", actor="op")
     assert sorted(i for e in discards for i in e.details["ids"]) == sorted(d.pk for d in letters)
     assert all(e.ip_address == "127.0.0.1" for e in discards)
