@@ -28,6 +28,7 @@ up: venv
 	devstack/up
 	$(MAKE) --no-print-directory bootstrap
 	$(PY) manage.py seed_catalog --if-empty --products $(DEMO_PRODUCTS) --seed 1
+	$(PY) manage.py collectstatic --noinput -v 0
 	SEARCHSYNC_PORT=$(PORT) devstack/console start
 	@echo
 	@echo "searchsync console: http://127.0.0.1:$(PORT)/   (admin/admin, admin2/admin2, operator/operator)"
