@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.core.wsgi import get_wsgi_application
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given
+from hypothesis import strategies as st
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
@@ -40,6 +41,38 @@ def operator_token(django_user_model):
 
 
 @pytest.fixture
+def real_objects(products_blueprint, django_user_model):
+    """One object of each kind, so generated requests also reach real ones, not only 404s."""
+    import audit
+    from backfills import services
+    from backfills.models import Cutover
+    from catalog import services as catalog
+    from indexing.models import DeadLetter, Reconciliation
+
+    product = catalog.create_product(tenant_id="t", title="Fuzzed", price_minor=100, available_qty=1)
+    letter = DeadLetter.objects.create(blueprint=products_blueprint, topic=products_blueprint.topic, partition=0,
+                                       offset=1, raw_value=b"{}", reason="undecodable", error="e")
+    backfill = services.schedule(products_blueprint, selection={"kind": "ids", "ids": [product.pk]}, start=False)
+    cutover = Cutover.objects.create(blueprint=products_blueprint, from_index=products_blueprint.live_index())
+    report = Reconciliation.objects.create(blueprint=products_blueprint,
+                                           index_name=products_blueprint.live_index().name, dry_run=True)
+    event = audit.record("fuzz", "fuzz.seed")
+    return {"/api/v1/catalog/products/": product.pk, "/api/v1/dead-letters/": letter.pk,
+            "/api/v1/backfills/": str(backfill.pk), "/api/v1/cutovers/": cutover.pk,
+            "/api/v1/reconciliations/": report.pk, "/api/v1/audit/": event.pk,
+            "blueprint": products_blueprint.name}
+
+
+def _aim_at_real_objects(case, real):
+    """Point the path at an existing object and the body at the real blueprint."""
+    for prefix, pk in real.items():
+        if case.operation.path.startswith(prefix) and case.path_parameters:
+            case.path_parameters = {name: pk for name in case.path_parameters}
+    if isinstance(case.body, dict) and "blueprint" in case.body:
+        case.body = {**case.body, "blueprint": real["blueprint"]}
+
+
+@pytest.fixture
 def api_schema(operator_token, settings):
     # A burst of generated requests must not meet the throttle.
     settings.SEARCHSYNC_API_THROTTLE = {"user": "100000/minute", "anon": "100000/minute"}
@@ -49,15 +82,17 @@ def api_schema(operator_token, settings):
 
 
 @pytest.mark.parametrize("method,path", _operations(), ids=lambda v: v)
-def test_fuzz_operation(api_schema, eager_celery, method, path):
+def test_fuzz_operation(api_schema, real_objects, eager_celery, method, path):
     schema, headers = api_schema
     operation = schema[path][method]
 
     @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                          phases=[Phase.explicit, Phase.generate],
                          suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy())
-    def check(case):
+    @given(case=operation.as_strategy(), aim=st.booleans())
+    def check(case, aim):
+        if aim:
+            _aim_at_real_objects(case, real_objects)
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     check()
