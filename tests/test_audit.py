@@ -139,3 +139,11 @@ def test_trail_is_filtered_on_the_console_page_and_in_the_api(people, client):
     assert "<code>cutover.swapped</code>" not in page and "<code>backfill.start</code>" not in page
     client.force_login(people["viewer"])
     assert client.get("/audit/").status_code == 403
+
+
+def test_client_address_trusts_only_the_configured_proxies(settings, rf):
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.9", REMOTE_ADDR="10.0.0.1")
+    settings.SEARCHSYNC_TRUSTED_PROXIES = 0
+    assert audit.client_ip(request) == "10.0.0.1"  # a client-sent X-Forwarded-For is ignored
+    settings.SEARCHSYNC_TRUSTED_PROXIES = 1
+    assert audit.client_ip(request) == "10.0.0.9"  # the entry our proxy appended, not the spoofable first one
