@@ -339,7 +339,7 @@ AXES_FAILURE_LIMIT = env_int("SEARCHSYNC_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_float("SEARCHSYNC_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "audit.client_ip"
 # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0 = use the peer address).
 SEARCHSYNC_TRUSTED_PROXIES = env_int("SEARCHSYNC_TRUSTED_PROXIES", 0)

@@ -36,6 +36,7 @@ def test_locked_out_login_stays_locked_even_with_the_right_password(operator, cl
     assert locked.status_code == 429 and "Login locked" in locked.content.decode()
     again = login(client, "right-password-1")
     assert again.status_code == 429 and "even with the right password" in again.content.decode()
+    assert "locked for 15 minutes" in again.content.decode() and again["Retry-After"] == "900"
     assert client.get("/").status_code == 302  # not logged in
     failures = AuditEvent.objects.filter(action="login.failed", actor="op")
     assert failures.count() >= 3 and failures.first().ip_address == "127.0.0.1"
