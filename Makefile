@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEMO_PRODUCTS ?= 5000
+# The local stack runs with DEBUG's development defaults (dev secret key, local hosts);
+# production leaves it unset and configures the secure settings (README, Configuration).
+export DJANGO_DEBUG ?= true
 
 .PHONY: up down status test venv migrate bootstrap browser bench
 
@@ -25,6 +28,7 @@ up: venv
 	devstack/up
 	$(MAKE) --no-print-directory bootstrap
 	$(PY) manage.py seed_catalog --if-empty --products $(DEMO_PRODUCTS) --seed 1
+	$(PY) manage.py collectstatic --noinput -v 0
 	SEARCHSYNC_PORT=$(PORT) devstack/console start
 	@echo
 	@echo "searchsync console: http://127.0.0.1:$(PORT)/   (admin/admin, admin2/admin2, operator/operator)"

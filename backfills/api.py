@@ -33,7 +33,7 @@ class BackfillViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def _step(self, fn, *args):
         backfill = self.get_object()
         try:
-            fn(backfill, *args)
+            fn(backfill, *args, user=self.request.user)
         except services.BackfillStateError as exc:
             return refused(exc)
         backfill.refresh_from_db()

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import audit
+
 from indexing.blueprints import alias_add_actions
 from indexing.engines import get_engine
 from indexing.models import IndexBlueprint, PhysicalIndex
@@ -34,6 +36,8 @@ class CutoverRefused(Exception):
 def _record(cutover: Cutover, step: str, user=None, ok: bool = True, detail: str = "") -> None:
     CutoverStep.objects.create(cutover=cutover, step=step, actor=getattr(user, "username", "") or "", ok=ok,
                                detail=detail)
+    audit.record(user, f"cutover.{step.replace(' ', '_')}", f"cutover:{cutover.pk} {cutover.blueprint.name}",
+                 details={"detail": detail}, outcome="ok" if ok else "refused")
 
 
 def _expect(cutover: Cutover, *states) -> None:

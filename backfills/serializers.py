@@ -27,7 +27,7 @@ class BackfillSerializer(serializers.ModelSerializer):
     chunk_size = serializers.IntegerField(min_value=100, max_value=1_000_000, required=False, default=5000)
     parallelism = serializers.IntegerField(min_value=1, max_value=32, required=False, default=2)
     progress = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Backfill
@@ -64,10 +64,10 @@ class CutoverStepSerializer(serializers.ModelSerializer):
 
 class CutoverSerializer(serializers.ModelSerializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", queryset=IndexBlueprint.objects.all())
-    from_index = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    to_index = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    from_index = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    to_index = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     steps = CutoverStepSerializer(many=True, read_only=True)
 

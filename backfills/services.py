@@ -9,6 +9,8 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+import audit
+
 from indexing.blueprints import create_physical_index, serving_settings
 from indexing.engines import get_engine
 from indexing.models import IndexBlueprint, PhysicalIndex
@@ -48,7 +50,15 @@ def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = 
     )
     if start:
         launch(backfill)
+    if purpose == Backfill.Purpose.REFILL:  # a rebuild is recorded as its cutover's step
+        audit.record(user, "backfill.start", _target(backfill),
+                     details={"blueprint": blueprint.name, "selection": backfill.selection,
+                              "rows_per_second": rows_per_second, "rows_total": backfill.rows_total})
     return backfill
+
+
+def _target(backfill: Backfill) -> str:
+    return f"backfill:{backfill.pk} {backfill.target_index.name}"
 
 
 def launch(backfill: Backfill) -> None:
@@ -61,37 +71,43 @@ def launch(backfill: Backfill) -> None:
     transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
-def pause(backfill: Backfill) -> None:
-    _transition(backfill, {Backfill.Status.RUNNING}, Backfill.Status.PAUSED)
+def pause(backfill: Backfill, user=None) -> None:
+    _transition(backfill, {Backfill.Status.RUNNING}, Backfill.Status.PAUSED, user=user, action="pause")
 
 
-def resume(backfill: Backfill) -> None:
+def resume(backfill: Backfill, user=None) -> None:
     from .tasks import run_backfill_chunks
 
-    _transition(backfill, {Backfill.Status.PAUSED}, Backfill.Status.RUNNING)
+    _transition(backfill, {Backfill.Status.PAUSED}, Backfill.Status.RUNNING, user=user, action="resume")
     transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
-def cancel(backfill: Backfill) -> None:
+def cancel(backfill: Backfill, user=None) -> None:
     _transition(backfill, {Backfill.Status.PLANNED, Backfill.Status.RUNNING, Backfill.Status.PAUSED},
-                Backfill.Status.CANCELLED, finished=True)
+                Backfill.Status.CANCELLED, finished=True, user=user, action="cancel")
 
 
-def set_rate(backfill: Backfill, rows_per_second: int | None) -> None:
+def set_rate(backfill: Backfill, rows_per_second: int | None, user=None) -> None:
     """Takes effect on every worker's next page: they re-read the limit each time."""
+    previous = Backfill.objects.filter(pk=backfill.pk).values_list("rows_per_second", flat=True).first()
     Backfill.objects.filter(pk=backfill.pk).update(rows_per_second=rows_per_second)
     backfill.rows_per_second = rows_per_second
+    audit.record(user, "backfill.throttle", _target(backfill),
+                 details={"rows_per_second": rows_per_second, "previous": previous})
 
 
-def _transition(backfill: Backfill, allowed: set, to: str, finished: bool = False) -> None:
+def _transition(backfill: Backfill, allowed: set, to: str, finished: bool = False, user=None, action: str = "") -> None:
     changes = {"status": to}
     if finished:
         changes["finished_at"] = timezone.now()
     updated = Backfill.objects.filter(pk=backfill.pk, status__in=allowed).update(**changes)
     if not updated:
         backfill.refresh_from_db()
+        audit.record(user, f"backfill.{action}", _target(backfill), outcome="refused",
+                     details={"reason": f"cannot go from {backfill.status} to {to}"})
         raise BackfillStateError(f"cannot go from {backfill.status} to {to}")
     backfill.status = to
+    audit.record(user, f"backfill.{action}", _target(backfill), details={"status": to})
 
 
 def complete_if_done(backfill_id) -> bool:

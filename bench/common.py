@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ def setup_django(env: dict) -> None:
         "PYTHONUNBUFFERED": "1",
         # As in production: with DEBUG on, Django keeps every query of a long-running process in memory.
         "DJANGO_DEBUG": "0",
+        # Production settings refuse the development key; a throwaway one per bench run.
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": os.environ.get("DJANGO_ALLOWED_HOSTS") or "127.0.0.1,localhost",
         **env,
     })
     log(f"database {BENCH_DB}: drop and recreate, migrate")

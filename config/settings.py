@@ -6,6 +6,7 @@ in README.md.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -32,10 +33,54 @@ def env_float(name, default):
     return float(os.environ.get(name, default))
 
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# --- Secure by default ---------------------------------------------------------
+# DEBUG is off unless the environment turns it on (the devstack, the Makefile and the
+# test settings do). Without DEBUG the process refuses to start on a missing or
+# development secret key or an empty host list, rather than run insecurely.
+
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else "").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+
+def _refuse_insecure_production() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    problems = []
+    if not SECRET_KEY:
+        problems.append("DJANGO_SECRET_KEY is not set")
+    elif SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith(("django-insecure", "dev-", "change-me")) \
+            or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        problems.append("DJANGO_SECRET_KEY is a development or weak key (use 50+ random characters)")
+    if not ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS is empty (comma-separated host names this site answers to)")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start with DJANGO_DEBUG off: " + "; ".join(problems)
+                                   + ". For local development set DJANGO_DEBUG=true.")
+
+
+if not DEBUG:
+    _refuse_insecure_production()
+
+# Behind TLS (directly or through a proxy that sets X-Forwarded-Proto): secure cookies,
+# HSTS and a redirect of plain HTTP.
+SEARCHSYNC_HTTPS = env_bool("SEARCHSYNC_HTTPS", False)
+if SEARCHSYNC_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SEARCHSYNC_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SEARCHSYNC_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SEARCHSYNC_HSTS_PRELOAD", True)
+    # /healthz and /metrics are probed over plain HTTP from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# A request body larger than this is answered 413 instead of being read into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -46,10 +91,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "audit",
+    "accounts",
     "indexing",
     "backfills",
     "catalog",
@@ -58,6 +106,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # 413 for an oversized body before any view or parser reads it.
+    "config.middleware.RequestBodyLimitMiddleware",
     # Serves static files in every deployment without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +120,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Gives audit.record() the request's address (and user) wherever it is called from.
+    "audit.trail.AuditContextMiddleware",
+    # Last, as axes requires: answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,7 +181,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["indexing.permissions.ChangesNeed"],
@@ -271,4 +325,48 @@ SEARCHSYNC_DEBEZIUM = {
     "SLOT_PREFIX": env("SEARCHSYNC_SLOT_PREFIX", "searchsync"),
     # Retained WAL past which a replication slot raises an alert (an abandoned slot fills the disk).
     "SLOT_LAG_ALERT_BYTES": env_int("SEARCHSYNC_SLOT_LAG_ALERT_BYTES", 512 * 1024 * 1024),
+}
+
+# --- Logins, API tokens and throttles ---------------------------------------------
+
+# axes counts failed logins per (username, address) and locks that pair out for a while;
+# admins see and lift lockouts under Admin → Axes (or `manage.py axes_reset_username`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SEARCHSYNC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("SEARCHSYNC_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "audit.client_ip"
+# Reverse proxies in front of the app whose X-Forwarded-For is trusted (0 = use the peer address).
+SEARCHSYNC_TRUSTED_PROXIES = env_int("SEARCHSYNC_TRUSTED_PROXIES", 0)
+
+# API tokens: knox stores a digest only; the console's Tokens page names them and sets the expiry.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # named so migrations can refer to it
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=30),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# Addresses for anonymous throttling come from the trusted proxies' X-Forwarded-For entry only.
+REST_FRAMEWORK["NUM_PROXIES"] = SEARCHSYNC_TRUSTED_PROXIES
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "accounts.throttles.AnonRateThrottle",
+    "accounts.throttles.UserRateThrottle",
+]
+# Requests per token/user and per anonymous address; "N/second|minute|hour|day".
+SEARCHSYNC_API_THROTTLE = {
+    "user": env("SEARCHSYNC_API_USER_RATE", "1200/minute"),
+    "anon": env("SEARCHSYNC_API_ANON_RATE", "60/minute"),
+}
+# Throttle counters (and other short-lived values) are shared by every web worker through Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("SEARCHSYNC_CACHE_URL", REDIS_URL),
+        "KEY_PREFIX": "searchsync-cache",
+    },
 }

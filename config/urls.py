@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/catalog/", include("catalog.urls")),
     path("api/v1/", include("indexing.urls")),
     path("api/v1/", include("backfills.urls")),
+    path("api/v1/", include("audit.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("dashboard.urls")),

@@ -58,11 +58,12 @@ def backfill_action(request, pk, action):
             if not form.is_valid():
                 messages.error(request, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
                 return redirect("dashboard:backfill", pk=pk)
-            services.set_rate(backfill, form.cleaned_data["rows_per_second"])
+            services.set_rate(backfill, form.cleaned_data["rows_per_second"], user=request.user)
             messages.success(request, f"Rate set to {form.cleaned_data['rows_per_second'] or 'unthrottled'}; "
                                       "workers apply it from their next page.")
         else:
-            {"pause": services.pause, "resume": services.resume, "cancel": services.cancel}[action](backfill)
+            {"pause": services.pause, "resume": services.resume, "cancel": services.cancel}[action](backfill,
+                                                                                                    user=request.user)
             messages.success(request, f"Backfill {action}d." if action != "cancel" else "Backfill cancelled.")
     except services.BackfillStateError as exc:
         messages.error(request, str(exc))

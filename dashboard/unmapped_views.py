@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+import audit
 from indexing.models import UnmappedField
 from indexing.permissions import operator_required
 
@@ -20,5 +21,6 @@ def unmapped_list(request):
 def unmapped_acknowledge(request, pk):
     updated = UnmappedField.objects.filter(pk=pk).update(acknowledged=True)
     if updated:
+        audit.record(request.user, "unmapped_field.acknowledge", f"unmapped_field:{pk}")
         messages.success(request, "Acknowledged. It reappears here if the field keeps arriving after a new mapping.")
     return redirect("dashboard:unmapped_fields")

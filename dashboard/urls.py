@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import audit_views, token_views
 from . import backfill_views, cutover_views, dead_letter_views, reconciliation_views, unmapped_views, views
 
 app_name = "dashboard"
@@ -21,6 +22,9 @@ urlpatterns = [
     path("reconciliations/<int:pk>/row/", reconciliation_views.reconciliation_row, name="reconciliation_row"),
     path("unmapped-fields/", unmapped_views.unmapped_list, name="unmapped_fields"),
     path("unmapped-fields/<int:pk>/acknowledge/", unmapped_views.unmapped_acknowledge, name="unmapped_acknowledge"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<str:key>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("audit/", audit_views.audit_list, name="audit"),
     path("partials/indices/", views.indices_partial, name="indices"),
     path("partials/dependencies/", views.dependencies_partial, name="dependencies"),
 ]

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+import audit
+
 from .models import DeadLetter, IndexBlueprint
 from .producer import build_producer
 
@@ -87,15 +89,21 @@ def replay(dead_letters: QuerySet | list[DeadLetter], user: str = "", timeout: f
                 letter.resolved_at = timezone.now()
                 letter.resolved_by = user
                 letter.save(update_fields=["status", "replay_count", "resolved_at", "resolved_by"])
+    audit.record(user or None, "dead_letters.replay", f"dead letters: {len(acked)} replayed",
+                 details={"ids": sorted(acked), "not_acknowledged": sorted(errors)},
+                 outcome="failed" if errors else "ok")
     if errors:
         raise ReplayFailed(f"{len(errors)} dead letter(s) not acknowledged by Kafka: {next(iter(errors.values()))}")
     return len(acked)
 
 
 def discard(dead_letters: QuerySet, user: str = "") -> int:
-    return dead_letters.filter(status=DeadLetter.Status.PENDING).update(
+    ids = list(dead_letters.filter(status=DeadLetter.Status.PENDING).values_list("pk", flat=True))
+    done = DeadLetter.objects.filter(pk__in=ids, status=DeadLetter.Status.PENDING).update(
         status=DeadLetter.Status.DISCARDED, resolved_at=timezone.now(), resolved_by=user
     )
+    audit.record(user or None, "dead_letters.discard", f"dead letters: {done} discarded", details={"ids": ids})
+    return done
 
 
 class ReplayFailed(RuntimeError):

@@ -27,9 +27,10 @@ def ensure_roles() -> None:
     approve = Permission.objects.get(codename="approve_cutover")
     operators, _ = Group.objects.get_or_create(name="operators")
     admins, _ = Group.objects.get_or_create(name="admins")
-    operators.permissions.add(operate)
+    view_audit = Permission.objects.get(codename="view_auditevent", content_type__app_label="audit")
+    operators.permissions.add(operate, view_audit)
     # Only admins approve cutovers; a second admin approves what the first requested.
-    admins.permissions.add(operate, approve)
+    admins.permissions.add(operate, approve, view_audit)
 
 
 class ChangesNeed(BasePermission):

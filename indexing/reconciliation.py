@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+
+import audit
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
@@ -416,6 +418,8 @@ def start(blueprint: IndexBlueprint, *, dry_run: bool, rows_per_second: int | No
 
     report = create_report(blueprint, dry_run=dry_run, rows_per_second=rows_per_second, user=user,
                            index_name=index_name)
+    audit.record(user, "reconciliation.start", f"reconciliation:{report.pk} {report.index_name}",
+                 details={"blueprint": blueprint.name, "dry_run": dry_run, "rows_per_second": rows_per_second})
 
     def enqueue():
         try:

@@ -5,6 +5,8 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+import audit
+
 from . import reconciliation
 from .models import IndexBlueprint, Reconciliation
 from .permissions import OPERATE
@@ -12,7 +14,7 @@ from .permissions import OPERATE
 
 class ReconciliationSerializer(serializers.ModelSerializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     drift = serializers.IntegerField(read_only=True, help_text="Sum of the four drift classes.")
     sample_ids = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), read_only=True,
                                        help_text=f"Up to {Reconciliation.SAMPLE_SIZE} ids per drift class.")
@@ -99,5 +101,7 @@ class ReconciliationViewSet(viewsets.ReadOnlyModelViewSet):
         body = ReconciliationThrottleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         Reconciliation.objects.filter(pk=report.pk).update(rows_per_second=body.validated_data["rows_per_second"])
+        audit.record(request.user, "reconciliation.throttle", f"reconciliation:{report.pk} {report.index_name}",
+                     details={"rows_per_second": body.validated_data["rows_per_second"]})
         report.refresh_from_db()
         return Response(ReconciliationSerializer(report).data)

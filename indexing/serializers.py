@@ -6,7 +6,7 @@ from .models import DeadLetter
 
 
 class DeadLetterSerializer(serializers.ModelSerializer):
-    blueprint = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    blueprint = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     key = serializers.SerializerMethodField()
     raw_text = serializers.CharField(read_only=True)
     raw_base64 = serializers.SerializerMethodField()

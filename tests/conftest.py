@@ -69,14 +69,27 @@ def eager_celery(monkeypatch):
 def operator_api(django_user_model):
     """An API client authenticated by token as a user with the operator permission."""
     from django.contrib.auth.models import Permission
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from accounts import tokens
 
     user = django_user_model.objects.create_user("api-operator", password="x")
     user.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _, secret = tokens.create(user, "tests", days=1)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """API throttle counters (a per-process cache in tests) start empty in every test."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    # Never clear a shared cache: a Redis one would be flushed for every process using it.
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
 
 
 # --- browser ------------------------------------------------------------------------

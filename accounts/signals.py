@@ -1,0 +1,41 @@
+"""Logins into the audit trail: successes, failures and lockouts (axes counts and locks)."""
+
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.urls import reverse
+
+import audit
+from audit.trail import current_request
+
+
+@receiver(user_logged_in, dispatch_uid="audit-login")
+def _logged_in(sender, request, user, **kwargs):
+    audit.record(user, "login.success", f"user:{user.get_username()}", request=request)
+
+
+@receiver(user_login_failed, dispatch_uid="audit-login-failed")
+def _login_failed(sender, credentials, request=None, **kwargs):
+    username = (credentials or {}).get("username", "")
+    audit.record(username or "", "login.failed", f"user:{username}", request=request,
+                 outcome="failed")
+
+
+@receiver(user_locked_out, dispatch_uid="audit-locked-out")
+def _locked_out(sender, request, username, ip_address, **kwargs):
+    audit.record(username or "", "login.locked_out", f"user:{username}", request=request,
+                 details={"ip_address": ip_address}, outcome="refused")
+
+
+@receiver(post_delete, sender=AccessAttempt, dispatch_uid="audit-lockout-lifted")
+def _lockout_lifted(sender, instance, **kwargs):
+    # An admin lifting a lockout (admin page or `manage.py axes_reset`) deletes the attempts;
+    # axes also deletes them itself when they expire or a login succeeds, which is not an action.
+    request = current_request()
+    if request is not None and not request.path.startswith(reverse("admin:index")):
+        return
+    audit.record(None, "login.lockout_lifted", f"user:{instance.username}",
+                 details={"ip_address": instance.ip_address, "failures": instance.failures_since_start})
+

@@ -1,0 +1,149 @@
+"""The audit trail: append-only, and every operator and admin action in it with its actor."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import DatabaseError, connection, transaction
+from rest_framework.test import APIClient
+
+import audit
+from audit.models import AppendOnly, AuditEvent
+from backfills.models import Backfill
+from catalog import services as catalog
+from indexing.models import DeadLetter, UnmappedField
+from indexing.permissions import ensure_roles
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+
+
+def api_as(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def people(django_user_model):
+    ensure_roles()
+    op = django_user_model.objects.create_user("op", password="x")
+    op.groups.add(Group.objects.get(name="operators"))
+    admin1 = django_user_model.objects.create_user("admin1", password="x")
+    admin2 = django_user_model.objects.create_user("admin2", password="x")
+    for admin in (admin1, admin2):
+        admin.groups.add(Group.objects.get(name="admins"))
+    viewer = django_user_model.objects.create_user("viewer", password="x")
+    return {"op": op, "admin1": admin1, "admin2": admin2, "viewer": viewer}
+
+
+def actions_of(actor):
+    return set(AuditEvent.objects.filter(actor=actor).values_list("action", flat=True))
+
+
+def test_events_are_append_only_in_the_orm_and_the_database():
+    event = audit.record("someone", "test.action", "thing:1", details={"n": 1})
+    event.target = "changed"
+    with pytest.raises(AppendOnly):
+        event.save()
+    with pytest.raises(AppendOnly):
+        event.delete()
+    with pytest.raises(AppendOnly):
+        AuditEvent.objects.filter(pk=event.pk).update(target="changed")
+    with pytest.raises(AppendOnly):
+        AuditEvent.objects.all().delete()
+    for sql in ("UPDATE audit_auditevent SET target = 'changed'", "DELETE FROM audit_auditevent"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert AuditEvent.objects.get(pk=event.pk).target == "thing:1"
+
+
+def test_dead_letter_backfill_reconciliation_and_unmapped_actions_are_recorded(people, products_blueprint,
+                                                                                eager_celery, client):
+    op = api_as(people["op"])
+    letters = [DeadLetter.objects.create(blueprint=products_blueprint, topic="t", partition=0, offset=i, raw_value=b"x",
+                                         reason="undecodable", error="e") for i in range(3)]
+    assert op.post(f"/api/v1/dead-letters/{letters[0].pk}/discard/").json() == {"discarded": 1}
+    assert op.post("/api/v1/dead-letters/discard/", {"ids": [letters[1].pk]}, format="json").status_code == 200
+    client.force_login(people["op"])
+    client.post("/dead-letters/action/", {"action": "discard", "scope": "selected", "ids": [letters[2].pk],
+                                          "confirmed": "1"})
+    from indexing.topics import ensure_topic
+
+    ensure_topic(products_blueprint.topic)
+    replayable = DeadLetter.objects.create(blueprint=products_blueprint, topic=products_blueprint.topic, partition=0,
+                                           offset=9, key=b"1", raw_value=b"x", reason="undecodable", error="e")
+    assert op.post("/api/v1/dead-letters/replay/", {"ids": [replayable.pk]}, format="json").json() == {"replayed": 1}
+    assert AuditEvent.objects.get(action="dead_letters.replay", actor="op").details["ids"] == [replayable.pk]
+    discards = AuditEvent.objects.filter(action="dead_letters.discard", actor="op")
+    assert sorted(i for e in discards for i in e.details["ids"]) == sorted(d.pk for d in letters)
+    assert all(e.ip_address == "127.0.0.1" for e in discards)
+
+    catalog.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=1) for i in range(5)])
+    made = op.post("/api/v1/backfills/", {"blueprint": products_blueprint.name, "rows_per_second": 1000}, format="json")
+    url = f"/api/v1/backfills/{made.json()['id']}"
+    assert op.post(f"{url}/throttle/", {"rows_per_second": 50}, format="json").status_code == 200
+    Backfill.objects.filter(pk=made.json()["id"]).update(status=Backfill.Status.RUNNING)
+    assert op.post(f"{url}/pause/").status_code == 200
+    client.post(f"/backfills/{made.json()['id']}/resume/")
+    Backfill.objects.filter(pk=made.json()["id"]).update(status=Backfill.Status.RUNNING)
+    client.post(f"/backfills/{made.json()['id']}/cancel/", {"confirmed": "1"})
+    assert op.post(f"{url}/pause/").status_code == 409
+    throttle = AuditEvent.objects.get(action="backfill.throttle")
+    assert throttle.details == {"rows_per_second": 50, "previous": 1000}
+    assert AuditEvent.objects.filter(action="backfill.pause", outcome="refused", actor="op").exists()
+
+    report = op.post("/api/v1/reconciliations/", {"blueprint": products_blueprint.name, "dry_run": True},
+                     format="json").json()
+    op.post(f"/api/v1/reconciliations/{report['id']}/throttle/", {"rows_per_second": 10}, format="json")
+
+    field = UnmappedField.objects.create(index_name="i", field="colour")
+    client.post(f"/unmapped-fields/{field.pk}/acknowledge/")
+    assert {"dead_letters.discard", "backfill.start", "backfill.throttle", "backfill.pause", "backfill.resume",
+            "backfill.cancel", "reconciliation.start", "reconciliation.throttle",
+            "unmapped_field.acknowledge"} <= actions_of("op")
+
+
+def test_cutover_steps_are_recorded_with_their_actors(people, products_blueprint, eager_celery):
+    catalog.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=1) for i in range(20)])
+    from indexing.relay import OutboxRelay
+
+    OutboxRelay().drain()
+    cutover = api_as(people["admin1"]).post("/api/v1/cutovers/", {"blueprint": products_blueprint.name},
+                                            format="json").json()
+    url = f"/api/v1/cutovers/{cutover['id']}"
+    assert api_as(people["admin1"]).post(f"{url}/approve/").status_code == 409  # the requester cannot
+    api_as(people["admin2"]).post(f"{url}/approve/")
+    api_as(people["admin2"]).post(f"{url}/execute/")
+    api_as(people["admin1"]).post(f"{url}/rollback/")
+    assert {"cutover.requested", "cutover.build_started", "cutover.approval_refused", "cutover.rolled_back"} \
+        <= actions_of("admin1")
+    assert {"cutover.approved", "cutover.swapped"} <= actions_of("admin2")
+    assert AuditEvent.objects.get(action="cutover.approval_refused").outcome == "refused"
+
+
+def test_trail_is_filtered_on_the_console_page_and_in_the_api(people, client):
+    audit.record(people["op"], "backfill.start", "backfill:1 x")
+    audit.record(people["admin1"], "cutover.approved", "cutover:1 y")
+    audit.record(people["admin1"], "cutover.swapped", "cutover:1 y")
+
+    api = api_as(people["op"])
+    body = api.get("/api/v1/audit/", {"action": "cutover"}).json()
+    assert body["count"] == 2 and {e["action"] for e in body["results"]} == {"cutover.approved", "cutover.swapped"}
+    assert api.get("/api/v1/audit/", {"actor": "op"}).json()["count"] == 1
+    assert api.get("/api/v1/audit/", {"since": "2100-01-01T00:00:00Z"}).json()["count"] == 0
+    assert api.get("/api/v1/audit/", {"limit": 1}).json()["next"]
+    assert api.get("/api/v1/audit/", {"since": "yesterday"}).status_code == 400
+    assert api_as(people["viewer"]).get("/api/v1/audit/").status_code == 403
+
+    client.force_login(people["admin2"])
+    page = client.get("/audit/", {"actor": "admin1", "action": "cutover.approved"}).content.decode()
+    assert "<code>cutover.approved</code>" in page
+    assert "<code>cutover.swapped</code>" not in page and "<code>backfill.start</code>" not in page
+    client.force_login(people["viewer"])
+    assert client.get("/audit/").status_code == 403
+
+
+def test_client_address_trusts_only_the_configured_proxies(settings, rf):
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.9", REMOTE_ADDR="10.0.0.1")
+    settings.SEARCHSYNC_TRUSTED_PROXIES = 0
+    assert audit.client_ip(request) == "10.0.0.1"  # a client-sent X-Forwarded-For is ignored
+    settings.SEARCHSYNC_TRUSTED_PROXIES = 1
+    assert audit.client_ip(request) == "10.0.0.9"  # the entry our proxy appended, not the spoofable first one
