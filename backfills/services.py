@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from indexing.blueprints import create_physical_index, serving_settings
+from indexing.blueprints import create_physical_index, index_serving_settings
 from indexing.engines import get_engine
 from indexing.models import IndexBlueprint, PhysicalIndex
 
@@ -118,21 +118,22 @@ def complete_if_done(backfill_id) -> bool:
 
 
 def start_build(blueprint: IndexBlueprint, *, user=None, rows_per_second: int | None = None,
-                parallelism: int = 2) -> Backfill:
+                parallelism: int = 2, revision=None) -> Backfill:
     """Create <name>_v<N+1> with build settings, register it as a write target, and backfill it.
 
     The live consumer reads the write targets on every batch, so from the
     moment the index exists every live change is written to it too: nothing
     updated during the build can be missing afterwards.
     """
-    index = create_physical_index(blueprint, state=PhysicalIndex.State.BUILDING, extra_settings=BUILD_SETTINGS)
+    index = create_physical_index(blueprint, state=PhysicalIndex.State.BUILDING, extra_settings=BUILD_SETTINGS,
+                                  revision=revision)
     return schedule(blueprint, target_index=index, rows_per_second=rows_per_second, user=user,
                     purpose=Backfill.Purpose.REBUILD, parallelism=parallelism)
 
 
 def finish_build(index: PhysicalIndex) -> None:
     """Restore the serving settings a build switched off, and mark the index ready."""
-    serving = serving_settings(index.blueprint)
+    serving = index_serving_settings(index)
     restore = {key: serving.get(key, default) for key, default in (("number_of_replicas", 1), ("refresh_interval", "1s"))}
     engine = get_engine()
     engine.put_settings(index.name, restore)

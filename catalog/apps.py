@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.apps import AppConfig
 
 
@@ -6,4 +8,15 @@ class CatalogConfig(AppConfig):
     verbose_name = "Demo catalog (source application)"
 
     def ready(self):
-        from . import documents  # noqa: F401  registers the "products" builder
+        from indexing.registry import register_blueprint
+        from indexing.sources import Source
+
+        from .documents import build_product, product_event
+        from .models import Product
+        from .services import AGGREGATE_TYPE
+
+        register_blueprint(
+            "products", Path(__file__).resolve().parent / "search", aggregate_type=AGGREGATE_TYPE,
+            source=Source("catalog.Product", Product, product_event), builder=build_product,
+            canary_payload={"title": "searchsync freshness canary", "price_minor": 0, "available_qty": 0},
+        )

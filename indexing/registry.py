@@ -1,0 +1,128 @@
+"""The public registration API: how an application plugs its data into searchsync.
+
+The app that owns a model keeps the blueprint's definition as files next to its
+code (version-controlled) and registers it once, from its ``AppConfig.ready()``::
+
+    register_blueprint(
+        "brands", files_dir=Path(__file__).parent / "search",
+        aggregate_type="brand", source=Source("catalog.Brand", Brand, brand_event), builder=build_brand,
+    )
+
+``files_dir`` holds ``<name>_mapping.json`` (``settings`` + ``mappings``),
+``<name>_event.schema.json`` (the event's JSON Schema) and ``<name>_blueprint.json``
+(``document_builder``, ``delete_mode``, ``golden_queries``). ``manage.py bootstrap``
+creates the registered blueprints; afterwards a definition changes only through
+``manage.py blueprints propose`` (a new, validated, immutable revision).
+The platform never imports the registering app: it only knows what was registered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from .documents import DocumentBuilder, register_builder
+from .sources import Source, register_source
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    files_dir: Path
+    aggregate_type: str
+    source_model: str
+    canary_payload: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # other IndexBlueprint fields (freshness_threshold_ms, ...)
+
+    def file(self, kind: str) -> Path:
+        return self.files_dir / {"mapping": f"{self.name}_mapping.json", "schema": f"{self.name}_event.schema.json",
+                                 "blueprint": f"{self.name}_blueprint.json"}[kind]
+
+    def definition(self) -> dict:
+        """The definition as the files say it now (what ``propose`` would record)."""
+        index = json.loads(self.file("mapping").read_text())
+        extra = json.loads(self.file("blueprint").read_text()) if self.file("blueprint").exists() else {}
+        return {
+            "settings": index.get("settings", {}),
+            "mappings": index["mappings"],
+            "event_schema": json.loads(self.file("schema").read_text()),
+            "document_builder": extra.get("document_builder", self.name),
+            "delete_mode": extra.get("delete_mode", "tombstone"),
+            "golden_queries": extra.get("golden_queries", []),
+        }
+
+
+_REGISTRY: dict[str, Registration] = {}
+
+
+def register_blueprint(name: str, files_dir: str | Path, *, aggregate_type: str, source: Source | None = None,
+                       builder: DocumentBuilder | None = None, canary_payload: dict | None = None,
+                       **options) -> Registration:
+    """Register a blueprint definition; ``source`` and ``builder`` are registered with it when given."""
+    if source is not None:
+        register_source(source)
+    if builder is not None:
+        register_builder(name)(builder)
+    registration = Registration(name=name, files_dir=Path(files_dir), aggregate_type=aggregate_type,
+                                source_model=source.name if source else options.pop("source_model"),
+                                canary_payload=canary_payload or {}, options=options)
+    _REGISTRY[name] = registration
+    return registration
+
+
+def get_registration(name: str) -> Registration:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"no blueprint registered as {name!r}; known: {sorted(_REGISTRY)}") from None
+
+
+def registrations() -> list[Registration]:
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def blueprint_fields(registration: Registration, name: str | None = None, **overrides) -> dict:
+    """IndexBlueprint fields for a registration; ``name`` lets tests run a copy under another name."""
+    name = name or registration.name
+    fields = dict(
+        name=name,
+        registered_as=registration.name,
+        aggregate_type=registration.aggregate_type,
+        read_alias=f"{name}_current",
+        write_alias=f"{name}_write",
+        source_model=registration.source_model,
+        canary_payload=registration.canary_payload,
+        **registration.options,
+    )
+    fields.update(overrides)
+    return fields
+
+
+def ensure_blueprint(registered: str, *, name: str | None = None, by: str = "bootstrap", validate: bool = False,
+                     **overrides):
+    """Create the blueprint row and its first revision from the files (idempotent).
+
+    Overrides of definition keys (settings, mappings, delete_mode...) go into that
+    first revision; an existing blueprint is left as it is: it changes by revisions."""
+    from . import revisions
+    from .models import BlueprintRevision, IndexBlueprint
+
+    registration = get_registration(registered)
+    definition = registration.definition()
+    for key in BlueprintRevision.DEFINITION_KEYS:
+        if key in overrides:
+            definition[key] = overrides.pop(key)
+    fields = blueprint_fields(registration, name, **overrides)
+    blueprint, created = IndexBlueprint.objects.get_or_create(
+        name=fields.pop("name"), defaults={**fields, **revisions.row_fields(definition), "revision": 1})
+    if not blueprint.registered_as:
+        IndexBlueprint.objects.filter(pk=blueprint.pk).update(registered_as=registration.name)
+        blueprint.registered_as = registration.name
+    if not blueprint.revisions.exists():
+        reason = "first revision, from the registered files"
+        if validate:
+            revision = revisions.propose(blueprint, definition, by=by, reason=reason)
+        else:
+            revision = revisions.record(blueprint, definition, by=by, reason=reason)
+        revisions.apply(blueprint, revision)
+    return blueprint
