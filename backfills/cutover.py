@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from indexing.blueprints import alias_add_actions, index_serving_settings
@@ -23,6 +24,7 @@ from indexing.revisions import follow_live_index
 
 from . import guards
 from .models import Backfill, Cutover, CutoverStep
+from .signals import rebuild_finished
 
 APPROVE_PERMISSION = "backfills.approve_cutover"
 OPEN_STATES = (Cutover.State.DRAFT, Cutover.State.BUILDING, Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL)
@@ -90,7 +92,8 @@ def start_build(cutover: Cutover, user) -> Cutover:
     return cutover
 
 
-def on_build_finished(backfill: Backfill) -> None:
+@receiver(rebuild_finished)
+def on_build_finished(backfill: Backfill, **signal_kwargs) -> None:
     """Called when a rebuild's backfill completed: verify the cutover that asked for it."""
     for cutover in Cutover.objects.filter(backfill=backfill, state=Cutover.State.BUILDING):
         cutover.state = Cutover.State.VERIFYING

@@ -11,16 +11,21 @@ from django.utils import timezone
 
 from indexing.blueprints import create_physical_index, index_serving_settings
 from indexing.engines import get_engine
+from indexing.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
 
 from . import planner
 from . import selection as selections
 from .models import Backfill, BackfillProgress
+from .signals import rebuild_finished
 from .throttle import BackfillThrottle
 
 # A new index is built without replicas and without refreshes: much cheaper to
 # fill, and nobody searches it until the cutover restores the serving settings.
 BUILD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+
+
+RUN_CHUNKS = "backfills.tasks.run_backfill_chunks"
 
 
 class BackfillStateError(Exception):
@@ -53,12 +58,10 @@ def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = 
 
 def launch(backfill: Backfill) -> None:
     """Plan the chunks and start the chunk workers (Celery, queue `backfills`)."""
-    from .tasks import run_backfill_chunks
-
     planner.plan(backfill)
     Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING, started_at=timezone.now())
     backfill.status = Backfill.Status.RUNNING
-    transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
+    transaction.on_commit(lambda: [enqueue(RUN_CHUNKS, str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
 def pause(backfill: Backfill) -> None:
@@ -66,10 +69,8 @@ def pause(backfill: Backfill) -> None:
 
 
 def resume(backfill: Backfill) -> None:
-    from .tasks import run_backfill_chunks
-
     _transition(backfill, {Backfill.Status.PAUSED}, Backfill.Status.RUNNING)
-    transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
+    transaction.on_commit(lambda: [enqueue(RUN_CHUNKS, str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
 def cancel(backfill: Backfill) -> None:
@@ -108,9 +109,7 @@ def complete_if_done(backfill_id) -> bool:
     BackfillThrottle(backfill.pk).reset()
     if backfill.purpose == Backfill.Purpose.REBUILD:
         finish_build(backfill.target_index)
-        from .cutover import on_build_finished
-
-        on_build_finished(backfill)
+        rebuild_finished.send(sender=Backfill, backfill=backfill)
     return True
 
 

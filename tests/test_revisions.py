@@ -136,3 +136,27 @@ def test_command_diffs_the_files_and_proposes_them(products_blueprint, engine, c
     assert (revision.number, revision.created_by, revision.reason) == (2, "bob", "exact descriptions")
     call_command("blueprints", "propose", products_blueprint.name, "--reason", "again")
     assert "revision 2 already" in capsys.readouterr().out
+
+
+def test_blueprints_page_lists_revisions_diffs_them_and_rebuilds_with_one(products_blueprint, engine, client,
+                                                                          django_user_model):
+    admin = django_user_model.objects.create_superuser("boss", password="x")
+    client.force_login(admin)
+    definition = changed(products_blueprint, lambda d: d["mappings"]["properties"]["brand"].update(ignore_above=99))
+    revision = revisions.propose(products_blueprint, definition, by="carol", reason="shorter brands")
+
+    page = client.get("/blueprints/").content.decode()
+    assert f'data-blueprint="{products_blueprint.name}"' in page and "shorter brands" in page
+    assert 'data-state="serving"' in page and "Rebuild with this revision" in page
+    diff = client.get(f"/blueprints/{products_blueprint.name}/diff/?a=1&b=2", HTTP_HX_REQUEST="true").content.decode()
+    assert '<span class="add">+' in diff and '&quot;ignore_above&quot;: 99' in diff
+
+    response = client.post("/cutovers/", {"blueprint": products_blueprint.name, "revision": revision.pk})
+    cutover = Cutover.objects.get(blueprint=products_blueprint)
+    assert response.status_code == 302 and cutover.revision == revision
+    assert cutover.to_index.revision == revision
+    page = client.get("/blueprints/").content.decode()
+    assert 'data-state="building"' in page
+    assert "r2" in client.get(f"/cutovers/{cutover.pk}/").content.decode()
+    assert client.get(f"/admin/indexing/indexblueprint/{products_blueprint.pk}/change/").status_code == 200
+    cutovers.cancel(cutover, admin)
