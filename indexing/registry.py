@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
 from .documents import DocumentBuilder, register_builder
 from .sources import Source, register_source
 
@@ -126,3 +128,54 @@ def ensure_blueprint(registered: str, *, name: str | None = None, by: str = "boo
             revision = revisions.record(blueprint, definition, by=by, reason=reason)
         revisions.apply(blueprint, revision)
     return blueprint
+
+
+# -- any Django model as a source, in one call ------------------------------------------
+
+
+def default_builder(event) -> dict:
+    """The payload as the document, with the fields every blueprint's documents carry."""
+    return {**event.payload, "id": event.entity_id, "tenant_id": event.tenant_id, "version": event.version,
+            "updated_at": event.timestamp.isoformat(), "deleted": False}
+
+
+@dataclass(frozen=True)
+class ModelRegistration:
+    aggregate_type: str
+    payload: Callable
+    tenant_field: str
+
+
+_MODELS: dict[type, ModelRegistration] = {}
+
+
+def register_model(name: str, model, *, files_dir: str | Path, aggregate_type: str, payload: Callable,
+                   builder: DocumentBuilder | None = None, tenant_field: str = "tenant_id",
+                   updated_field: str = "updated_at", canary_payload: dict | None = None, **options) -> Registration:
+    """Make ``model`` a searchable source: backfills and reconciliation read it, ``emit_change``
+    publishes its changes, and the blueprint ``name`` is defined by the files in ``files_dir``.
+
+    The model needs a ``version`` (bigint, bumped by every write: the index's external version),
+    a tenant field and an ``updated_at`` timestamp. ``payload(row)`` is the event payload."""
+    from .contracts import Event, event_type_for
+
+    def to_event(row) -> Event:
+        return Event(event_id="", event_type=event_type_for(aggregate_type, False), entity_id=str(row.pk),
+                     tenant_id=getattr(row, tenant_field), version=row.version, timestamp=getattr(row, updated_field),
+                     payload=payload(row))
+
+    _MODELS[model] = ModelRegistration(aggregate_type, payload, tenant_field)
+    source = Source(model._meta.label, model, to_event, tenant_field=tenant_field, updated_field=updated_field)
+    return register_blueprint(name, files_dir, aggregate_type=aggregate_type, source=source,
+                              builder=builder or default_builder, canary_payload=canary_payload, **options)
+
+
+def emit_change(instance, *, delete: bool = False, using: str = "default"):
+    """Record the change of a registered model's row in the outbox. Call it from the model's
+    service functions inside the transaction that writes the row, after bumping ``version``."""
+    from .outbox import emit
+
+    registration = _MODELS[type(instance)]
+    return emit(aggregate_type=registration.aggregate_type, aggregate_id=instance.pk, version=instance.version,
+                payload=None if delete else registration.payload(instance),
+                tenant_id=getattr(instance, registration.tenant_field), delete=delete, using=using)

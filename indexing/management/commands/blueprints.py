@@ -3,6 +3,7 @@
     manage.py blueprints list
     manage.py blueprints diff [name]
     manage.py blueprints propose [name] --reason "why" [--by who]
+    manage.py blueprints enable|disable name
 
 A blueprint's definition lives as files next to the code of the app that owns the
 data; ``diff`` compares them with the serving revision, ``propose`` validates them
@@ -29,6 +30,9 @@ class Command(BaseCommand):
         propose.add_argument("name", nargs="?")
         propose.add_argument("--reason", required=True)
         propose.add_argument("--by", default="", help="Who proposes it (default: the OS user).")
+        for action in ("enable", "disable"):
+            sub.add_parser(action, help=f"{action.capitalize()} a blueprint (its consumers, canaries, "
+                                        "reconciliation and overview card).").add_argument("name")
 
     def handle(self, *, action, **options):
         return getattr(self, f"do_{action}")(**options)
@@ -48,6 +52,17 @@ class Command(BaseCommand):
                 mark = "serving" if serving and revision.pk == serving.pk else ""
                 self.stdout.write(f"{blueprint.name} r{revision.number} {revision.short_hash} {mark:8} "
                                   f"{revision.created_at:%Y-%m-%d %H:%M} {revision.created_by}: {revision.reason}")
+
+    def do_enable(self, *, name, **options):
+        self._set_enabled(name, True)
+
+    def do_disable(self, *, name, **options):
+        self._set_enabled(name, False)
+
+    def _set_enabled(self, name, enabled):
+        if not IndexBlueprint.objects.filter(name=name).update(enabled=enabled):
+            raise CommandError(f"no blueprint named {name!r}")
+        self.stdout.write(f"{name}: {'enabled' if enabled else 'disabled'} (running --cdc workers pick it up on restart)")
 
     def do_diff(self, *, name=None, **options):
         for blueprint in self._blueprints(name):
