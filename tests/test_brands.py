@@ -11,8 +11,10 @@ from backfills.models import Backfill
 from catalog import brands
 from catalog.models import Brand
 from indexing.blueprints import ensure_live_index
+from indexing.reconciliation import reconcile
 from indexing.registry import ensure_blueprint
 from tests.helpers import index_state, pipeline, wait_until
+from tests.test_metrics import scrape, value
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -44,7 +46,7 @@ def test_brands_have_their_own_blueprint_topic_and_group(brands_blueprint, produ
     assert brands_blueprint.live_index().revision == brands_blueprint.latest_revision()
 
 
-def test_brands_converge_under_random_writes(brands_blueprint, engine):
+def test_brands_converge_under_random_writes(brands_blueprint, engine, client):
     rng = random.Random(7)
     deleted, ids = {}, []
     with pipeline(brands_blueprint):
@@ -61,6 +63,11 @@ def test_brands_converge_under_random_writes(brands_blueprint, engine):
         live = brands_blueprint.live_index().name
         wait_until(lambda: not brand_diff(engine, live, deleted), timeout=120, message="brands index equals the table")
     assert engine.count(brands_blueprint.read_alias) == Brand.objects.count()
+    report = reconcile(brands_blueprint, dry_run=True)
+    assert report.status == "completed" and report.drift == 0, (report.error, report.sample_ids)
+    assert report.checked_db == Brand.objects.count()
+    indexed = value(scrape(client), "searchsync_events_total", blueprint=brands_blueprint.name, outcome="indexed")
+    assert indexed and indexed >= Brand.objects.count()
 
 
 def test_brands_are_backfilled_on_their_own(brands_blueprint, products_blueprint, engine, eager_celery):
