@@ -91,3 +91,33 @@ def test_a_blueprint_can_be_disabled_and_enabled(brands_blueprint, client, djang
     call_command("blueprints", "enable", brands_blueprint.name)
     brands_blueprint.refresh_from_db()
     assert brands_blueprint.enabled
+
+
+def test_bootstrap_creates_a_registered_blueprint_from_its_files(transactional_db, isolated_pipeline, unique, engine,
+                                                                  tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from indexing import registry
+    from indexing.management.commands import bootstrap
+    from indexing.models import IndexBlueprint
+
+    name = f"boot-{unique}"
+    files = Path(registry.get_registration("brands").files_dir)
+    for kind in ("mapping", "event.schema", "blueprint"):
+        (tmp_path / f"{name}_{kind}.json").write_text((files / f"brands_{kind}.json").read_text())
+    registration = registry.register_blueprint(name, tmp_path, aggregate_type="brand", source_model="catalog.Brand")
+    monkeypatch.setattr(bootstrap, "registrations", lambda: [registration])
+    brands.create_brand(tenant_id="t", name="Acme", country="DE")
+    try:
+        call_command("bootstrap")
+        blueprint = IndexBlueprint.objects.get(name=name)
+        revision = blueprint.latest_revision()
+        assert revision.number == 1 and revision.created_by == "bootstrap"
+        assert revision.validation["documents"] == 1  # validated on a scratch index first
+        assert blueprint.live_index().revision == revision
+        call_command("bootstrap")  # idempotent: an existing blueprint changes only by revisions
+        assert blueprint.revisions.count() == 1 and blueprint.indices.count() == 1
+    finally:
+        registry._REGISTRY.pop(name, None)
+        for index in IndexBlueprint.objects.get(name=name).indices.all():
+            engine.delete_index(index.name)
