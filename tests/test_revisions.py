@@ -160,3 +160,20 @@ def test_blueprints_page_lists_revisions_diffs_them_and_rebuilds_with_one(produc
     assert "r2" in client.get(f"/cutovers/{cutover.pk}/").content.decode()
     assert client.get(f"/admin/indexing/indexblueprint/{products_blueprint.pk}/change/").status_code == 200
     cutovers.cancel(cutover, admin)
+
+
+def test_api_requests_a_cutover_for_a_chosen_revision(products_blueprint, engine, django_user_model):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_superuser("api-admin", password="x"))
+    definition = changed(products_blueprint, lambda d: d["mappings"]["properties"]["brand"].update(ignore_above=77))
+    revisions.propose(products_blueprint, definition, by="dave", reason="shorter brands")
+    missing = client.post("/api/v1/cutovers/", {"blueprint": products_blueprint.name, "revision": 9}, format="json")
+    assert missing.status_code == 400 and "no revision 9" in str(missing.json())
+    created = client.post("/api/v1/cutovers/", {"blueprint": products_blueprint.name, "revision": 1}, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["revision"] == 1
+    cutover = Cutover.objects.get(pk=created.json()["id"])
+    assert cutover.to_index.revision.number == 1  # a rebuild of the serving revision, not the newest
+    cutovers.cancel(cutover, None)
