@@ -121,3 +121,11 @@ def test_bootstrap_creates_a_registered_blueprint_from_its_files(transactional_d
         registry._REGISTRY.pop(name, None)
         for index in IndexBlueprint.objects.get(name=name).indices.all():
             engine.delete_index(index.name)
+
+
+def test_demo_seed_writes_brands_through_the_outbox(transactional_db):
+    from indexing.models import OutboxEvent
+
+    call_command("seed_catalog", products=5, seed=1)
+    assert Brand.objects.count() == 30
+    assert OutboxEvent.objects.filter(aggregate_type="brand").count() == 30
