@@ -41,7 +41,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from . import outbox
-from .jobs import enqueue
+from . import jobs
 from .blueprints import CANARY_ENTITY_ID
 from .engines import BulkAction, SearchEngine, get_engine
 from .models import IndexBlueprint, PhysicalIndex, Reconciliation
@@ -418,8 +418,8 @@ def start(blueprint: IndexBlueprint, *, dry_run: bool, rows_per_second: int | No
 
     def enqueue():
         try:
-            enqueue("indexing.tasks.reconcile", blueprint.pk, dry_run=dry_run, rows_per_second=report.rows_per_second,
-                            user_id=report.requested_by_id, report_id=report.pk)
+            jobs.enqueue("indexing.tasks.reconcile", blueprint.pk, dry_run=dry_run,
+                         rows_per_second=report.rows_per_second, user_id=report.requested_by_id, report_id=report.pk)
         except Exception as exc:  # broker down: say so on the report instead of leaving it queued forever
             Reconciliation.objects.filter(pk=report.pk, status=Reconciliation.Status.QUEUED).update(
                 status=Reconciliation.Status.FAILED, finished_at=timezone.now(), error=f"could not enqueue: {exc}")
