@@ -12,8 +12,10 @@ from indexing.permissions import MANAGE_CUTOVERS
 
 def _rows(blueprint: IndexBlueprint) -> list[dict]:
     serving = blueprint.serving_revision
-    building = set(blueprint.indices.filter(state__in=(PhysicalIndex.State.BUILDING, PhysicalIndex.State.READY))
-                   .values_list("revision_id", flat=True))
+    # Ready and never served = built, awaiting its swap; a ready index that was live is the
+    # previous one kept for the rollback window.
+    building = set(blueprint.indices.filter(state__in=(PhysicalIndex.State.BUILDING, PhysicalIndex.State.READY),
+                                            live_at__isnull=True).values_list("revision_id", flat=True))
     return [{"revision": r, "serving": serving is not None and r.pk == serving.pk, "building": r.pk in building,
              "indices": [i.name for i in r.indices.exclude(state=PhysicalIndex.State.RETIRED)]}
             for r in blueprint.revisions.all()]
