@@ -69,4 +69,4 @@ def diff_html(lines):
             return "file"
         return {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
 
-    return format_html_join("", '<span class="{}">{}</span>\n', ((kind(line), line) for line in lines))
+    return format_html_join("", '<span class="{}">{}</span>', ((kind(line), line) for line in lines))
