@@ -102,10 +102,10 @@ def blueprint_fields(registration: Registration, name: str | None = None, **over
 
 def ensure_blueprint(registered: str, *, name: str | None = None, by: str = "bootstrap", validate: bool = False,
                      **overrides):
-    """Create the blueprint row and its first revision from the files (idempotent).
+    """Create the blueprint row and its first revision from the files, or update an existing
+    row's code-level fields (source, canary payload); its definition changes by revisions only.
 
-    Overrides of definition keys (settings, mappings, delete_mode...) go into that
-    first revision; an existing blueprint is left as it is: it changes by revisions."""
+    Overrides of definition keys (settings, mappings, delete_mode...) go into the first revision."""
     from . import revisions
     from .models import BlueprintRevision, IndexBlueprint
 
@@ -117,9 +117,16 @@ def ensure_blueprint(registered: str, *, name: str | None = None, by: str = "boo
     fields = blueprint_fields(registration, name, **overrides)
     blueprint, created = IndexBlueprint.objects.get_or_create(
         name=fields.pop("name"), defaults={**fields, **revisions.row_fields(definition), "revision": 1})
-    if not blueprint.registered_as:
-        IndexBlueprint.objects.filter(pk=blueprint.pk).update(registered_as=registration.name)
-        blueprint.registered_as = registration.name
+    if not created:
+        # What the registering code decides (not the definition, which changes by revisions only)
+        # follows the code. Names, aliases and the aggregate type stay: topics and aliases hang on them.
+        follows_code = {key: fields[key] for key in ("registered_as", "source_model", "canary_payload",
+                                                     *registration.options) if key in fields}
+        changed = {key: value for key, value in follows_code.items() if getattr(blueprint, key) != value}
+        if changed:
+            IndexBlueprint.objects.filter(pk=blueprint.pk).update(**changed)
+            for key, value in changed.items():
+                setattr(blueprint, key, value)
     if not blueprint.revisions.exists():
         reason = "first revision, from the registered files"
         if validate:

@@ -115,8 +115,14 @@ def test_bootstrap_creates_a_registered_blueprint_from_its_files(transactional_d
         assert revision.number == 1 and revision.created_by == "bootstrap"
         assert revision.validation["documents"] == 1  # validated on a scratch index first
         assert blueprint.live_index().revision == revision
-        call_command("bootstrap")  # idempotent: an existing blueprint changes only by revisions
+        # Again, with changed code: the definition changes only by revisions; code-level fields follow.
+        registration = registry.register_blueprint(name, tmp_path, aggregate_type="brand",
+                                                   source_model="catalog.Brand", canary_payload={"name": "canary"})
+        monkeypatch.setattr(bootstrap, "registrations", lambda: [registration])
+        call_command("bootstrap")
         assert blueprint.revisions.count() == 1 and blueprint.indices.count() == 1
+        blueprint.refresh_from_db()
+        assert blueprint.canary_payload == {"name": "canary"}
     finally:
         registry._REGISTRY.pop(name, None)
         for index in IndexBlueprint.objects.get(name=name).indices.all():
