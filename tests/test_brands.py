@@ -135,3 +135,23 @@ def test_demo_seed_writes_brands_through_the_outbox(transactional_db):
     call_command("seed_catalog", products=5, seed=1)
     assert Brand.objects.count() == 30
     assert OutboxEvent.objects.filter(aggregate_type="brand").count() == 30
+
+
+def test_brands_cutover_passes_its_guards_and_goes_live(brands_blueprint, engine, eager_celery, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from backfills import cutover as cutovers
+    from backfills.models import Cutover
+
+    approve = Permission.objects.get(codename="approve_cutover")
+    requester, approver = (django_user_model.objects.create_user(n, password="x") for n in ("req", "appr"))
+    for user in (requester, approver):
+        user.user_permissions.add(approve)
+    Brand.objects.bulk_create([Brand(tenant_id="t", name=f"Acme {i}", country="US") for i in range(40)])
+    cutover = cutovers.start_build(cutovers.request(brands_blueprint, requester), requester)
+    cutover.refresh_from_db()
+    assert cutover.state == Cutover.State.AWAITING_APPROVAL, cutover.guard_results
+    assert "golden query: brand name" in [g["name"] for g in cutover.guard_results]
+    cutovers.execute(cutovers.approve(cutover, approver), approver)
+    assert set(engine.get_alias(brands_blueprint.read_alias)) == {cutover.to_index.name}
+    assert engine.count(brands_blueprint.read_alias) == 40
