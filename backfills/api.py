@@ -67,14 +67,16 @@ class CutoverViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = CutoverSerializer
     change_permission = MANAGE_CUTOVERS
-    queryset = Cutover.objects.select_related("blueprint", "from_index", "to_index", "requested_by", "approved_by")
+    queryset = Cutover.objects.select_related("blueprint", "revision", "from_index", "to_index", "requested_by",
+                                              "approved_by")
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            cutover = cutovers.request(data["blueprint"], request.user, data.get("rows_per_second"))
+            cutover = cutovers.request(data["blueprint"], request.user, data.get("rows_per_second"),
+                                       revision=data.get("revision_obj"))
             cutover = cutovers.start_build(cutover, request.user)
         except cutovers.CutoverRefused as exc:
             return refused(exc)

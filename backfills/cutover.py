@@ -14,16 +14,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 import audit
 
-from indexing.blueprints import alias_add_actions
+from indexing.blueprints import alias_add_actions, index_serving_settings
 from indexing.engines import get_engine
-from indexing.models import IndexBlueprint, PhysicalIndex
+from indexing.models import BlueprintRevision, IndexBlueprint, PhysicalIndex
+from indexing.revisions import follow_live_index
 
 from . import guards
 from .models import Backfill, Cutover, CutoverStep
+from .signals import rebuild_finished
 
 APPROVE_PERMISSION = "backfills.approve_cutover"
 OPEN_STATES = (Cutover.State.DRAFT, Cutover.State.BUILDING, Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL)
@@ -51,24 +54,27 @@ def mapping_diff(old: PhysicalIndex | None, new: PhysicalIndex) -> str:
 
     The new index is compared with the settings it will serve with, not the build-time
     ones (no refresh, no replicas), which are restored before the swap anyway."""
-    from indexing.blueprints import serving_settings
-
     def text(settings, mappings):
         return json.dumps({"settings": settings, "mappings": mappings}, indent=2, sort_keys=True).splitlines()
 
     before = text(old.settings, old.mappings) if old else []
-    after = text(serving_settings(new.blueprint) if new.state == PhysicalIndex.State.BUILDING else new.settings,
+    after = text(index_serving_settings(new) if new.state == PhysicalIndex.State.BUILDING else new.settings,
                  new.mappings)
     return "\n".join(difflib.unified_diff(before, after, fromfile=old.name if old else "(none)", tofile=new.name,
                                           lineterm=""))
 
 
-def request(blueprint: IndexBlueprint, user, rows_per_second: int | None = None) -> Cutover:
+def request(blueprint: IndexBlueprint, user, rows_per_second: int | None = None,
+            revision: BlueprintRevision | None = None) -> Cutover:
+    """Ask to rebuild the blueprint's index, from ``revision`` (default: its newest revision)."""
     if Cutover.objects.filter(blueprint=blueprint, state__in=OPEN_STATES).exists():
         raise CutoverRefused("this blueprint already has a cutover in progress")
+    if revision is not None and revision.blueprint_id != blueprint.pk:
+        raise CutoverRefused("the revision belongs to another blueprint")
+    revision = revision or blueprint.latest_revision()
     cutover = Cutover.objects.create(blueprint=blueprint, from_index=blueprint.live_index(), requested_by=user,
-                                     rows_per_second=rows_per_second)
-    _record(cutover, "requested", user)
+                                     rows_per_second=rows_per_second, revision=revision)
+    _record(cutover, "requested", user, detail=f"revision {revision.number}" if revision else "")
     return cutover
 
 
@@ -78,7 +84,8 @@ def start_build(cutover: Cutover, user) -> Cutover:
     _expect(cutover, Cutover.State.DRAFT)
     # One transaction: the backfill's workers start on commit, when the cutover already points at it.
     with transaction.atomic():
-        backfill = build(cutover.blueprint, user=user, rows_per_second=cutover.rows_per_second)
+        backfill = build(cutover.blueprint, user=user, rows_per_second=cutover.rows_per_second,
+                         revision=cutover.revision)
         cutover.backfill = backfill
         cutover.to_index = backfill.target_index
         cutover.state = Cutover.State.BUILDING
@@ -89,7 +96,8 @@ def start_build(cutover: Cutover, user) -> Cutover:
     return cutover
 
 
-def on_build_finished(backfill: Backfill) -> None:
+@receiver(rebuild_finished)
+def on_build_finished(backfill: Backfill, **signal_kwargs) -> None:
     """Called when a rebuild's backfill completed: verify the cutover that asked for it."""
     for cutover in Cutover.objects.filter(backfill=backfill, state=Cutover.State.BUILDING):
         cutover.state = Cutover.State.VERIFYING
@@ -148,6 +156,7 @@ def execute(cutover: Cutover, user) -> Cutover:
         cutover.executed_at = now
         cutover.rollback_until = now + timedelta(hours=settings.SEARCHSYNC_BACKFILL["CUTOVER_ROLLBACK_HOURS"])
         cutover.save()
+        follow_live_index(blueprint)
     _record(cutover, "swapped", user, detail=f"{blueprint.read_alias}, {blueprint.write_alias}: {old.name if old else '-'} → {new.name}")
     return cutover
 
@@ -167,6 +176,7 @@ def rollback(cutover: Cutover, user) -> Cutover:
         PhysicalIndex.objects.filter(pk=new.pk).update(state=PhysicalIndex.State.RETIRED, retired_at=timezone.now())
         cutover.state = Cutover.State.ROLLED_BACK
         cutover.save()
+        follow_live_index(blueprint)
     _record(cutover, "rolled back", user, detail=f"{blueprint.read_alias}: {new.name} → {old.name}")
     return cutover
 

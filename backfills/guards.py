@@ -70,9 +70,13 @@ def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int 
 
 
 def golden_queries(index: PhysicalIndex, engine: SearchEngine) -> list[GuardResult]:
+    """The blueprint's golden queries, and those its revision's files carry (without expected ids
+    they only have to run)."""
     results = []
     read_filter = read_alias_filter(index.blueprint)
-    for golden in GoldenQuery.objects.filter(blueprint=index.blueprint):
+    from_files = [GoldenQuery(blueprint=index.blueprint, **{"top_k": 10, "min_overlap": 0.8, "expected_ids": [], **g})
+                  for g in (index.revision.definition.get("golden_queries", []) if index.revision_id else [])]
+    for golden in [*GoldenQuery.objects.filter(blueprint=index.blueprint), *from_files]:
         body = {"size": golden.top_k, "_source": False,
                 "query": {"bool": {"must": [golden.query], "filter": [read_filter]}}}
         got = [h["_id"] for h in engine.search(index.name, body)["hits"]["hits"]]

@@ -113,6 +113,8 @@ class Cutover(models.Model):
     to_index = models.ForeignKey("indexing.PhysicalIndex", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
     backfill = models.ForeignKey(Backfill, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revision = models.ForeignKey("indexing.BlueprintRevision", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="cutovers", help_text="The revision the new index is built from.")
     state = models.CharField(max_length=30, choices=State.choices, default=State.DRAFT)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -70,10 +70,21 @@ class CutoverSerializer(serializers.ModelSerializer):
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     steps = CutoverStepSerializer(many=True, read_only=True)
+    revision = serializers.IntegerField(source="revision.number", required=False, allow_null=True, min_value=1,
+                                        help_text="Revision to build from; default: the blueprint's newest.")
+
+    def validate(self, attrs):
+        number = (attrs.pop("revision", None) or {}).get("number")
+        if number is not None:
+            revision = attrs["blueprint"].revisions.filter(number=number).first()
+            if revision is None:
+                raise serializers.ValidationError({"revision": f"{attrs['blueprint'].name} has no revision {number}"})
+            attrs["revision_obj"] = revision
+        return attrs
 
     class Meta:
         model = Cutover
-        fields = ["id", "blueprint", "state", "from_index", "to_index", "backfill", "rows_per_second", "requested_by",
+        fields = ["id", "blueprint", "revision", "state", "from_index", "to_index", "backfill", "rows_per_second", "requested_by",
                   "approved_by", "approved_at", "guard_results", "mapping_diff", "executed_at", "rollback_until",
                   "created_at", "steps"]
         read_only_fields = ["id", "state", "backfill", "approved_at", "guard_results", "mapping_diff", "executed_at",

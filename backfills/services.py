@@ -11,18 +11,23 @@ from django.utils import timezone
 
 import audit
 
-from indexing.blueprints import create_physical_index, serving_settings
+from indexing.blueprints import create_physical_index, index_serving_settings
 from indexing.engines import get_engine
+from indexing.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
 
 from . import planner
 from . import selection as selections
 from .models import Backfill, BackfillProgress
+from .signals import rebuild_finished
 from .throttle import BackfillThrottle
 
 # A new index is built without replicas and without refreshes: much cheaper to
 # fill, and nobody searches it until the cutover restores the serving settings.
 BUILD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+
+
+RUN_CHUNKS = "backfills.tasks.run_backfill_chunks"
 
 
 class BackfillStateError(Exception):
@@ -63,12 +68,10 @@ def _target(backfill: Backfill) -> str:
 
 def launch(backfill: Backfill) -> None:
     """Plan the chunks and start the chunk workers (Celery, queue `backfills`)."""
-    from .tasks import run_backfill_chunks
-
     planner.plan(backfill)
     Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING, started_at=timezone.now())
     backfill.status = Backfill.Status.RUNNING
-    transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
+    transaction.on_commit(lambda: [enqueue(RUN_CHUNKS, str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
 def pause(backfill: Backfill, user=None) -> None:
@@ -76,10 +79,8 @@ def pause(backfill: Backfill, user=None) -> None:
 
 
 def resume(backfill: Backfill, user=None) -> None:
-    from .tasks import run_backfill_chunks
-
     _transition(backfill, {Backfill.Status.PAUSED}, Backfill.Status.RUNNING, user=user, action="resume")
-    transaction.on_commit(lambda: [run_backfill_chunks.delay(str(backfill.pk)) for _ in range(backfill.parallelism)])
+    transaction.on_commit(lambda: [enqueue(RUN_CHUNKS, str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
 def cancel(backfill: Backfill, user=None) -> None:
@@ -124,9 +125,7 @@ def complete_if_done(backfill_id) -> bool:
     BackfillThrottle(backfill.pk).reset()
     if backfill.purpose == Backfill.Purpose.REBUILD:
         finish_build(backfill.target_index)
-        from .cutover import on_build_finished
-
-        on_build_finished(backfill)
+        rebuild_finished.send(sender=Backfill, backfill=backfill)
     return True
 
 
@@ -134,21 +133,22 @@ def complete_if_done(backfill_id) -> bool:
 
 
 def start_build(blueprint: IndexBlueprint, *, user=None, rows_per_second: int | None = None,
-                parallelism: int = 2) -> Backfill:
+                parallelism: int = 2, revision=None) -> Backfill:
     """Create <name>_v<N+1> with build settings, register it as a write target, and backfill it.
 
     The live consumer reads the write targets on every batch, so from the
     moment the index exists every live change is written to it too: nothing
     updated during the build can be missing afterwards.
     """
-    index = create_physical_index(blueprint, state=PhysicalIndex.State.BUILDING, extra_settings=BUILD_SETTINGS)
+    index = create_physical_index(blueprint, state=PhysicalIndex.State.BUILDING, extra_settings=BUILD_SETTINGS,
+                                  revision=revision)
     return schedule(blueprint, target_index=index, rows_per_second=rows_per_second, user=user,
                     purpose=Backfill.Purpose.REBUILD, parallelism=parallelism)
 
 
 def finish_build(index: PhysicalIndex) -> None:
     """Restore the serving settings a build switched off, and mark the index ready."""
-    serving = serving_settings(index.blueprint)
+    serving = index_serving_settings(index)
     restore = {key: serving.get(key, default) for key, default in (("number_of_replicas", 1), ("refresh_interval", "1s"))}
     engine = get_engine()
     engine.put_settings(index.name, restore)

@@ -8,13 +8,14 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from .cutover import retire_expired
 from .models import Backfill, BackfillProgress
+from .runner import ChunkRunner
+from .services import complete_if_done
 
 
 @shared_task(ignore_result=True, queue="backfills")
 def run_backfill_chunks(backfill_id: str) -> int:
-    from .runner import ChunkRunner
-
     return ChunkRunner(backfill_id).run()
 
 
@@ -34,14 +35,10 @@ def resume_stalled_backfills() -> int:
             run_backfill_chunks.delay(str(backfill.pk))
         started += wanted
         if not orphaned and not alive and not waiting:
-            from .services import complete_if_done
-
             complete_if_done(backfill.pk)
     return started
 
 
 @shared_task(ignore_result=True)
 def retire_cutover_indices() -> int:
-    from .cutover import retire_expired
-
     return retire_expired()

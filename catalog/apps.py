@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.apps import AppConfig
 
 
@@ -6,4 +8,19 @@ class CatalogConfig(AppConfig):
     verbose_name = "Demo catalog (source application)"
 
     def ready(self):
-        from . import documents  # noqa: F401  registers the "products" builder
+        from indexing.registry import register_blueprint, register_model
+        from indexing.sources import Source
+
+        from .brands import brand_payload
+        from .documents import build_product, product_event
+        from .models import Brand, Product
+        from .services import AGGREGATE_TYPE
+
+        search = Path(__file__).resolve().parent / "search"
+        register_blueprint(
+            "products", search, aggregate_type=AGGREGATE_TYPE,
+            source=Source("catalog.Product", Product, product_event), builder=build_product,
+            canary_payload={"title": "searchsync freshness canary", "price_minor": 0, "available_qty": 0},
+        )
+        register_model("brands", Brand, files_dir=search, aggregate_type="brand", payload=brand_payload,
+                       canary_payload={"name": "searchsync freshness canary"})

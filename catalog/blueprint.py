@@ -1,37 +1,18 @@
-"""The shipped default blueprint "products": the seed mapping and event schema."""
+"""The demo's "products" blueprint: its definition is the files in ``search/``
+(registered in ``apps.py``); this helper creates it, e.g. under another name in tests."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from indexing.models import IndexBlueprint
-
-from .services import AGGREGATE_TYPE
-
-HERE = Path(__file__).resolve().parent / "search"
-
-
-def products_definition(name: str = "products", aggregate_type: str = AGGREGATE_TYPE, **overrides) -> dict:
-    index = json.loads((HERE / "products_mapping.json").read_text())
-    schema = json.loads((HERE / "products_event.schema.json").read_text())
-    definition = dict(
-        name=name,
-        aggregate_type=aggregate_type,
-        read_alias=f"{name}_current",
-        write_alias=f"{name}_write",
-        settings=index["settings"],
-        mappings=index["mappings"],
-        event_schema=schema,
-        document_builder="products",
-        source_model="catalog.Product",
-        canary_payload={"title": "searchsync freshness canary", "price_minor": 0, "available_qty": 0},
-    )
-    definition.update(overrides)
-    return definition
+from indexing.registry import ensure_blueprint
 
 
 def ensure_products_blueprint(**overrides) -> IndexBlueprint:
-    definition = products_definition(**overrides)
-    blueprint, _ = IndexBlueprint.objects.get_or_create(name=definition.pop("name"), defaults=definition)
-    return blueprint
+    return ensure_blueprint("products", **overrides)
+
+
+def products_definition() -> dict:
+    """The definition the files hold now (settings, mappings, event schema...)."""
+    from indexing.registry import get_registration
+
+    return get_registration("products").definition()

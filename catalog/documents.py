@@ -1,13 +1,11 @@
 """The "products" blueprint's document builder."""
 
 from indexing.contracts import Event
-from indexing.documents import register_builder
 
 # Payload keys whose index field has another name.
 RENAMED = {"brand_name": "brand"}
 
 
-@register_builder("products")
 def build_product(event: Event) -> dict:
     document = {RENAMED.get(key, key): value for key, value in event.payload.items()}
     # Payload fields the mapping does not know are kept here on purpose: the
@@ -37,14 +35,3 @@ def product_event(product) -> Event:
         timestamp=product.updated_at,
         payload=payload_of(product),
     )
-
-
-def _register_source():
-    from indexing.sources import Source, register_source
-
-    from .models import Product
-
-    register_source(Source(name="catalog.Product", model=Product, to_event=product_event))
-
-
-_register_source()

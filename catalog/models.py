@@ -20,3 +20,20 @@ class Product(models.Model):
 
     def __str__(self):
         return f"{self.title} (#{self.id} v{self.version})"
+
+
+class Brand(models.Model):
+    """A second searchable entity, indexed on its own (blueprint "brands"), written only through catalog.brands."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    version = models.BigIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.name} (#{self.id} v{self.version})"

@@ -202,6 +202,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Reports and dead letters both have a "status" with their own choices: name both enums
+# (the dead letters' keeps the name it had when it was the only one).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "StatusEnum": "indexing.models.DeadLetter.Status",
+    "ReconciliationStatusEnum": "indexing.models.Reconciliation.Status",
+})
+
 # --- Services -----------------------------------------------------------------
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -210,8 +217,14 @@ SEARCH_ENGINE = env("SEARCH_ENGINE", "opensearch")  # opensearch | elasticsearch
 SEARCH_URL = env("SEARCH_URL", "http://127.0.0.1:9200")
 SEARCH_TIMEOUT_S = env_float("SEARCH_TIMEOUT_S", 10.0)
 
-# --- Pipeline -----------------------------------------------------------------
+# --- searchsync -----------------------------------------------------------------
+# One block per module: its settings (each from an environment variable of the same
+# name with the SEARCHSYNC_ prefix, see README "Configuration") and its periodic tasks.
+# Code reads settings.SEARCHSYNC[...] for the indexing pipeline, SEARCHSYNC_BACKFILL for
+# backfills and cutovers, SEARCHSYNC_ALERTS, SEARCHSYNC_DEBEZIUM; the beat schedule is
+# assembled from the blocks below, so a module's settings and tasks stay together.
 
+# indexing: outbox relay, consumers, retries, backpressure, freshness canaries.
 SEARCHSYNC = {
     # Kafka topic of an aggregate is f"{TOPIC_PREFIX}{aggregate_type}".
     "TOPIC_PREFIX": env("SEARCHSYNC_TOPIC_PREFIX", "searchsync."),
@@ -237,6 +250,51 @@ SEARCHSYNC = {
     # empty means every enabled blueprint.
     "CDC_BLUEPRINTS": [b for b in env("SEARCHSYNC_CDC_BLUEPRINTS", "").split(",") if b],
 }
+_INDEXING_BEAT = {
+    "freshness-canaries": {"task": "indexing.tasks.send_canaries", "schedule": SEARCHSYNC["CANARY_INTERVAL_S"]},
+    "freshness-rollup": {"task": "indexing.tasks.roll_up_freshness", "schedule": 60.0},
+    "outbox-cleanup": {"task": "indexing.tasks.clean_outbox", "schedule": 600.0},
+    # Reconciliation finds drift the pipeline could not see (lost outbox rows, documents
+    # changed behind its back) and repairs it through the outbox; hourly, per enabled blueprint.
+    "reconcile-all": {"task": "indexing.tasks.reconcile_all", "schedule": 3600.0},
+}
+
+# backfills and cutovers. Backfills, guards, reconciliation and revision validation read
+# from the replica database alias, never the primary's hot path.
+SEARCHSYNC_REPLICA_ALIAS = env("SEARCHSYNC_REPLICA_ALIAS", "replica")
+SEARCHSYNC_BACKFILL = {
+    # A page slower than this means the source database is struggling: slow down.
+    "DB_LATENCY_BOUND_MS": env_int("SEARCHSYNC_BACKFILL_DB_LATENCY_BOUND_MS", 500),
+    "STATEMENT_TIMEOUT_MS": env_int("SEARCHSYNC_BACKFILL_STATEMENT_TIMEOUT_MS", 30_000),
+    # A RUNNING chunk not touched for this long belongs to a dead worker and is taken over.
+    "STALE_CHUNK_S": env_int("SEARCHSYNC_BACKFILL_STALE_CHUNK_S", 60),
+    "CUTOVER_ROLLBACK_HOURS": env_float("SEARCHSYNC_CUTOVER_ROLLBACK_HOURS", 24),
+}
+_BACKFILL_BEAT = {
+    "backfills-resume": {"task": "backfills.tasks.resume_stalled_backfills", "schedule": 30.0},
+    "cutovers-retire": {"task": "backfills.tasks.retire_cutover_indices", "schedule": 600.0},
+}
+
+# alerts: freshness, drift, dead letters, replication slots.
+SEARCHSYNC_ALERTS = {
+    # Alerts are POSTed here as JSON when they open and when they resolve; empty = console only.
+    "WEBHOOK_URL": env("SEARCHSYNC_ALERT_WEBHOOK_URL", ""),
+    "WEBHOOK_TIMEOUT_S": env_float("SEARCHSYNC_ALERT_WEBHOOK_TIMEOUT_S", 5.0),
+    "FRESHNESS_WINDOW_S": env_int("SEARCHSYNC_ALERT_FRESHNESS_WINDOW_S", 300),
+}
+_ALERTS_BEAT = {"alerts-evaluate": {"task": "indexing.tasks.evaluate_alerts", "schedule": 30.0}}
+
+# Debezium: who publishes the outbox, Kafka Connect, replication slots.
+SEARCHSYNC_DEBEZIUM = {
+    # "relay" publishes the outbox with the built-in relay; "debezium" leaves it to Debezium's
+    # outbox event router reading the WAL (the --cdc worker then starts no relay).
+    "PUBLISHER": env("SEARCHSYNC_PUBLISHER", "relay"),
+    "CONNECT_URL": env("SEARCHSYNC_CONNECT_URL", "http://127.0.0.1:8083"),
+    "SLOT_PREFIX": env("SEARCHSYNC_SLOT_PREFIX", "searchsync"),
+    # Retained WAL past which a replication slot raises an alert (an abandoned slot fills the disk).
+    "SLOT_LAG_ALERT_BYTES": env_int("SEARCHSYNC_SLOT_LAG_ALERT_BYTES", 512 * 1024 * 1024),
+}
+
 
 # --- Celery -------------------------------------------------------------------
 
@@ -248,28 +306,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BEAT_SCHEDULE = {
-    "freshness-canaries": {
-        "task": "indexing.tasks.send_canaries",
-        "schedule": SEARCHSYNC["CANARY_INTERVAL_S"],
-    },
-    "freshness-rollup": {
-        "task": "indexing.tasks.roll_up_freshness",
-        "schedule": 60.0,
-    },
-    "outbox-cleanup": {
-        "task": "indexing.tasks.clean_outbox",
-        "schedule": 600.0,
-    },
-    "backfills-resume": {
-        "task": "backfills.tasks.resume_stalled_backfills",
-        "schedule": 30.0,
-    },
-    "cutovers-retire": {
-        "task": "backfills.tasks.retire_cutover_indices",
-        "schedule": 600.0,
-    },
-}
+CELERY_BEAT_SCHEDULE = {**_INDEXING_BEAT, **_BACKFILL_BEAT, **_ALERTS_BEAT}
 
 LOGGING = {
     "version": 1,
@@ -282,49 +319,6 @@ LOGGING = {
         "elastic_transport": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },
-}
-
-# Backfills and reconciliation read from this database alias, never the primary's hot path.
-SEARCHSYNC_REPLICA_ALIAS = env("SEARCHSYNC_REPLICA_ALIAS", "replica")
-SEARCHSYNC_BACKFILL = {
-    # A page slower than this means the source database is struggling: slow down.
-    "DB_LATENCY_BOUND_MS": env_int("SEARCHSYNC_BACKFILL_DB_LATENCY_BOUND_MS", 500),
-    "STATEMENT_TIMEOUT_MS": env_int("SEARCHSYNC_BACKFILL_STATEMENT_TIMEOUT_MS", 30_000),
-    # A RUNNING chunk not touched for this long belongs to a dead worker and is taken over.
-    "STALE_CHUNK_S": env_int("SEARCHSYNC_BACKFILL_STALE_CHUNK_S", 60),
-    "CUTOVER_ROLLBACK_HOURS": env_float("SEARCHSYNC_CUTOVER_ROLLBACK_HOURS", 24),
-}
-
-# Reconciliation finds drift the pipeline could not see (lost outbox rows, documents
-# changed behind its back) and repairs it through the outbox; hourly, per enabled blueprint.
-CELERY_BEAT_SCHEDULE["reconcile-all"] = {
-    "task": "indexing.tasks.reconcile_all",
-    "schedule": 3600.0,
-}
-
-# Reports and dead letters both have a "status" with their own choices: name both enums
-# (the dead letters' keeps the name it had when it was the only one).
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
-    "StatusEnum": "indexing.models.DeadLetter.Status",
-    "ReconciliationStatusEnum": "indexing.models.Reconciliation.Status",
-})
-
-SEARCHSYNC_ALERTS = {
-    # Alerts are POSTed here as JSON when they open and when they resolve; empty = console only.
-    "WEBHOOK_URL": env("SEARCHSYNC_ALERT_WEBHOOK_URL", ""),
-    "WEBHOOK_TIMEOUT_S": env_float("SEARCHSYNC_ALERT_WEBHOOK_TIMEOUT_S", 5.0),
-    "FRESHNESS_WINDOW_S": env_int("SEARCHSYNC_ALERT_FRESHNESS_WINDOW_S", 300),
-}
-CELERY_BEAT_SCHEDULE["alerts-evaluate"] = {"task": "indexing.tasks.evaluate_alerts", "schedule": 30.0}
-
-SEARCHSYNC_DEBEZIUM = {
-    # "relay" publishes the outbox with the built-in relay; "debezium" leaves it to Debezium's
-    # outbox event router reading the WAL (the --cdc worker then starts no relay).
-    "PUBLISHER": env("SEARCHSYNC_PUBLISHER", "relay"),
-    "CONNECT_URL": env("SEARCHSYNC_CONNECT_URL", "http://127.0.0.1:8083"),
-    "SLOT_PREFIX": env("SEARCHSYNC_SLOT_PREFIX", "searchsync"),
-    # Retained WAL past which a replication slot raises an alert (an abandoned slot fills the disk).
-    "SLOT_LAG_ALERT_BYTES": env_int("SEARCHSYNC_SLOT_LAG_ALERT_BYTES", 512 * 1024 * 1024),
 }
 
 # --- Logins, API tokens and throttles ---------------------------------------------

@@ -1,7 +1,7 @@
 from django import forms
 
 from backfills import selection as selections
-from indexing.models import IndexBlueprint, PhysicalIndex
+from indexing.models import BlueprintRevision, IndexBlueprint, PhysicalIndex
 
 
 class BackfillForm(forms.Form):
@@ -48,3 +48,12 @@ class CutoverRequestForm(forms.Form):
     blueprint = forms.ModelChoiceField(queryset=IndexBlueprint.objects.filter(enabled=True), to_field_name="name")
     rows_per_second = forms.IntegerField(required=False, min_value=1, label="Backfill rows/s",
                                          help_text="Empty = unthrottled.")
+    revision = forms.ModelChoiceField(queryset=BlueprintRevision.objects.all(), required=False,
+                                      widget=forms.HiddenInput, help_text="Empty = the blueprint's newest revision.")
+
+    def clean(self):
+        data = super().clean()
+        revision, blueprint = data.get("revision"), data.get("blueprint")
+        if revision and blueprint and revision.blueprint_id != blueprint.pk:
+            self.add_error("revision", "this revision belongs to another blueprint")
+        return data

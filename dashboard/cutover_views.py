@@ -33,14 +33,16 @@ def cutover_list(request):
     form = CutoverRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            cutover = cutovers.request(form.cleaned_data["blueprint"], request.user, form.cleaned_data["rows_per_second"])
+            cutover = cutovers.request(form.cleaned_data["blueprint"], request.user, form.cleaned_data["rows_per_second"],
+                                       revision=form.cleaned_data["revision"])
             cutovers.start_build(cutover, request.user)
         except cutovers.CutoverRefused as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Cutover requested: building {cutover.to_index.name}.")
             return redirect("dashboard:cutover", pk=cutover.pk)
-    cutover_rows = Cutover.objects.select_related("blueprint", "from_index", "to_index", "requested_by", "approved_by")[:100]
+    cutover_rows = Cutover.objects.select_related("blueprint", "from_index__revision", "to_index__revision", "revision",
+                                                 "requested_by", "approved_by")[:100]
     return render(request, "dashboard/cutovers.html", {"form": form, "cutovers": cutover_rows})
 
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import audit_views, token_views
-from . import backfill_views, cutover_views, dead_letter_views, reconciliation_views, unmapped_views, views
+from . import backfill_views, blueprint_views, cutover_views, dead_letter_views, reconciliation_views, unmapped_views, views
 
 app_name = "dashboard"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("backfills/", backfill_views.backfill_list, name="backfills"),
     path("backfills/<uuid:pk>/", backfill_views.backfill_detail, name="backfill"),
     path("backfills/<uuid:pk>/<str:action>/", backfill_views.backfill_action, name="backfill_action"),
+    path("blueprints/", blueprint_views.blueprint_list, name="blueprints"),
+    path("blueprints/<str:name>/diff/", blueprint_views.revision_diff, name="revision_diff"),
     path("cutovers/", cutover_views.cutover_list, name="cutovers"),
     path("cutovers/<int:pk>/", cutover_views.cutover_detail, name="cutover"),
     path("cutovers/<int:pk>/<str:action>/", cutover_views.cutover_action, name="cutover_action"),

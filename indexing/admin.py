@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DeadLetter, FreshnessMinute, IndexBlueprint, OutboxEvent, PhysicalIndex, UnmappedField
+from .models import BlueprintRevision, DeadLetter, FreshnessMinute, IndexBlueprint, OutboxEvent, PhysicalIndex, UnmappedField
 
 
 @admin.register(OutboxEvent)
@@ -11,22 +11,50 @@ class OutboxEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Blueprints change only through revisions (manage.py blueprints propose) and cutovers."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class PhysicalIndexInline(admin.TabularInline):
     model = PhysicalIndex
     extra = 0
-    fields = ("name", "number", "state", "blueprint_revision", "created_at", "live_at", "retired_at")
+    fields = ("name", "number", "state", "revision", "created_at", "live_at", "retired_at")
     readonly_fields = fields
+    has_add_permission = has_change_permission = has_delete_permission = ReadOnlyAdmin.has_add_permission
+
+
+class BlueprintRevisionInline(admin.TabularInline):
+    model = BlueprintRevision
+    extra = 0
+    fields = ("number", "content_hash", "created_by", "created_at", "reason")
+    readonly_fields = fields
+    has_add_permission = has_change_permission = has_delete_permission = ReadOnlyAdmin.has_add_permission
 
 
 @admin.register(IndexBlueprint)
-class IndexBlueprintAdmin(admin.ModelAdmin):
+class IndexBlueprintAdmin(ReadOnlyAdmin):
     list_display = ("name", "aggregate_type", "read_alias", "write_alias", "delete_mode", "revision", "enabled")
-    inlines = [PhysicalIndexInline]
+    inlines = [BlueprintRevisionInline, PhysicalIndexInline]
+
+
+@admin.register(BlueprintRevision)
+class BlueprintRevisionAdmin(ReadOnlyAdmin):
+    list_display = ("blueprint", "number", "content_hash", "created_by", "created_at", "reason")
+    list_filter = ("blueprint",)
 
 
 @admin.register(PhysicalIndex)
-class PhysicalIndexAdmin(admin.ModelAdmin):
-    list_display = ("name", "blueprint", "state", "blueprint_revision", "created_at", "live_at")
+class PhysicalIndexAdmin(ReadOnlyAdmin):
+    list_display = ("name", "blueprint", "state", "revision", "created_at", "live_at")
     list_filter = ("state", "blueprint")
 
 

@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .engines import SearchEngine, get_engine
-from .models import DeleteMode, IndexBlueprint, PhysicalIndex
+from .models import BlueprintRevision, DeleteMode, IndexBlueprint, PhysicalIndex
 
 CANARY_ENTITY_ID = "__canary__"
 CANARY_TENANT_ID = "__canary__"
@@ -28,6 +28,16 @@ def serving_settings(blueprint: IndexBlueprint) -> dict:
         # than any replay or retry can be late.
         settings["gc_deletes"] = blueprint.hard_delete_gc_deletes
     return settings
+
+
+def index_serving_settings(index: PhysicalIndex) -> dict:
+    """The settings an index serves with: those of the revision it was built from."""
+    blueprint = index.blueprint
+    if index.revision_id is not None:
+        blueprint = copy.copy(blueprint)
+        blueprint.settings = index.revision.definition["settings"]
+        blueprint.delete_mode = index.revision.definition["delete_mode"]
+    return serving_settings(blueprint)
 
 
 def read_alias_filter(blueprint: IndexBlueprint) -> dict:
@@ -45,8 +55,9 @@ def alias_add_actions(blueprint: IndexBlueprint, index_name: str) -> list[dict]:
 
 
 def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.State.BUILDING,
-                          extra_settings: dict | None = None, engine: SearchEngine | None = None) -> PhysicalIndex:
-    """Create the next ``<name>_v<N>`` from the blueprint's current settings and mapping."""
+                          extra_settings: dict | None = None, engine: SearchEngine | None = None,
+                          revision: BlueprintRevision | None = None) -> PhysicalIndex:
+    """Create the next ``<name>_v<N>`` from ``revision``, by default the one the blueprint serves."""
     engine = engine or get_engine()
     with transaction.atomic():
         locked = IndexBlueprint.objects.select_for_update().get(pk=blueprint.pk)
@@ -55,14 +66,22 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
         # cluster, a restored database) is someone's data: never delete it, take the next number.
         while engine.index_exists(locked.physical_name(number)):
             number += 1
+        if revision is None:
+            revision = locked.revisions.filter(number=locked.revision).first()
+        else:
+            # The index is built as the revision says; the row keeps mirroring the live index.
+            locked = copy.copy(locked)
+            locked.settings, locked.mappings = revision.definition["settings"], revision.definition["mappings"]
+            locked.delete_mode = revision.definition["delete_mode"]
         settings = serving_settings(locked)
         settings.update(extra_settings or {})
         index = PhysicalIndex.objects.create(
-            blueprint=locked,
+            blueprint=blueprint,
             number=number,
             name=locked.physical_name(number),
             state=state,
-            blueprint_revision=locked.revision,
+            blueprint_revision=revision.number if revision else locked.revision,
+            revision=revision,
             settings=settings,
             mappings=copy.deepcopy(locked.mappings),
         )

@@ -30,7 +30,6 @@ class SearchsyncCollector:
         yield from self._freshness(blueprints)
         yield from self._dead_letters()
         yield from self._outbox()
-        yield from self._backfills()
         yield from self._extra()
 
     def _outcomes(self, blueprints):
@@ -114,22 +113,8 @@ class SearchsyncCollector:
         yield GaugeMetricFamily("searchsync_outbox_oldest_unpublished_seconds",
                                 "Age of the oldest unpublished outbox row.", value=age)
 
-    def _backfills(self):
-        from backfills.models import Backfill
-        from backfills.services import progress
-
-        rate = GaugeMetricFamily("searchsync_backfill_rows_per_second", "Average rows/s of running backfills.",
-                                 labels=["backfill", "index"])
-        done = GaugeMetricFamily("searchsync_backfill_progress_ratio", "Share of rows done, 0–1.", labels=["backfill", "index"])
-        for backfill in Backfill.objects.filter(status=Backfill.Status.RUNNING).select_related("target_index"):
-            p = progress(backfill)
-            rate.add_metric([str(backfill.pk), backfill.target_index.name], p.rows_per_second)
-            done.add_metric([str(backfill.pk), backfill.target_index.name], p.percent / 100)
-        yield rate
-        yield done
-
     def _extra(self):
-        """Hook for metrics of other modules (reconciliation drift, replication slots)."""
+        """Hook for metrics of other modules (replication slots; backfills register theirs in their app config)."""
         for provider in EXTRA_PROVIDERS:
             try:
                 yield from provider()

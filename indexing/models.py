@@ -76,7 +76,9 @@ class IndexBlueprint(models.Model):
     freshness_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
     canary_payload = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
-    revision = models.PositiveIntegerField(default=1, help_text="Bumped whenever settings, mapping or schema change.")
+    revision = models.PositiveIntegerField(default=1, help_text="Number of the revision the live index was built from.")
+    registered_as = models.CharField(max_length=100, blank=True,
+                                     help_text="Registered definition (files next to the owning app's code) it follows.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,6 +119,61 @@ class IndexBlueprint(models.Model):
     def live_index(self):
         return self.indices.filter(state=PhysicalIndex.State.LIVE).first()
 
+    @property
+    def serving_revision(self):
+        """The revision of the live index: it follows cutovers and rollbacks."""
+        live = self.live_index()
+        return live.revision if live else None
+
+    def latest_revision(self):
+        return self.revisions.order_by("-number").first()
+
+
+class ImmutableRevision(Exception):
+    pass
+
+
+class RevisionQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableRevision("blueprint revisions are immutable: propose a new one")
+
+
+class BlueprintRevision(models.Model):
+    """One immutable version of a blueprint's definition: settings, mapping, event schema,
+    builder, delete mode and golden queries, with who proposed it, when and why."""
+
+    DEFINITION_KEYS = ("settings", "mappings", "event_schema", "document_builder", "delete_mode", "golden_queries")
+
+    blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64)
+    definition = models.JSONField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+    validation = models.JSONField(default=dict, blank=True, help_text="What the scratch-index validation checked.")
+
+    objects = RevisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["blueprint", "-number"]
+        constraints = [models.UniqueConstraint(fields=["blueprint", "number"], name="uniq_blueprint_revision")]
+
+    def __str__(self):
+        return f"{self.blueprint.name} r{self.number}"
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:10]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRevision("blueprint revisions are immutable: propose a new one")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRevision("blueprint revisions are immutable and kept")
+
 
 class PhysicalIndex(models.Model):
     class State(models.TextChoices):
@@ -134,6 +191,8 @@ class PhysicalIndex(models.Model):
     name = models.CharField(max_length=255, unique=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.BUILDING)
     blueprint_revision = models.PositiveIntegerField()
+    revision = models.ForeignKey("BlueprintRevision", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="indices", help_text="The revision this index was built from.")
     settings = models.JSONField(default=dict)
     mappings = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -43,6 +43,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from . import outbox
+from . import jobs
 from .blueprints import CANARY_ENTITY_ID
 from .engines import BulkAction, SearchEngine, get_engine
 from .models import IndexBlueprint, PhysicalIndex, Reconciliation
@@ -414,8 +415,6 @@ def create_report(blueprint: IndexBlueprint, *, dry_run: bool, rows_per_second: 
 def start(blueprint: IndexBlueprint, *, dry_run: bool, rows_per_second: int | None = None, user=None,
           index_name: str | None = None) -> Reconciliation:
     """Create a queued report (so its id exists at once) and hand the run to a Celery worker."""
-    from .tasks import reconcile
-
     report = create_report(blueprint, dry_run=dry_run, rows_per_second=rows_per_second, user=user,
                            index_name=index_name)
     audit.record(user, "reconciliation.start", f"reconciliation:{report.pk} {report.index_name}",
@@ -423,8 +422,8 @@ def start(blueprint: IndexBlueprint, *, dry_run: bool, rows_per_second: int | No
 
     def enqueue():
         try:
-            reconcile.delay(blueprint.pk, dry_run=dry_run, rows_per_second=report.rows_per_second,
-                            user_id=report.requested_by_id, report_id=report.pk)
+            jobs.enqueue("indexing.tasks.reconcile", blueprint.pk, dry_run=dry_run,
+                         rows_per_second=report.rows_per_second, user_id=report.requested_by_id, report_id=report.pk)
         except Exception as exc:  # broker down: say so on the report instead of leaving it queued forever
             Reconciliation.objects.filter(pk=report.pk, status=Reconciliation.Status.QUEUED).update(
                 status=Reconciliation.Status.FAILED, finished_at=timezone.now(), error=f"could not enqueue: {exc}")

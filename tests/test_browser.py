@@ -85,3 +85,28 @@ def test_admin_takes_a_new_index_version_from_draft_to_live_with_a_second_approv
     assert cutover.state == "live" and cutover.approved_by.username == "admin2"
     assert set(engine.get_alias(products_blueprint.read_alias)) == {cutover.to_index.name} != {old}
     assert page.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_blueprints_page_shows_revisions_and_a_coloured_diff(browser_page, live_server, products_blueprint,
+                                                            django_user_model):
+    import copy
+
+    from indexing import revisions
+
+    django_user_model.objects.create_superuser("admin1", password="admin1")
+    definition = copy.deepcopy(products_blueprint.latest_revision().definition)
+    definition["mappings"]["properties"]["brand"]["fields"] = {"text": {"type": "text"}}
+    revisions.propose(products_blueprint, definition, by="alice", reason="search brands by word")
+    page = browser_page
+    login(page, live_server, "admin1", "admin1")
+    page.click("text=Blueprints")
+    card = page.locator(f"#bp-{products_blueprint.name}")
+    assert card.locator("[data-state=serving]").count() == 1
+    card.locator("select[name=a]").select_option("1")
+    card.locator("select[name=b]").select_option("2")
+    card.locator("text=Show diff").click()
+    page.wait_for_selector(f"#diff-{products_blueprint.name} pre.diff .add")
+    assert page.locator("pre.diff .add", has_text='"text"').count() >= 1
+    page.screenshot(path=str(SHOTS / "blueprint_revisions_diff.png"), full_page=True)
+    assert page.console_errors == []

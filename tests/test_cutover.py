@@ -1,5 +1,6 @@
 """Invariant 10: a cutover is guarded, approved by someone else, atomic, and reversible."""
 
+import copy
 import threading
 
 import pytest
@@ -8,6 +9,7 @@ from django.contrib.auth.models import Permission
 from backfills import cutover as cutovers
 from backfills.models import Cutover, GoldenQuery
 from catalog import services as catalog
+from indexing import revisions
 from indexing.models import PhysicalIndex
 from tests.helpers import pipeline, wait_converged, wait_until
 
@@ -52,10 +54,10 @@ def test_guarded_approved_atomic_cutover_and_rollback(products_blueprint, engine
         chairs = sorted(str(p) for p in catalog.Product.objects.filter(title="Ergonomic Chair").values_list("pk", flat=True))[:5]
         GoldenQuery.objects.create(blueprint=products_blueprint, name="chairs", query={"match": {"title": "ergonomic chair"}},
                                    expected_ids=chairs, top_k=400, min_overlap=1.0)
-        # The new version changes the mapping: it shows in the diff an admin sees.
-        products_blueprint.mappings["properties"]["brand"] = {"type": "keyword", "ignore_above": 256}
-        products_blueprint.revision += 1
-        products_blueprint.save()
+        # The new revision changes the mapping: it shows in the diff an admin sees.
+        definition = copy.deepcopy(products_blueprint.latest_revision().definition)
+        definition["mappings"]["properties"]["brand"] = {"type": "keyword", "ignore_above": 256}
+        revisions.propose(products_blueprint, definition, by="requester", reason="cap brand length")
 
         cutover = cutovers.request(products_blueprint, requester)
         with pytest.raises(cutovers.CutoverRefused):
@@ -63,7 +65,7 @@ def test_guarded_approved_atomic_cutover_and_rollback(products_blueprint, engine
         cutovers.start_build(cutover, requester)  # the backfill runs inline here (eager Celery)
         cutover.refresh_from_db()
         assert cutover.state == Cutover.State.AWAITING_APPROVAL, cutover.guard_results
-        assert cutover.guards_passed and len(cutover.guard_results) == 3
+        assert cutover.guards_passed and len(cutover.guard_results) == 3 + len(definition["golden_queries"])
         assert '"ignore_above": 256' in cutover.mapping_diff
         new = cutover.to_index
 

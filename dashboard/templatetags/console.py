@@ -56,3 +56,17 @@ def duration(seconds):
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+@register.filter
+def diff_html(lines):
+    """Unified diff lines (a list or text) as spans coloured by added / removed / hunk header."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+
+    def kind(line):
+        if line.startswith(("+++", "---")):
+            return "file"
+        return {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+
+    return format_html_join("", '<span class="{}">{}</span>', ((kind(line), line) for line in lines))

@@ -1,4 +1,4 @@
-"""Generate realistic demo products quickly, each with its outbox event."""
+"""Generate realistic demo products quickly, and the demo brands, each with its outbox event."""
 
 import random
 
@@ -12,6 +12,7 @@ NOUNS = ["Office Chair", "Desk Lamp", "Espresso Maker", "Backpack", "Headphones"
          "Cutting Board", "Sleeping Bag", "Keyboard", "Monitor Stand", "Tea Kettle", "Yoga Mat", "Bookshelf", "Jacket"]
 BRANDS = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent"]
 TENANTS = ["acme-eu", "acme-us", "globex"]
+COUNTRIES = ["US", "DE", "FR", "JP", "GB"]
 
 
 def random_product(rng: random.Random) -> dict:
@@ -48,3 +49,15 @@ class Command(BaseCommand):
             create_products_bulk([random_product(rng) for _ in range(n)])
             made += n
         self.stdout.write(self.style.SUCCESS(f"created {made} products"))
+        self._seed_brands(rng)
+
+    def _seed_brands(self, rng):
+        from catalog.brands import create_brand
+        from catalog.models import Brand
+
+        if Brand.objects.exists():
+            return
+        for tenant in TENANTS:
+            for name in BRANDS:
+                create_brand(tenant_id=tenant, name=name, country=rng.choice(COUNTRIES))
+        self.stdout.write(self.style.SUCCESS(f"created {len(TENANTS) * len(BRANDS)} brands"))

@@ -1,13 +1,13 @@
-"""Make a fresh installation usable: the products blueprint with its live
-index and topic, the operator/admin groups, and (with --demo-users) logins."""
+"""Make a fresh installation usable: every registered blueprint with its first
+revision, live index and topic, the operator/admin groups, and (with --demo-users) logins."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from catalog.blueprint import ensure_products_blueprint
 from indexing.blueprints import ensure_live_index
 from indexing.permissions import ensure_roles
+from indexing.registry import ensure_blueprint, registrations
 from indexing.topics import ensure_topic
 
 DEMO_USERS = [
@@ -19,16 +19,22 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Create the default blueprint, its live index, aliases and topic, and the console roles."
+    help = "Create the registered blueprints, their live indices, aliases and topics, and the console roles."
 
     def add_arguments(self, parser):
         parser.add_argument("--demo-users", action="store_true", help="Create admin/admin, admin2/admin2, operator/operator.")
 
     def handle(self, *, demo_users, **options):
-        blueprint = ensure_products_blueprint()
-        live = ensure_live_index(blueprint)
-        ensure_topic(blueprint.topic)
-        self.stdout.write(f"blueprint {blueprint.name}: live index {live.name} behind {blueprint.read_alias}, topic {blueprint.topic}")
+        for registration in registrations():
+            # An existing blueprint is left alone: its definition changes by `manage.py blueprints propose`.
+            blueprint = ensure_blueprint(registration.name, validate=True)
+            if not blueprint.enabled:
+                self.stdout.write(f"blueprint {blueprint.name}: disabled")
+                continue
+            live = ensure_live_index(blueprint)
+            ensure_topic(blueprint.topic)
+            self.stdout.write(f"blueprint {blueprint.name} r{blueprint.revision}: live index {live.name} behind "
+                              f"{blueprint.read_alias}, topic {blueprint.topic}")
         ensure_roles()
         if demo_users:
             User = get_user_model()
