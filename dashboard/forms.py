@@ -6,6 +6,7 @@ from indexing.models import DeadLetter, IndexBlueprint
 class DeadLetterFilterForm(forms.Form):
     blueprint = forms.ChoiceField(required=False, label="Index")
     reason = forms.ChoiceField(required=False, choices=[("", "any reason")] + list(DeadLetter.Reason.choices))
+    source = forms.ChoiceField(required=False, choices=[("", "any source")] + list(DeadLetter.Source.choices))
     status = forms.ChoiceField(required=False, initial=DeadLetter.Status.PENDING,
                                choices=[("", "any status")] + list(DeadLetter.Status.choices))
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))

@@ -13,7 +13,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeadLetter
-        fields = ["id", "blueprint", "topic", "partition", "offset", "key", "reason", "error", "target_index",
+        fields = ["id", "source", "blueprint", "topic", "partition", "offset", "key", "reason", "error", "target_index",
                   "entity_id", "event_id", "version", "status", "replay_count", "created_at", "resolved_at",
                   "resolved_by", "raw_text", "raw_base64"]
 
@@ -27,6 +27,8 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 class DeadLetterFilterSerializer(serializers.Serializer):
     blueprint = serializers.CharField(required=False)
     reason = serializers.ChoiceField(choices=DeadLetter.Reason.choices, required=False)
+    source = serializers.ChoiceField(choices=DeadLetter.Source.choices, required=False,
+                                     help_text="consumer: read from Kafka but not indexed; outbox: never published.")
     status = serializers.ChoiceField(choices=DeadLetter.Status.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
