@@ -170,6 +170,10 @@ SEARCHSYNC = {
     "RETRY_BASE_MS": env_int("SEARCHSYNC_RETRY_BASE_MS", 100),
     "RETRY_MAX_MS": env_int("SEARCHSYNC_RETRY_MAX_MS", 10_000),
     "MAX_DOCUMENT_BYTES": env_int("SEARCHSYNC_MAX_DOCUMENT_BYTES", 1_000_000),
+    # Largest Kafka message any publisher sends, and the max.message.bytes of the topics
+    # searchsync creates. Above MAX_DOCUMENT_BYTES on purpose: an oversized event still reaches
+    # Kafka and the consumer dead-letters it with its bytes; beyond this the relay dead-letters it.
+    "MAX_MESSAGE_BYTES": env_int("SEARCHSYNC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
     # Write thread pool queue fill ratio above which consumers pause.
     "BACKPRESSURE_QUEUE_RATIO": env_float("SEARCHSYNC_BACKPRESSURE_QUEUE_RATIO", 0.8),
     "BACKPRESSURE_CHECK_S": env_float("SEARCHSYNC_BACKPRESSURE_CHECK_S", 1.0),

@@ -22,6 +22,15 @@ from indexing.topics import admin_client, topic_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+LIMIT = 1_000_000
+
+
+@pytest.fixture(autouse=True)
+def small_messages(isolated_pipeline):
+    """A 1 MB message limit keeps the oversized rows of these tests cheap to write."""
+    isolated_pipeline.SEARCHSYNC = {**isolated_pipeline.SEARCHSYNC, "MAX_MESSAGE_BYTES": LIMIT}
+    return isolated_pipeline
+
 
 def outbox_row(entity_id: str, description: str = "", version: int = 1) -> OutboxEvent:
     """Written straight to the outbox, as a writer that skips the API's bounds would."""
@@ -58,7 +67,7 @@ def create_topic(topic: str, **config: str) -> None:
         future.result(timeout=30)
 
 
-@pytest.mark.parametrize("size", [1_100_000, 5_000_000])
+@pytest.mark.parametrize("size", [LIMIT + 100_000, 5 * LIMIT])
 def test_rows_too_large_for_the_producer_are_dead_lettered_and_the_rest_published(isolated_pipeline, size):
     ids = [str(i) for i in range(1, 10)]
     bad = {"3", "7"}
@@ -159,3 +168,21 @@ def test_rows_that_cannot_be_encoded_become_unserialisable_dead_letters(isolated
     assert letter.reason == "unserialisable" and letter.event_id == str(row.event_id)
     assert b'"entity_id":"1"' in bytes(letter.raw_value)  # readable for the operator
     assert OutboxEvent.objects.get(pk=row.pk).published_at is not None
+
+
+def test_topics_and_connectors_accept_what_the_producers_may_send(isolated_pipeline):
+    from indexing import connectors
+    from indexing.producer import producer_config
+    from indexing.topics import ensure_topic
+
+    topic = topic_for("product")
+    ensure_topic(topic)
+    admin = admin_client()  # keep a reference: a collected client cancels its futures
+    described = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
+    config = next(iter(described.values())).result(timeout=30)
+    assert int(config["max.message.bytes"].value) == LIMIT == producer_config()["message.max.bytes"]
+    for connector in (connectors.outbox_connector_config("s1"), connectors.table_connector_config("s2", "p")):
+        # One oversized record is skipped or dead-lettered downstream, never a stopped connector.
+        assert connector["producer.override.max.request.size"] == str(LIMIT)
+        assert connector["topic.creation.default.max.message.bytes"] == str(LIMIT)
+        assert connector["errors.tolerance"] == "all"
