@@ -1,20 +1,26 @@
 """Make a fresh installation usable: the products blueprint with its live
-index and topic, the operator/admin groups, and (with --demo-users) logins."""
+index and topic, the operator/admin groups, and (with --demo-users) logins.
+
+Demo logins are for a local development stack only: their passwords are set
+directly (admin/admin would fail the password validators) and none of them is a
+Django superuser, so one console admin cannot read another's credentials or act
+as them; each admin's rights come from the ``admins`` group alone."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
 from catalog.blueprint import ensure_products_blueprint
+from catalog.permissions import grant_product_writes
 from indexing.blueprints import ensure_live_index
 from indexing.permissions import ensure_roles
 from indexing.topics import ensure_topic
 
 DEMO_USERS = [
-    # username, password, group, superuser
-    ("admin", "admin", "admins", True),
-    ("admin2", "admin2", "admins", True),
-    ("operator", "operator", "operators", False),
+    # username, password (dev only), group
+    ("admin", "admin", "admins"),
+    ("admin2", "admin2", "admins"),
+    ("operator", "operator", "operators"),
 ]
 
 
@@ -30,12 +36,20 @@ class Command(BaseCommand):
         ensure_topic(blueprint.topic)
         self.stdout.write(f"blueprint {blueprint.name}: live index {live.name} behind {blueprint.read_alias}, topic {blueprint.topic}")
         ensure_roles()
+        grant_product_writes()
         if demo_users:
-            User = get_user_model()
-            for username, password, group, superuser in DEMO_USERS:
-                user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": superuser})
-                if created:
-                    user.set_password(password)
-                    user.save()
-                user.groups.add(Group.objects.get(name=group))
-            self.stdout.write("demo users: admin/admin, admin2/admin2 (admins), operator/operator")
+            create_demo_users()
+            self.stdout.write("demo users (development only): admin/admin, admin2/admin2 (admins), operator/operator")
+
+
+def create_demo_users() -> None:
+    User = get_user_model()
+    for username, password, group in DEMO_USERS:
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_password(password)  # bypasses the validators on purpose: these are dev-only logins
+        # Staff may open the Django admin, which shows them only what their group allows; never
+        # superusers (also for installations bootstrapped before this rule).
+        user.is_staff, user.is_superuser = True, False
+        user.save()
+        user.groups.add(Group.objects.get(name=group))
