@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from indexing.limits import MAX_ROWS_PER_SECOND
 from indexing.models import IndexBlueprint, PhysicalIndex
 
 from . import selection as selections
@@ -23,7 +24,7 @@ class BackfillSerializer(serializers.ModelSerializer):
     target_index = serializers.SlugRelatedField(slug_field="name", queryset=PhysicalIndex.objects.all(), required=False,
                                                 help_text="A physical index of the blueprint; default: its live index.")
     selection = SelectionField(required=False, default=dict)
-    rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, required=False, allow_null=True)
     chunk_size = serializers.IntegerField(min_value=100, max_value=1_000_000, required=False, default=5000)
     parallelism = serializers.IntegerField(min_value=1, max_value=32, required=False, default=2)
     progress = serializers.SerializerMethodField()
@@ -53,7 +54,7 @@ class BackfillSerializer(serializers.ModelSerializer):
 
 
 class ThrottleSerializer(serializers.Serializer):
-    rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, allow_null=True)
 
 
 class CutoverStepSerializer(serializers.ModelSerializer):
@@ -68,7 +69,7 @@ class CutoverSerializer(serializers.ModelSerializer):
     to_index = serializers.SlugRelatedField(slug_field="name", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, required=False, allow_null=True)
     steps = CutoverStepSerializer(many=True, read_only=True)
 
     class Meta:

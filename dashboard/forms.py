@@ -1,5 +1,6 @@
 from django import forms
 
+from indexing.limits import MAX_IDS_PER_REQUEST
 from indexing.models import DeadLetter, IndexBlueprint
 
 
@@ -37,6 +38,8 @@ class DeadLetterActionForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if len(data.get("ids") or ()) > MAX_IDS_PER_REQUEST:
+            raise forms.ValidationError(f"Select at most {MAX_IDS_PER_REQUEST} dead letters, or choose “all matching”.")
         if data.get("scope") == "selected" and not data.get("ids"):
             raise forms.ValidationError("Select at least one dead letter, or choose “all matching”.")
         return data

@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from . import reconciliation
+from .limits import MAX_ROWS_PER_SECOND
 from .models import IndexBlueprint, Reconciliation
 from .permissions import OPERATE
 
@@ -29,7 +30,8 @@ class ReconciliationSerializer(serializers.ModelSerializer):
 class ReconciliationStartSerializer(serializers.Serializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", queryset=IndexBlueprint.objects.all())
     dry_run = serializers.BooleanField(default=True, help_text="true (the default) only classifies; false repairs.")
-    rows_per_second = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None,
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, allow_null=True,
+                                               required=False, default=None,
                                                help_text="Read throttle; null = unthrottled.")
     index = serializers.CharField(required=False, allow_blank=True, default="",
                                   help_text="A live or building index of the blueprint; the live one if omitted.")
@@ -43,7 +45,7 @@ class ReconciliationStartSerializer(serializers.Serializer):
 
 
 class ReconciliationThrottleSerializer(serializers.Serializer):
-    rows_per_second = serializers.IntegerField(min_value=1, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, allow_null=True)
 
 
 class ReconciliationFilterSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@ import base64
 
 from rest_framework import serializers
 
+from .limits import MAX_IDS_PER_REQUEST
 from .models import DeadLetter
 
 
@@ -37,7 +38,10 @@ class DeadLetterFilterSerializer(serializers.Serializer):
 class DeadLetterBulkActionSerializer(serializers.Serializer):
     """Either explicit ids, or ``all_matching: true`` with the list filters."""
 
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_empty=False)
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False,
+                                allow_empty=False, max_length=MAX_IDS_PER_REQUEST,
+                                error_messages={"max_length": f"At most {MAX_IDS_PER_REQUEST} ids per request; "
+                                                              "use all_matching with filters for more."})
     all_matching = serializers.BooleanField(required=False, default=False)
     filters = DeadLetterFilterSerializer(required=False)
 
