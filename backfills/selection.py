@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from django.db.models import QuerySet
 
@@ -14,6 +14,7 @@ MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 # A selection is stored with the backfill and shown with it: larger id sets belong in a range.
 MAX_IDS = 10_000
 MAX_TENANT_ID_LENGTH = 255
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)  # PostgreSQL's bound; real zones stay within ±14:00
 
 
 class InvalidSelection(ValueError):
@@ -36,11 +37,16 @@ def _timestamp(bound: str, value) -> str:
         raise InvalidSelection(f"{bound} must be an ISO 8601 date-time string")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InvalidSelection(f"{bound} must be an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if abs(moment.utcoffset()) > MAX_UTC_OFFSET:
+        raise InvalidSelection(f"{bound}: a UTC offset must be within ±15:59")
+    try:
         return moment.astimezone(timezone.utc).isoformat()
-    except (ValueError, OverflowError):
-        raise InvalidSelection(f"{bound} must be an ISO 8601 date-time between years 1 and 9999") from None
+    except OverflowError:
+        raise InvalidSelection(f"{bound} is outside the years 1 to 9999 once converted to UTC") from None
 
 
 def validate(selection: dict) -> dict:

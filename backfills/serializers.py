@@ -8,6 +8,9 @@ from .models import Backfill, Cutover, CutoverStep
 from .services import progress
 
 
+LISTED_IDS = 20
+
+
 class SelectionField(serializers.JSONField):
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
@@ -45,6 +48,16 @@ class BackfillSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"target_index": "a retired index cannot be backfilled"})
         if target is None and data["blueprint"].live_index() is None:
             raise serializers.ValidationError({"blueprint": "this blueprint has no live index yet"})
+        return data
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        view = self.context.get("view")
+        ids = (data.get("selection") or {}).get("ids")
+        # A list shows many backfills: an id selection is summarised there, given in full on the detail.
+        if getattr(view, "action", None) == "list" and ids and len(ids) > LISTED_IDS:
+            data["selection"] = {**data["selection"], "ids": ids[:LISTED_IDS], "ids_total": len(ids),
+                                 "ids_truncated": True}
         return data
 
     def get_progress(self, obj) -> dict:
