@@ -31,7 +31,8 @@ class BackfillSerializer(serializers.ModelSerializer):
     chunk_size = serializers.IntegerField(min_value=100, max_value=1_000_000, required=False, default=5000)
     parallelism = serializers.IntegerField(min_value=1, max_value=32, required=False, default=2)
     progress = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Null when the user was deleted.")
 
     class Meta:
         model = Backfill
@@ -80,8 +81,10 @@ class CutoverSerializer(serializers.ModelSerializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", queryset=IndexBlueprint.objects.all())
     from_index = serializers.SlugRelatedField(slug_field="name", read_only=True)
     to_index = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Null when the user was deleted.")
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                               help_text="Null until a second admin approves.")
     rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, required=False, allow_null=True)
     steps = CutoverStepSerializer(many=True, read_only=True)
 

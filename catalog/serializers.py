@@ -7,8 +7,9 @@ from .models import DESCRIPTION_MAX_LENGTH, Product
 
 class ProductSerializer(serializers.ModelSerializer):
     # Strings only (``0`` is a 400, not "0"), no NUL, bounded: see config.strict_fields.
-    tenant_id = StrictCharField(max_length=64, allow_blank=False)
-    title = StrictCharField(max_length=300, allow_blank=False, trim_whitespace=True)
+    tenant_id = StrictCharField(min_length=1, max_length=64, allow_blank=False)
+    title = StrictCharField(min_length=1, max_length=300, allow_blank=False, trim_whitespace=True,
+                            help_text="A non-blank string (surrounding whitespace is trimmed); numbers are refused.")
     description = StrictCharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     brand_name = StrictCharField(max_length=200, allow_blank=True, required=False)
 

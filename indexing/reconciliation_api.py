@@ -13,7 +13,8 @@ from .permissions import OPERATE
 
 class ReconciliationSerializer(serializers.ModelSerializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Null for scheduled runs (beat) or a deleted user.")
     drift = serializers.IntegerField(read_only=True, help_text="Sum of the four drift classes.")
     sample_ids = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), read_only=True,
                                        help_text=f"Up to {Reconciliation.SAMPLE_SIZE} ids per drift class.")
