@@ -155,7 +155,7 @@ class DeadLetter(models.Model):
         UNDECODABLE = "undecodable", "Not JSON / not UTF-8"
         SCHEMA_INVALID = "schema_invalid", "Fails the event schema"
         MAPPING_REJECTED = "mapping_rejected", "Rejected by the index mapping"
-        TOO_LARGE = "too_large", "Document too large"
+        TOO_LARGE = "too_large", "Too large (document or Kafka message)"
         BUILD_FAILED = "build_failed", "Document builder failed"
         RETRIES_EXHAUSTED = "retries_exhausted", "Transient errors outlasted the retries"
         UNSERIALISABLE = "unserialisable", "Outbox row cannot be encoded as an event"

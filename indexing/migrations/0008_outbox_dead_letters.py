@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
             name="reason",
             field=models.CharField(choices=[
                 ("undecodable", "Not JSON / not UTF-8"), ("schema_invalid", "Fails the event schema"),
-                ("mapping_rejected", "Rejected by the index mapping"), ("too_large", "Document too large"),
+                ("mapping_rejected", "Rejected by the index mapping"), ("too_large", "Too large (document or Kafka message)"),
                 ("build_failed", "Document builder failed"),
                 ("retries_exhausted", "Transient errors outlasted the retries"),
                 ("unserialisable", "Outbox row cannot be encoded as an event"),
