@@ -88,7 +88,7 @@ def oversized_record_handling() -> dict:
     """
     limit = str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])
     return {
-        # Needs the worker's connector.client.config.override.policy=All (Kafka's default since 3.0).
+        # Needs the worker's connector.client.config.override.policy=All (set by devstack/lib/connect.sh).
         "producer.override.max.request.size": limit,
         "topic.creation.default.replication.factor": "-1",
         "topic.creation.default.partitions": str(settings.SEARCHSYNC["TOPIC_PARTITIONS"]),
