@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from django.db.models import QuerySet
 
+from config.api_input import unsafe
 from indexing.sources import Source
 
 KINDS = ("all", "range", "ids", "tenant", "updated")
@@ -76,7 +77,7 @@ def validate(selection: dict) -> dict:
         tenant = selection.get("tenant_id")
         if not isinstance(tenant, str) or not tenant:
             raise InvalidSelection("tenant needs tenant_id, a non-empty string")
-        if len(tenant) > MAX_TENANT_ID_LENGTH or "\x00" in tenant or any(0xD800 <= ord(c) <= 0xDFFF for c in tenant):
+        if len(tenant) > MAX_TENANT_ID_LENGTH or unsafe(tenant):
             raise InvalidSelection(f"tenant_id must be at most {MAX_TENANT_ID_LENGTH} characters, without NUL "
                                    "or lone surrogates")
         out["tenant_id"] = tenant
