@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from indexing.permissions import MANAGE_CUTOVERS, OPERATE
@@ -11,6 +12,11 @@ from . import cutover as cutovers
 from . import services
 from .models import Backfill, Cutover
 from .serializers import BackfillSerializer, CutoverSerializer, ThrottleSerializer
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 def refused(exc) -> Response:
@@ -24,10 +30,13 @@ class BackfillViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        serializer.instance = services.schedule(
-            data["blueprint"], target_index=data.get("target_index"), selection=data.get("selection") or {"kind": "all"},
-            rows_per_second=data.get("rows_per_second"), user=self.request.user, chunk_size=data["chunk_size"],
-            parallelism=data["parallelism"])
+        try:
+            serializer.instance = services.schedule(
+                data["blueprint"], target_index=data.get("target_index"),
+                selection=data.get("selection") or {"kind": "all"}, rows_per_second=data.get("rows_per_second"),
+                user=self.request.user, chunk_size=data["chunk_size"], parallelism=data["parallelism"])
+        except services.BackfillStateError as exc:
+            raise Conflict(str(exc)) from None
         serializer.instance.refresh_from_db()
 
     def _step(self, fn, *args):

@@ -1,10 +1,14 @@
 from rest_framework import serializers
 
+from indexing.limits import MAX_ROWS_PER_SECOND
 from indexing.models import IndexBlueprint, PhysicalIndex
 
 from . import selection as selections
 from .models import Backfill, Cutover, CutoverStep
 from .services import progress
+
+
+LISTED_IDS = 20
 
 
 class SelectionField(serializers.JSONField):
@@ -23,11 +27,12 @@ class BackfillSerializer(serializers.ModelSerializer):
     target_index = serializers.SlugRelatedField(slug_field="name", queryset=PhysicalIndex.objects.all(), required=False,
                                                 help_text="A physical index of the blueprint; default: its live index.")
     selection = SelectionField(required=False, default=dict)
-    rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, required=False, allow_null=True)
     chunk_size = serializers.IntegerField(min_value=100, max_value=1_000_000, required=False, default=5000)
     parallelism = serializers.IntegerField(min_value=1, max_value=32, required=False, default=2)
     progress = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Null when the user was deleted.")
 
     class Meta:
         model = Backfill
@@ -46,6 +51,16 @@ class BackfillSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"blueprint": "this blueprint has no live index yet"})
         return data
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        view = self.context.get("view")
+        ids = (data.get("selection") or {}).get("ids")
+        # A list shows many backfills: an id selection is summarised there, given in full on the detail.
+        if getattr(view, "action", None) == "list" and ids and len(ids) > LISTED_IDS:
+            data["selection"] = {**data["selection"], "ids": ids[:LISTED_IDS], "ids_total": len(ids),
+                                 "ids_truncated": True}
+        return data
+
     def get_progress(self, obj) -> dict:
         p = progress(obj)
         return {"percent": round(p.percent, 2), "rows_done": p.rows_done, "rows_total": p.rows_total,
@@ -53,7 +68,7 @@ class BackfillSerializer(serializers.ModelSerializer):
 
 
 class ThrottleSerializer(serializers.Serializer):
-    rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, allow_null=True)
 
 
 class CutoverStepSerializer(serializers.ModelSerializer):
@@ -66,9 +81,11 @@ class CutoverSerializer(serializers.ModelSerializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", queryset=IndexBlueprint.objects.all())
     from_index = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     to_index = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    rows_per_second = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Null when the user was deleted.")
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                               help_text="Null until a second admin approves.")
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, required=False, allow_null=True)
     steps = CutoverStepSerializer(many=True, read_only=True)
     revision = serializers.IntegerField(source="revision.number", required=False, allow_null=True, min_value=1,
                                         help_text="Revision to build from; default: the blueprint's newest.")

@@ -48,13 +48,16 @@ def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = 
         raise BackfillStateError("the target must be a physical index of this blueprint")
     if target_index.state == PhysicalIndex.State.RETIRED:
         raise BackfillStateError("a retired index cannot be backfilled")
-    backfill = Backfill.objects.create(
-        blueprint=blueprint, target_index=target_index, selection=selections.validate(selection or {"kind": "all"}),
-        rows_per_second=rows_per_second, requested_by=user, purpose=purpose, chunk_size=chunk_size,
-        page_size=page_size, parallelism=parallelism,
-    )
-    if start:
-        launch(backfill)
+    selection = selections.validate(selection or {"kind": "all"})
+    # The backfill and its chunks commit together: a failed plan leaves no backfill nothing would resume.
+    with transaction.atomic():
+        backfill = Backfill.objects.create(
+            blueprint=blueprint, target_index=target_index, selection=selection,
+            rows_per_second=rows_per_second, requested_by=user, purpose=purpose, chunk_size=chunk_size,
+            page_size=page_size, parallelism=parallelism,
+        )
+        if start:
+            launch(backfill)
     if purpose == Backfill.Purpose.REFILL:  # a rebuild is recorded as its cutover's step
         audit.record(user, "backfill.start", _target(backfill),
                      details={"blueprint": blueprint.name, "selection": backfill.selection,

@@ -23,6 +23,7 @@ def run_backfill_chunks(backfill_id: str) -> int:
 def resume_stalled_backfills() -> int:
     """Restart workers for running backfills whose chunks wait or whose worker died."""
     stale_before = timezone.now() - timedelta(seconds=settings.SEARCHSYNC_BACKFILL["STALE_CHUNK_S"])
+    fail_unplanned(stale_before)
     started = 0
     for backfill in Backfill.objects.filter(status=Backfill.Status.RUNNING):
         chunks = backfill.chunks
@@ -37,6 +38,15 @@ def resume_stalled_backfills() -> int:
         if not orphaned and not alive and not waiting:
             complete_if_done(backfill.pk)
     return started
+
+
+def fail_unplanned(created_before) -> int:
+    """A planned backfill that never got chunks (planning crashed, or an older version created it
+    outside a transaction) would wait forever: fail it visibly so an operator starts a new one."""
+    return (Backfill.objects.filter(status=Backfill.Status.PLANNED, created_at__lt=created_before,
+                                    started_at__isnull=True, chunks__isnull=True)
+            .update(status=Backfill.Status.FAILED, finished_at=timezone.now(),
+                    error="planning never finished: no chunks were created; start a new backfill"))
 
 
 @shared_task(ignore_result=True)

@@ -5,6 +5,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from . import services
+from .permissions import WRITE_PRODUCTS
 from .models import Product
 from .serializers import ProductSerializer
 
@@ -12,6 +13,8 @@ from .serializers import ProductSerializer
 class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ProductSerializer
     queryset = Product.objects.all()
+    # Reading is for everyone logged in; writes need the role bootstrap gives operators and admins.
+    change_permission = WRITE_PRODUCTS
 
     def get_queryset(self):
         qs = super().get_queryset()

@@ -8,12 +8,14 @@ class CatalogConfig(AppConfig):
     verbose_name = "Demo catalog (source application)"
 
     def ready(self):
+        from indexing.permissions import roles_ensured
         from indexing.registry import register_blueprint, register_model
         from indexing.sources import Source
 
         from .brands import brand_payload
         from .documents import build_product, product_event
         from .models import Brand, Product
+        from .permissions import grant_product_writes
         from .services import AGGREGATE_TYPE
 
         search = Path(__file__).resolve().parent / "search"
@@ -24,3 +26,5 @@ class CatalogConfig(AppConfig):
         )
         register_model("brands", Brand, files_dir=search, aggregate_type="brand", payload=brand_payload,
                        canary_payload={"name": "searchsync freshness canary"})
+        # Operators and admins write catalog data; the platform's roles know nothing of it.
+        roles_ensured.connect(lambda **kwargs: grant_product_writes(), weak=False, dispatch_uid="catalog-writers")

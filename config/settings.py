@@ -112,6 +112,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # NUL or a lone surrogate in a query parameter is a 400 here, not a database error later.
+    "config.api_input.RejectUnsafeQueryParams",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Anonymous users see the login page and nothing else; health and metrics
@@ -160,7 +162,10 @@ DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -185,7 +190,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["indexing.permissions.ChangesNeed"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
+    # JSON with a nesting limit and no NUL/lone surrogates (config/api_input.py); form bodies are flat
+    # and their fields refuse NUL themselves.
+    "DEFAULT_PARSER_CLASSES": ["config.api_input.SafeJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -200,6 +209,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Error answers (400/401/403/404/409/503) documented once for every operation.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_error_responses"],
 }
 
 # Reports and dead letters both have a "status" with their own choices: name both enums
@@ -237,6 +248,10 @@ SEARCHSYNC = {
     "RETRY_BASE_MS": env_int("SEARCHSYNC_RETRY_BASE_MS", 100),
     "RETRY_MAX_MS": env_int("SEARCHSYNC_RETRY_MAX_MS", 10_000),
     "MAX_DOCUMENT_BYTES": env_int("SEARCHSYNC_MAX_DOCUMENT_BYTES", 1_000_000),
+    # Largest Kafka message any publisher sends, and the max.message.bytes of the topics
+    # searchsync creates. Above MAX_DOCUMENT_BYTES on purpose: an oversized event still reaches
+    # Kafka and the consumer dead-letters it with its bytes; beyond this the relay dead-letters it.
+    "MAX_MESSAGE_BYTES": env_int("SEARCHSYNC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
     # Write thread pool queue fill ratio above which consumers pause.
     "BACKPRESSURE_QUEUE_RATIO": env_float("SEARCHSYNC_BACKPRESSURE_QUEUE_RATIO", 0.8),
     "BACKPRESSURE_CHECK_S": env_float("SEARCHSYNC_BACKPRESSURE_CHECK_S", 1.0),

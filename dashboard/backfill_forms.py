@@ -1,6 +1,7 @@
 from django import forms
 
 from backfills import selection as selections
+from indexing.limits import MAX_ROWS_PER_SECOND
 from indexing.models import BlueprintRevision, IndexBlueprint, PhysicalIndex
 
 
@@ -16,7 +17,8 @@ class BackfillForm(forms.Form):
     tenant_id = forms.CharField(required=False)
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    rows_per_second = forms.IntegerField(required=False, min_value=1, help_text="Empty = unthrottled.")
+    rows_per_second = forms.IntegerField(required=False, min_value=1, max_value=MAX_ROWS_PER_SECOND,
+                                         help_text="Empty = unthrottled.")
     parallelism = forms.IntegerField(min_value=1, max_value=32, initial=2)
 
     def clean(self):
@@ -41,12 +43,13 @@ class BackfillForm(forms.Form):
 
 
 class ThrottleForm(forms.Form):
-    rows_per_second = forms.IntegerField(required=False, min_value=1, help_text="Empty = unthrottled.")
+    rows_per_second = forms.IntegerField(required=False, min_value=1, max_value=MAX_ROWS_PER_SECOND,
+                                         help_text="Empty = unthrottled.")
 
 
 class CutoverRequestForm(forms.Form):
     blueprint = forms.ModelChoiceField(queryset=IndexBlueprint.objects.filter(enabled=True), to_field_name="name")
-    rows_per_second = forms.IntegerField(required=False, min_value=1, label="Backfill rows/s",
+    rows_per_second = forms.IntegerField(required=False, min_value=1, max_value=MAX_ROWS_PER_SECOND, label="Backfill rows/s",
                                          help_text="Empty = unthrottled.")
     revision = forms.ModelChoiceField(queryset=BlueprintRevision.objects.all(), required=False,
                                       widget=forms.HiddenInput, help_text="Empty = the blueprint's newest revision.")

@@ -2,11 +2,14 @@
 
 Each check is a plain function returning a ``Dependency``; ``check_all`` runs
 them concurrently with a short timeout so a dead service slows the page by at
-most that timeout, never by the sum of them.
+most that timeout, never by the sum of them. ``recent_checks`` reuses a result
+for a few seconds, and one caller at a time refreshes it: ``/healthz`` is public
+and polled, and each full check opens a Kafka admin client and pings Celery.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -112,3 +115,24 @@ def check_all() -> list[Dependency]:
     with ThreadPoolExecutor(max_workers=len(CHECKS)) as pool:
         futures = [pool.submit(_run_check, name, fn) for name, fn in CHECKS.items()]
         return [f.result() for f in futures]
+
+
+CACHE_S = 5.0
+_cache: tuple[float, list[Dependency]] | None = None
+_cache_lock = threading.Lock()
+
+
+def recent_checks(max_age_s: float = CACHE_S) -> list[Dependency]:
+    """The result of ``check_all`` from at most ``max_age_s`` ago (per process)."""
+    global _cache
+    with _cache_lock:  # concurrent callers wait for one check rather than each running their own
+        if _cache is None or time.monotonic() - _cache[0] > max_age_s:
+            _cache = (time.monotonic(), check_all())
+        return _cache[1]
+
+
+def forget_checks() -> None:
+    """Drop the cached result (tests, or after changing what the checks talk to)."""
+    global _cache
+    with _cache_lock:
+        _cache = None

@@ -1,11 +1,13 @@
 from django import forms
 
+from indexing.limits import MAX_IDS_PER_REQUEST
 from indexing.models import DeadLetter, IndexBlueprint
 
 
 class DeadLetterFilterForm(forms.Form):
     blueprint = forms.ChoiceField(required=False, label="Index")
     reason = forms.ChoiceField(required=False, choices=[("", "any reason")] + list(DeadLetter.Reason.choices))
+    source = forms.ChoiceField(required=False, choices=[("", "any source")] + list(DeadLetter.Source.choices))
     status = forms.ChoiceField(required=False, initial=DeadLetter.Status.PENDING,
                                choices=[("", "any status")] + list(DeadLetter.Status.choices))
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
@@ -36,6 +38,8 @@ class DeadLetterActionForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if len(data.get("ids") or ()) > MAX_IDS_PER_REQUEST:
+            raise forms.ValidationError(f"Select at most {MAX_IDS_PER_REQUEST} dead letters, or choose “all matching”.")
         if data.get("scope") == "selected" and not data.get("ids"):
             raise forms.ValidationError("Select at least one dead letter, or choose “all matching”.")
         return data

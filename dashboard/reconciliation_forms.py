@@ -1,6 +1,7 @@
 from django import forms
 
 from indexing import reconciliation
+from indexing.limits import MAX_ROWS_PER_SECOND
 from indexing.models import IndexBlueprint
 
 
@@ -9,7 +10,8 @@ class ReconciliationStartForm(forms.Form):
 
     blueprint = forms.ChoiceField(label="Index")
     mode = forms.ChoiceField(choices=MODES, initial="dry_run")
-    rows_per_second = forms.IntegerField(required=False, min_value=1, label="Rows/s (empty = unthrottled)")
+    rows_per_second = forms.IntegerField(required=False, min_value=1, max_value=MAX_ROWS_PER_SECOND,
+                                         label="Rows/s (empty = unthrottled)")
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):

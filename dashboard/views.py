@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from indexing.overview import all_index_statuses
 
-from .dependencies import check_all
+from .dependencies import recent_checks
 
 
 def _indices_context() -> dict:
@@ -24,7 +24,7 @@ def _indices_context() -> dict:
 
 @require_GET
 def overview(request):
-    return render(request, "dashboard/overview.html", {"dependencies": check_all(), **_indices_context()})
+    return render(request, "dashboard/overview.html", {"dependencies": recent_checks(), **_indices_context()})
 
 
 @require_GET
@@ -34,14 +34,17 @@ def indices_partial(request):
 
 @require_GET
 def dependencies_partial(request):
-    return render(request, "dashboard/_dependencies.html", {"dependencies": check_all()})
+    return render(request, "dashboard/_dependencies.html", {"dependencies": recent_checks()})
 
 
 @never_cache
 @login_not_required
 @require_GET
 def healthz(request):
-    deps = check_all()
+    """200 or 503 for load balancers; versions, cluster ids and worker names only for logged-in users."""
+    deps = recent_checks()
     healthy = all(d.ok for d in deps)
-    body = {"status": "ok" if healthy else "degraded", "dependencies": {d.name: d.as_dict() for d in deps}}
+    body = {"status": "ok" if healthy else "degraded"}
+    if request.user.is_authenticated:
+        body["dependencies"] = {d.name: d.as_dict() for d in deps}
     return JsonResponse(body, status=200 if healthy else 503)

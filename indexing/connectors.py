@@ -72,6 +72,30 @@ def outbox_connector_config(slot: str, topic_prefix: str | None = None) -> dict:
         # The key is the entity id as plain bytes, as the relay sends it; the Java producer hashes
         # keys with murmur2 like the relay's murmur2_random, so an entity keeps its partition.
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        **oversized_record_handling(),
+    }
+
+
+def oversized_record_handling() -> dict:
+    """One record must never stop a connector (invariant 12).
+
+    The producer may send as much as the topics accept (MAX_MESSAGE_BYTES, above the consumer's
+    document limit), so an oversized event reaches Kafka and the consumer dead-letters it with its
+    bytes, as it does for the relay. Topics Connect creates itself get the same limit. A record
+    that still fails (larger than that, or a converter/transform error) is skipped and logged
+    (errors.tolerance=all, KIP-779 for producer errors) instead of failing the task; source
+    connectors have no DLQ topic, and reconciliation reports such a document as missing.
+    """
+    limit = str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])
+    return {
+        # Needs the worker's connector.client.config.override.policy=All (set by devstack/lib/connect.sh).
+        "producer.override.max.request.size": limit,
+        "topic.creation.default.replication.factor": "-1",
+        "topic.creation.default.partitions": str(settings.SEARCHSYNC["TOPIC_PARTITIONS"]),
+        "topic.creation.default.max.message.bytes": limit,
+        "errors.tolerance": "all",
+        "errors.log.enable": "true",
+        "errors.log.include.messages": "false",  # the record may be megabytes: log its coordinates only
     }
 
 
@@ -93,6 +117,7 @@ def table_connector_config(slot: str, topic_prefix: str, table: str = "public.ca
         "value.converter.schemas.enable": "false",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",
+        **oversized_record_handling(),
     }
 
 

@@ -1,5 +1,7 @@
 """Dead letters: what the pipeline could not index, kept with its raw bytes.
 
+Two sources: the consumer (a message read from Kafka it could not index) and
+the outbox relay (a row it could never publish, see ``relay_dead_letters``).
 Replay re-publishes the original bytes with the original key to the topic, so
 a replayed event goes through validation and versioning like any other:
 replaying an old event can never overwrite a newer document.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaException
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -72,13 +75,17 @@ def replay(dead_letters: QuerySet | list[DeadLetter], user: str = "", timeout: f
         return callback
 
     for letter in letters:
-        producer.produce(
-            letter.topic,
-            key=bytes(letter.key) if letter.key is not None else None,
-            value=bytes(letter.raw_value) if letter.raw_value is not None else None,
-            headers={"searchsync-replay-of": str(letter.pk)},
-            on_delivery=on_delivery(letter.pk),
-        )
+        try:
+            producer.produce(
+                letter.topic,
+                key=bytes(letter.key) if letter.key is not None else None,
+                value=bytes(letter.raw_value) if letter.raw_value is not None else None,
+                headers={"searchsync-replay-of": str(letter.pk)},
+                on_delivery=on_delivery(letter.pk),
+            )
+        except KafkaException as exc:
+            # E.g. still too large for the producer: this letter stays pending, the others go on.
+            errors[letter.pk] = str(exc.args[0])
         producer.poll(0)
     producer.flush(timeout)
     if acked:
@@ -111,13 +118,15 @@ class ReplayFailed(RuntimeError):
 
 
 def matching(*, blueprint: str | None = None, reason: str | None = None, status: str | None = DeadLetter.Status.PENDING,
-             since=None, until=None, ids: list[int] | None = None) -> QuerySet:
+             since=None, until=None, ids: list[int] | None = None, source: str | None = None) -> QuerySet:
     """Dead letters matching the filters the console and the API offer."""
     qs = DeadLetter.objects.select_related("blueprint")
     if blueprint:
         qs = qs.filter(blueprint__name=blueprint)
     if reason:
         qs = qs.filter(reason=reason)
+    if source:
+        qs = qs.filter(source=source)
     if status:
         qs = qs.filter(status=status)
     if since:

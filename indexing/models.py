@@ -5,7 +5,8 @@
 - ``IndexBlueprint`` describes one searchable aggregate (mapping, schema,
   document builder, aliases); ``PhysicalIndex`` is one ``<name>_v<N>`` built
   from it, with its lifecycle state.
-- ``DeadLetter`` keeps what the consumer could not index, raw bytes included.
+- ``DeadLetter`` keeps what the consumer could not index, or the relay could
+  not publish, raw bytes included.
 - ``UnmappedField`` records fields dropped because the mapping does not know them.
 - ``FreshnessMinute`` stores commit-to-index lag quantiles per minute.
 """
@@ -213,10 +214,15 @@ class DeadLetter(models.Model):
         UNDECODABLE = "undecodable", "Not JSON / not UTF-8"
         SCHEMA_INVALID = "schema_invalid", "Fails the event schema"
         MAPPING_REJECTED = "mapping_rejected", "Rejected by the index mapping"
-        TOO_LARGE = "too_large", "Document too large"
+        TOO_LARGE = "too_large", "Too large (document or Kafka message)"
         BUILD_FAILED = "build_failed", "Document builder failed"
         RETRIES_EXHAUSTED = "retries_exhausted", "Transient errors outlasted the retries"
+        UNSERIALISABLE = "unserialisable", "Outbox row cannot be encoded as an event"
         REJECTED = "rejected", "Other permanent rejection"
+
+    class Source(models.TextChoices):
+        CONSUMER = "consumer", "Indexing consumer (read from Kafka)"
+        OUTBOX = "outbox", "Outbox relay (never reached Kafka)"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -224,9 +230,11 @@ class DeadLetter(models.Model):
         DISCARDED = "discarded"
 
     blueprint = models.ForeignKey(IndexBlueprint, null=True, on_delete=models.SET_NULL, related_name="dead_letters")
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSUMER)
     topic = models.CharField(max_length=255)
-    partition = models.IntegerField()
-    offset = models.BigIntegerField()
+    # An outbox dead letter never reached Kafka: it has a topic but no partition or offset.
+    partition = models.IntegerField(null=True, blank=True)
+    offset = models.BigIntegerField(null=True, blank=True)
     key = models.BinaryField(null=True, blank=True)
     raw_value = models.BinaryField(null=True, blank=True)
     reason = models.CharField(max_length=40, choices=Reason.choices)
@@ -247,6 +255,8 @@ class DeadLetter(models.Model):
         permissions = [("operate_pipeline", "Can replay dead letters, run backfills and reconciliations")]
 
     def __str__(self):
+        if self.source == self.Source.OUTBOX:
+            return f"outbox {self.event_id} → {self.topic} {self.reason}"
         return f"{self.topic}[{self.partition}]@{self.offset} {self.reason}"
 
     @property

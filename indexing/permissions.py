@@ -9,6 +9,7 @@ Anonymous users see the login page only (LoginRequiredMiddleware).
 """
 
 from django.contrib.auth.decorators import permission_required
+from django.dispatch import Signal
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 OPERATE = "indexing.operate_pipeline"
@@ -17,6 +18,11 @@ MANAGE_CUTOVERS = "backfills.approve_cutover"
 # For console views that change something: a 403 page that says which permission is missing.
 operator_required = permission_required(OPERATE, raise_exception=True)
 cutover_admin_required = permission_required(MANAGE_CUTOVERS, raise_exception=True)
+
+
+# Sent once the roles exist, so a source application can grant its own permissions to them
+# (the platform knows nothing of its models).
+roles_ensured = Signal()
 
 
 def ensure_roles() -> None:
@@ -31,6 +37,7 @@ def ensure_roles() -> None:
     operators.permissions.add(operate, view_audit)
     # Only admins approve cutovers; a second admin approves what the first requested.
     admins.permissions.add(operate, approve, view_audit)
+    roles_ensured.send(sender=ensure_roles, operators=operators, admins=admins)
 
 
 class ChangesNeed(BasePermission):

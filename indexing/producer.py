@@ -20,6 +20,8 @@ def producer_config(**overrides) -> dict:
         # Java clients (Kafka Connect, Debezium) hash keys with murmur2: the same
         # entity lands in the same partition whichever publisher sent it.
         "partitioner": "murmur2_random",
+        # Bigger messages are refused locally (MSG_SIZE_TOO_LARGE): the relay dead-letters them.
+        "message.max.bytes": settings.SEARCHSYNC["MAX_MESSAGE_BYTES"],
     }
     config.update(overrides)
     return config

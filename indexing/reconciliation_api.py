@@ -8,13 +8,15 @@ from rest_framework.response import Response
 import audit
 
 from . import reconciliation
+from .limits import MAX_ROWS_PER_SECOND
 from .models import IndexBlueprint, Reconciliation
 from .permissions import OPERATE
 
 
 class ReconciliationSerializer(serializers.ModelSerializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Null for scheduled runs (beat) or a deleted user.")
     drift = serializers.IntegerField(read_only=True, help_text="Sum of the four drift classes.")
     sample_ids = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), read_only=True,
                                        help_text=f"Up to {Reconciliation.SAMPLE_SIZE} ids per drift class.")
@@ -31,7 +33,8 @@ class ReconciliationSerializer(serializers.ModelSerializer):
 class ReconciliationStartSerializer(serializers.Serializer):
     blueprint = serializers.SlugRelatedField(slug_field="name", queryset=IndexBlueprint.objects.all())
     dry_run = serializers.BooleanField(default=True, help_text="true (the default) only classifies; false repairs.")
-    rows_per_second = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None,
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, allow_null=True,
+                                               required=False, default=None,
                                                help_text="Read throttle; null = unthrottled.")
     index = serializers.CharField(required=False, allow_blank=True, default="",
                                   help_text="A live or building index of the blueprint; the live one if omitted.")
@@ -45,7 +48,7 @@ class ReconciliationStartSerializer(serializers.Serializer):
 
 
 class ReconciliationThrottleSerializer(serializers.Serializer):
-    rows_per_second = serializers.IntegerField(min_value=1, allow_null=True)
+    rows_per_second = serializers.IntegerField(min_value=1, max_value=MAX_ROWS_PER_SECOND, allow_null=True)
 
 
 class ReconciliationFilterSerializer(serializers.Serializer):

@@ -5,26 +5,29 @@ fallback. Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several relays
 share the work without sending a row twice in the normal case; a row is
 marked published only after the broker acknowledged it (idempotent producer,
 ``acks=all``). A stopped Kafka leaves rows unmarked and waiting; application
-transactions only insert outbox rows and never wait for the relay.
+transactions only insert outbox rows and never wait for the relay. A row that
+can never be published (too large, rejected, unencodable) becomes an outbox
+dead letter (``relay_dead_letters``) instead of blocking the rows behind it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from datetime import timedelta
 
 import psycopg
+from confluent_kafka import KafkaException
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from . import stats
-from .models import OutboxEvent
-from .outbox import NOTIFY_CHANNEL, as_event_json
+from .models import DeadLetter, OutboxEvent
+from .outbox import NOTIFY_CHANNEL
 from .producer import build_producer
+from .relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
 from .topics import ensure_topic, topic_for
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,8 @@ class OutboxRelay:
         self._listener: psycopg.Connection | None = None
 
     def relay_once(self) -> int:
-        """Publish up to one batch of unpublished rows; return how many the broker acknowledged."""
+        """Publish up to one batch of unpublished rows; return how many left the outbox's unpublished set
+        (acknowledged by the broker, or dead-lettered as unpublishable)."""
         with transaction.atomic():
             rows = list(
                 OutboxEvent.objects.select_for_update(skip_locked=True)
@@ -49,40 +53,85 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            acked: list = []
-            failed: dict = {}
-
-            def on_delivery(event_id):
-                def callback(err, _msg):
-                    if err is None:
-                        acked.append(event_id)
-                    else:
-                        failed[event_id] = err
-
-                return callback
-
-            for row in rows:
-                topic = topic_for(row.aggregate_type)
-                if topic not in self._known_topics:
-                    ensure_topic(topic)
-                    self._known_topics.add(topic)
-                value = json.dumps(as_event_json(row), separators=(",", ":")).encode()
-                while True:
-                    try:
-                        self.producer.produce(topic, key=row.aggregate_id.encode(), value=value,
-                                              on_delivery=on_delivery(row.event_id))
-                        break
-                    except BufferError:
-                        self.producer.poll(0.1)  # local queue full: let deliveries drain
-            # Every message gets a report within message.timeout.ms, success or failure.
-            self.producer.flush(self.delivery_timeout_s)
+            acked, failed, unpublishable = self._publish(rows)
             if acked:
                 OutboxEvent.objects.filter(event_id__in=acked).update(published_at=timezone.now())
-        if failed:
+            dead = dead_letter(unpublishable)
+        retrying = len(failed)
+        if dead:
+            log.error("relay: %d row(s) cannot be published and became outbox dead letters (%s)",
+                      dead, unpublishable[0].error)
+        if retrying:
             log.warning("relay: %d of %d rows not acknowledged (%s); they stay in the outbox",
-                        len(failed), len(rows), next(iter(failed.values())))
-        stats.incr("relay", relayed=len(acked), failed=len(failed))
-        return len(acked)
+                        retrying, len(rows), next(iter(failed.values())))
+        stats.incr("relay", relayed=len(acked), failed=retrying, dead_lettered=dead)
+        return len(acked) + dead
+
+    def _publish(self, rows: list[OutboxEvent]) -> tuple[list, dict, list[Unpublishable]]:
+        """Send the rows; return the acknowledged event ids, transient failures, and rows that can never be sent."""
+        acked: list = []
+        failed: dict = {}
+
+        def on_delivery(event_id):
+            def callback(err, _msg):
+                if err is None:
+                    acked.append(event_id)
+                else:
+                    failed[event_id] = err
+
+            return callback
+
+        sent: dict = {}
+        unpublishable: list[Unpublishable] = []
+        for row in rows:
+            topic = topic_for(row.aggregate_type)
+            if topic not in self._known_topics:
+                ensure_topic(topic)
+                self._known_topics.add(topic)
+            try:
+                key, value = encode(row)
+            except (TypeError, ValueError) as exc:
+                unpublishable.append(Unpublishable(row, topic, DeadLetter.Reason.UNSERIALISABLE, str(exc)))
+                continue
+            problem = self._produce(topic, key, value, on_delivery(row.event_id))
+            if problem is not None:
+                unpublishable.append(Unpublishable(row, topic, problem[0], problem[1], value))
+            else:
+                sent[row.event_id] = (row, topic, value)
+        # Every message gets a report within message.timeout.ms, success or failure.
+        self.producer.flush(self.delivery_timeout_s)
+        for event_id in [e for e, err in failed.items() if permanent_reason(err) is not None]:
+            # The broker refuses a whole record batch for one bad message in it, so the others
+            # may be innocent: only a message refused again when sent alone is dead-lettered.
+            row, topic, value = sent[event_id]
+            del failed[event_id]
+            problem = self._produce(topic, row.aggregate_id.encode(), value, on_delivery(event_id))
+            if problem is None:
+                self.producer.flush(self.delivery_timeout_s)
+                err = failed.get(event_id)
+                if err is None or permanent_reason(err) is None:
+                    continue  # acknowledged now, or a transient failure the next round retries
+                del failed[event_id]
+                problem = permanent_reason(err), f"broker refused the message ({len(value)} bytes): {err}"
+            unpublishable.append(Unpublishable(row, topic, *problem, value))
+        return acked, failed, unpublishable
+
+    def _produce(self, topic: str, key: bytes, value: bytes, callback) -> tuple[str, str] | None:
+        """Hand one message to the producer; (reason, error) if it can never be sent, None if queued.
+
+        Transient errors raise: the whole round is retried, the rows stay unpublished.
+        """
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, on_delivery=callback)
+                return None
+            except BufferError:
+                self.producer.poll(0.1)  # local queue full: let deliveries drain
+            except KafkaException as exc:
+                reason = permanent_reason(exc.args[0])
+                if reason is None:
+                    raise
+                return reason, f"producer refused the message ({len(value)} bytes): {exc.args[0]}"
 
     def drain(self, max_rounds: int = 1_000_000) -> int:
         total = 0

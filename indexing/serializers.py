@@ -2,6 +2,7 @@ import base64
 
 from rest_framework import serializers
 
+from .limits import MAX_IDS_PER_REQUEST
 from .models import DeadLetter
 
 
@@ -13,7 +14,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeadLetter
-        fields = ["id", "blueprint", "topic", "partition", "offset", "key", "reason", "error", "target_index",
+        fields = ["id", "source", "blueprint", "topic", "partition", "offset", "key", "reason", "error", "target_index",
                   "entity_id", "event_id", "version", "status", "replay_count", "created_at", "resolved_at",
                   "resolved_by", "raw_text", "raw_base64"]
 
@@ -27,6 +28,8 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 class DeadLetterFilterSerializer(serializers.Serializer):
     blueprint = serializers.CharField(required=False)
     reason = serializers.ChoiceField(choices=DeadLetter.Reason.choices, required=False)
+    source = serializers.ChoiceField(choices=DeadLetter.Source.choices, required=False,
+                                     help_text="consumer: read from Kafka but not indexed; outbox: never published.")
     status = serializers.ChoiceField(choices=DeadLetter.Status.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
@@ -35,7 +38,10 @@ class DeadLetterFilterSerializer(serializers.Serializer):
 class DeadLetterBulkActionSerializer(serializers.Serializer):
     """Either explicit ids, or ``all_matching: true`` with the list filters."""
 
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_empty=False)
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False,
+                                allow_empty=False, max_length=MAX_IDS_PER_REQUEST,
+                                error_messages={"max_length": f"At most {MAX_IDS_PER_REQUEST} ids per request; "
+                                                              "use all_matching with filters for more."})
     all_matching = serializers.BooleanField(required=False, default=False)
     filters = DeadLetterFilterSerializer(required=False)
 

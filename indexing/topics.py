@@ -18,7 +18,9 @@ def topic_for(aggregate_type: str) -> str:
 def ensure_topic(topic: str, partitions: int | None = None, timeout: float = 15.0) -> None:
     partitions = partitions or settings.SEARCHSYNC["TOPIC_PARTITIONS"]
     admin = admin_client()  # keep a reference: a collected client cancels its pending futures
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+    # The topic accepts whatever the publishers may send (see MAX_MESSAGE_BYTES).
+    config = {"max.message.bytes": str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])}
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config)],
                                            operation_timeout=timeout, request_timeout=timeout)
     for future in futures.values():
         try:

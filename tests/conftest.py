@@ -74,7 +74,9 @@ def operator_api(django_user_model):
     from accounts import tokens
 
     user = django_user_model.objects.create_user("api-operator", password="x")
-    user.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
+    # What bootstrap gives the operators group: the pipeline permission and product writes.
+    user.user_permissions.add(Permission.objects.get(codename="operate_pipeline"),
+                              Permission.objects.get(codename="write_products"))
     client = APIClient()
     _, secret = tokens.create(user, "tests", days=1)
     client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")

@@ -1,5 +1,10 @@
 """Make a fresh installation usable: every registered blueprint with its first
-revision, live index and topic, the operator/admin groups, and (with --demo-users) logins."""
+revision, live index and topic, the operator/admin groups, and (with --demo-users) logins.
+
+Demo logins are for a local development stack only: their passwords are set
+directly (admin/admin would fail the password validators) and none of them is a
+Django superuser, so one console admin cannot read another's credentials or act
+as them; each admin's rights come from the ``admins`` group alone."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -11,10 +16,10 @@ from indexing.registry import ensure_blueprint, registrations
 from indexing.topics import ensure_topic
 
 DEMO_USERS = [
-    # username, password, group, superuser
-    ("admin", "admin", "admins", True),
-    ("admin2", "admin2", "admins", True),
-    ("operator", "operator", "operators", False),
+    # username, password (dev only), group
+    ("admin", "admin", "admins"),
+    ("admin2", "admin2", "admins"),
+    ("operator", "operator", "operators"),
 ]
 
 
@@ -37,11 +42,18 @@ class Command(BaseCommand):
                               f"{blueprint.read_alias}, topic {blueprint.topic}")
         ensure_roles()
         if demo_users:
-            User = get_user_model()
-            for username, password, group, superuser in DEMO_USERS:
-                user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": superuser})
-                if created:
-                    user.set_password(password)
-                    user.save()
-                user.groups.add(Group.objects.get(name=group))
-            self.stdout.write("demo users: admin/admin, admin2/admin2 (admins), operator/operator")
+            create_demo_users()
+            self.stdout.write("demo users (development only): admin/admin, admin2/admin2 (admins), operator/operator")
+
+
+def create_demo_users() -> None:
+    User = get_user_model()
+    for username, password, group in DEMO_USERS:
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_password(password)  # bypasses the validators on purpose: these are dev-only logins
+        # Staff may open the Django admin, which shows them only what their group allows; never
+        # superusers (also for installations bootstrapped before this rule).
+        user.is_staff, user.is_superuser = True, False
+        user.save()
+        user.groups.add(Group.objects.get(name=group))
