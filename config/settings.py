@@ -182,6 +182,12 @@ SEARCHSYNC = {
     # Blueprints whose consumers a Celery worker started with --cdc runs;
     # empty means every enabled blueprint.
     "CDC_BLUEPRINTS": [b for b in env("SEARCHSYNC_CDC_BLUEPRINTS", "").split(",") if b],
+    # A relay or consumer thread that dies is restarted after backoff; this many failures within
+    # the window make its process exit non-zero so that its own supervisor restarts it.
+    "SUPERVISOR_MAX_FAILURES": env_int("SEARCHSYNC_SUPERVISOR_MAX_FAILURES", 5),
+    "SUPERVISOR_WINDOW_S": env_float("SEARCHSYNC_SUPERVISOR_WINDOW_S", 300.0),
+    "SUPERVISOR_BACKOFF_BASE_S": env_float("SEARCHSYNC_SUPERVISOR_BACKOFF_BASE_S", 1.0),
+    "SUPERVISOR_BACKOFF_MAX_S": env_float("SEARCHSYNC_SUPERVISOR_BACKOFF_MAX_S", 30.0),
 }
 
 # --- Celery -------------------------------------------------------------------

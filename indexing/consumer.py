@@ -34,7 +34,7 @@ from .engines import SearchEngine, get_engine
 from .models import IndexBlueprint
 from .processor import BatchProcessor
 from .sink import BulkSink
-from .topics import ensure_topic
+from .topics import wait_for_topic
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,9 @@ class IndexingConsumer:
     def run(self, stop: threading.Event | None = None, max_batches: int | None = None) -> None:
         if stop is not None:
             self._stop = stop
-        ensure_topic(self.blueprint.topic)
+        if not wait_for_topic(self.blueprint.topic, self._stop):
+            self.consumer.close()
+            return
         self.consumer.subscribe([self.blueprint.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         failures = 0
