@@ -29,7 +29,7 @@ from django.db import close_old_connections
 from . import stats
 from .backoff import backoff_delay
 from .backpressure import BackpressureController
-from .dead_letters import Incoming
+from .contracts import Incoming
 from .engines import SearchEngine, get_engine
 from .models import IndexBlueprint
 from .processor import BatchProcessor
@@ -83,12 +83,9 @@ class IndexingConsumer:
             queue_ratio=cfg["BACKPRESSURE_QUEUE_RATIO"],
             check_interval_s=cfg["BACKPRESSURE_CHECK_S"],
         )
-        self.sink = BulkSink(
+        self.sink = BulkSink.from_settings(
             self.engine,
-            max_retries=cfg["TRANSIENT_RETRIES"],
-            base_s=cfg["RETRY_BASE_MS"] / 1000,
-            cap_s=cfg["RETRY_MAX_MS"] / 1000,
-            chunk_size=batch_size or cfg["BATCH_SIZE"],
+            chunk_size=batch_size,
             wait=self._idle,
             on_throttled=self.backpressure.on_throttled,
             on_unavailable=self.backpressure.on_unavailable,
