@@ -45,3 +45,11 @@ def retire_cutover_indices() -> int:
     from .cutover import retire_expired
 
     return retire_expired()
+
+
+@shared_task(ignore_result=True)
+def finish_interrupted_cutovers() -> int:
+    """Complete alias swaps whose process died between recording the intent and the result."""
+    from .cutover import finish_interrupted
+
+    return finish_interrupted()

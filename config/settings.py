@@ -221,6 +221,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "backfills.tasks.retire_cutover_indices",
         "schedule": 600.0,
     },
+    "cutovers-finish-interrupted-swaps": {
+        "task": "backfills.tasks.finish_interrupted_cutovers",
+        "schedule": 30.0,
+    },
 }
 
 LOGGING = {
