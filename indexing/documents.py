@@ -32,6 +32,11 @@ def register_builder(name: str):
     return decorator
 
 
+def unregister_builder(name: str) -> None:
+    """Forget a builder (an app unloading it, or a test cleaning up after itself)."""
+    _BUILDERS.pop(name, None)
+
+
 def get_builder(name: str) -> DocumentBuilder:
     try:
         return _BUILDERS[name]
