@@ -31,6 +31,7 @@ from .models import Backfill, Cutover, CutoverStep
 
 APPROVE_PERMISSION = "backfills.approve_cutover"
 OPEN_STATES = (Cutover.State.DRAFT, Cutover.State.BUILDING, Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL)
+VERIFY_STATES = (Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL)
 # A swap younger than this may still be finishing in the request that started it.
 INTERRUPTED_AFTER = timedelta(seconds=60)
 
@@ -122,6 +123,14 @@ def approval_refusal(cutover: Cutover, user) -> CutoverRefused | None:
     return None
 
 
+def execute_refusal(cutover: Cutover) -> CutoverRefused | None:
+    if cutover.state != Cutover.State.AWAITING_APPROVAL:
+        return CutoverRefused(f"the cutover is {cutover.get_state_display()}; this needs awaiting approval")
+    if cutover.approved_by_id is None:
+        return CutoverRefused("the cutover has not been approved")
+    return None
+
+
 def rollback_refusal(cutover: Cutover, now=None) -> CutoverRefused | None:
     if cutover.state != Cutover.State.LIVE:
         return CutoverRefused(f"the cutover is {cutover.get_state_display()}; this needs live")
@@ -134,19 +143,19 @@ def rollback_refusal(cutover: Cutover, now=None) -> CutoverRefused | None:
 
 def allowed_actions(cutover: Cutover, user) -> list[str]:
     """The actions the console offers ``user`` on ``cutover`` now, by the rules the actions enforce."""
+    if not user.has_perm(APPROVE_PERMISSION):
+        return []  # every cutover action is an admin's
     actions = []
-    if cutover.state in (Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL):
+    if cutover.state in VERIFY_STATES:
         actions.append("verify")
     if approval_refusal(cutover, user) is None:
         actions.append("approve")
-    if cutover.state == Cutover.State.AWAITING_APPROVAL and cutover.approved_by_id is not None:
+    if execute_refusal(cutover) is None:
         actions.append("execute")
     if rollback_refusal(cutover) is None:
         actions.append("rollback")
     if cutover.state in OPEN_STATES:
         actions.append("cancel")
-    if not user.has_perm(APPROVE_PERMISSION):
-        return []
     return actions
 
 
@@ -195,7 +204,7 @@ def on_build_finished(backfill: Backfill) -> None:
 
 def verify(cutover: Cutover, user=None) -> Cutover:
     """Run the guards; all passing moves the cutover to awaiting approval."""
-    expected = (Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL)
+    expected = VERIFY_STATES
     _expect(cutover, *expected)
     results = [r.as_dict() for r in guards.run_all(cutover.to_index, get_engine())]
     passed = bool(results) and all(r["passed"] for r in results)
@@ -223,9 +232,9 @@ def approve(cutover: Cutover, user) -> Cutover:
 
 def execute(cutover: Cutover, user) -> Cutover:
     """Swap the read and write aliases in one atomic request: intent, swap, record."""
-    _expect(cutover, Cutover.State.AWAITING_APPROVAL)
-    if cutover.approved_by_id is None:
-        raise CutoverRefused("the cutover has not been approved")
+    refusal = execute_refusal(cutover)
+    if refusal is not None:
+        raise refusal
     _advance(cutover, [Cutover.State.AWAITING_APPROVAL], Cutover.State.SWAPPING, "swap started", user,
              where={"approved_by__isnull": False})
     return _finish_swap(cutover, user)
