@@ -117,3 +117,35 @@ def test_run_pipeline_exits_non_zero_when_a_consumer_keeps_crashing(settings, pr
     assert "failed 3 times" in str(failed.value)
     assert time.monotonic() - started < 30
     assert liveness.failures(liveness.consumer_thread(products_blueprint.name))["failures"] == 3
+
+
+def test_celery_worker_with_cdc_exits_non_zero_when_a_consumer_keeps_crashing(products_blueprint, isolated_pipeline,
+                                                                             unique, forget_failures):
+    """A misconfiguration that crashes the consumer on every start (an unknown search engine) must end the
+    worker with a failure exit code, not leave it serving tasks without a consumer."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {**os.environ,
+           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "SEARCHSYNC_TOPIC_PREFIX": isolated_pipeline.SEARCHSYNC["TOPIC_PREFIX"],
+           "SEARCHSYNC_CONSUMER_GROUP_PREFIX": isolated_pipeline.SEARCHSYNC["CONSUMER_GROUP_PREFIX"],
+           "SEARCHSYNC_CDC_BLUEPRINTS": products_blueprint.name, "SEARCH_ENGINE": "no-such-engine",
+           "SEARCHSYNC_SUPERVISOR_MAX_FAILURES": "3", "SEARCHSYNC_SUPERVISOR_BACKOFF_BASE_S": "0.2",
+           "SEARCHSYNC_SUPERVISOR_BACKOFF_MAX_S": "0.5", "LOG_LEVEL": "WARNING"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--cdc", "--cdc-no-relay", "--pool", "solo",
+         "-Q", f"test-{unique}", "-n", f"test-{unique}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        output, _ = worker.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        output, _ = worker.communicate()
+        raise AssertionError("the worker kept running without its consumer:\n" + output.decode()[-3000:])
+    assert worker.returncode == 1, output.decode()[-3000:]
+    assert b"giving up so the process is restarted" in output
