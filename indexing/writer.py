@@ -34,7 +34,7 @@ from .contracts import Event, Incoming
 from .dead_letters import Letter
 from .documents import drop_unmapped, get_builder, record_unmapped, tombstone_document
 from .engines import BulkAction
-from .models import DeadLetter, DeleteMode, IndexBlueprint, PhysicalIndex
+from .models import DeadLetter, DeleteMode, IndexBlueprint
 from .sink import BulkSink
 
 
@@ -46,8 +46,7 @@ class WriteTarget:
 
 def write_targets(blueprint: IndexBlueprint) -> list[WriteTarget]:
     """The live index and any index being built: every one of them gets every write."""
-    rows = PhysicalIndex.objects.filter(blueprint_id=blueprint.pk, state__in=PhysicalIndex.WRITE_STATES)
-    return [WriteTarget(name, mappings) for name, mappings in rows.order_by("number").values_list("name", "mappings")]
+    return [WriteTarget(name, mappings) for name, mappings in blueprint.write_targets().values_list("name", "mappings")]
 
 
 @dataclass
