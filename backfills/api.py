@@ -95,9 +95,9 @@ class CutoverViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         cutover = self.get_object()
         try:
             fn(cutover, self.request.user)
+        except cutovers.ApprovalForbidden as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
         except cutovers.CutoverRefused as exc:
-            if "permission" in str(exc):
-                return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
             return refused(exc)
         cutover.refresh_from_db()
         return Response(self.get_serializer(cutover).data)

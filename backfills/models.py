@@ -102,7 +102,9 @@ class Cutover(models.Model):
         BUILDING = "building"
         VERIFYING = "verifying"
         AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
+        SWAPPING = "swapping"  # intent recorded, aliases being moved (see cutover.finish_interrupted)
         LIVE = "live"
+        ROLLING_BACK = "rolling_back", "rolling back"
         RETIRED = "retired"
         ROLLED_BACK = "rolled_back", "rolled back"
         CANCELLED = "cancelled"

@@ -10,7 +10,6 @@ data, never overwrite it.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import time
@@ -22,13 +21,10 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from indexing import dead_letters
 from indexing.backoff import backoff_delay
-from indexing.dead_letters import Incoming
-from indexing.documents import drop_unmapped, get_builder
-from indexing.engines import BulkAction, EngineUnavailable, SearchEngine, get_engine
-from indexing.processor import record_unmapped
+from indexing.engines import EngineUnavailable, SearchEngine, get_engine
 from indexing.sink import BulkSink
+from indexing.writer import WriteTarget, with_new_event_id, write_documents
 
 from .models import Backfill, BackfillProgress
 from .planner import selected
@@ -47,14 +43,7 @@ class ChunkRunner:
         self._throttled = 0
         self._pool_read_at = 0.0
         self._pool_pressure = False
-        self.sink = BulkSink(
-            self.engine,
-            max_retries=settings.SEARCHSYNC["TRANSIENT_RETRIES"],
-            base_s=settings.SEARCHSYNC["RETRY_BASE_MS"] / 1000,
-            cap_s=settings.SEARCHSYNC["RETRY_MAX_MS"] / 1000,
-            chunk_size=500,
-            on_throttled=self._on_throttled,
-        )
+        self.sink = BulkSink.from_settings(self.engine, on_throttled=self._on_throttled)
 
     def _on_throttled(self, rejected: int) -> None:
         self._throttled += rejected
@@ -144,46 +133,15 @@ class ChunkRunner:
         return rows, (time.monotonic() - started) * 1000
 
     def index_rows(self, backfill: Backfill, rows) -> None:
+        """Rows → events at each row's current version → the same document writer as the live stream."""
         from indexing.sources import get_source
 
         blueprint = backfill.blueprint
         source = get_source(blueprint.source_model)
-        builder = get_builder(blueprint.document_builder)
-        target = backfill.target_index
-        actions, events, dropped, samples, dead = [], {}, {}, {}, []
-        for row in rows:
-            event = source.to_event(row)
-            event = type(event)(**{**event.__dict__, "event_id": str(uuid.uuid4())})
-            try:
-                document = builder(event)
-            except Exception as exc:  # one bad row must not stop the backfill
-                dead.append((self._letter(blueprint, event), "build_failed", f"{type(exc).__name__}: {exc}",
-                             {"entity_id": event.entity_id, "version": event.version, "target_index": target.name}))
-                continue
-            kept, unknown = drop_unmapped(document, target.mappings)
-            for name, sample in unknown.items():
-                dropped[(target.name, name)] = dropped.get((target.name, name), 0) + 1
-                samples[(target.name, name)] = sample
-            action = BulkAction("index", target.name, event.entity_id, event.version, kept)
-            actions.append(action)
-            events[id(action)] = event
-        result = self.sink.write(actions)
-        for failure in result.failed:
-            event = events[id(failure.action)]
-            dead.append((self._letter(blueprint, event), failure.reason, failure.error,
-                         {"entity_id": event.entity_id, "version": event.version, "event_id": event.event_id,
-                          "target_index": target.name}))
-        if dead:
-            dead_letters.record(blueprint, dead)
-        if dropped:
-            from collections import Counter
-
-            record_unmapped(Counter(dropped), samples)
-
-    @staticmethod
-    def _letter(blueprint, event) -> Incoming:
-        # Kept as the event it would have been, so a replay sends it through the live path.
-        return Incoming(blueprint.topic, -1, -1, event.entity_id.encode(), json.dumps(event.to_json()).encode())
+        target = WriteTarget(backfill.target_index.name, backfill.target_index.mappings)
+        # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
+        events = [(None, with_new_event_id(source.to_event(row), str(uuid.uuid4()))) for row in rows]
+        write_documents(blueprint, [target], events, self.sink)
 
     def _cluster_pressure(self) -> bool:
         if self._throttled:

@@ -77,18 +77,31 @@ def launch(backfill: Backfill) -> None:
     transaction.on_commit(lambda: [enqueue(RUN_CHUNKS, str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
+# Which statuses each action may leave: the transitions below and the console's buttons share them.
+ACTION_FROM = {
+    "pause": {Backfill.Status.RUNNING},
+    "resume": {Backfill.Status.PAUSED},
+    "cancel": {Backfill.Status.PLANNED, Backfill.Status.RUNNING, Backfill.Status.PAUSED},
+    "throttle": {Backfill.Status.PLANNED, Backfill.Status.RUNNING, Backfill.Status.PAUSED},
+}
+
+
+def allowed_actions(backfill: Backfill) -> list[str]:
+    """The actions that make sense for the backfill now, in display order."""
+    return [action for action in ("throttle", "pause", "resume", "cancel") if backfill.status in ACTION_FROM[action]]
+
+
 def pause(backfill: Backfill, user=None) -> None:
-    _transition(backfill, {Backfill.Status.RUNNING}, Backfill.Status.PAUSED, user=user, action="pause")
+    _transition(backfill, ACTION_FROM["pause"], Backfill.Status.PAUSED, user=user, action="pause")
 
 
 def resume(backfill: Backfill, user=None) -> None:
-    _transition(backfill, {Backfill.Status.PAUSED}, Backfill.Status.RUNNING, user=user, action="resume")
+    _transition(backfill, ACTION_FROM["resume"], Backfill.Status.RUNNING, user=user, action="resume")
     transaction.on_commit(lambda: [enqueue(RUN_CHUNKS, str(backfill.pk)) for _ in range(backfill.parallelism)])
 
 
 def cancel(backfill: Backfill, user=None) -> None:
-    _transition(backfill, {Backfill.Status.PLANNED, Backfill.Status.RUNNING, Backfill.Status.PAUSED},
-                Backfill.Status.CANCELLED, finished=True, user=user, action="cancel")
+    _transition(backfill, ACTION_FROM["cancel"], Backfill.Status.CANCELLED, finished=True, user=user, action="cancel")
 
 
 def set_rate(backfill: Backfill, rows_per_second: int | None, user=None) -> None:

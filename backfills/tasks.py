@@ -52,3 +52,11 @@ def fail_unplanned(created_before) -> int:
 @shared_task(ignore_result=True)
 def retire_cutover_indices() -> int:
     return retire_expired()
+
+
+@shared_task(ignore_result=True)
+def finish_interrupted_cutovers() -> int:
+    """Complete alias swaps whose process died between recording the intent and the result."""
+    from .cutover import finish_interrupted
+
+    return finish_interrupted()

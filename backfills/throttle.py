@@ -52,6 +52,23 @@ class Pressure:
         return self.cluster or self.database
 
 
+def next_factor(current: float, pressure: Pressure) -> float:
+    """Halve under pressure, recover by 10 % of the full rate per healthy page; kept within [MIN_FACTOR, 1]."""
+    return max(MIN_FACTOR, min(1.0, current / 2 if pressure.any else current + 0.1))
+
+
+def effective_rate(rows_per_second: int | None, factor: float) -> float | None:
+    """Rows/s after the adaptive factor; None = unthrottled. Never below one row per second."""
+    if not rows_per_second:
+        return None
+    return max(1.0, rows_per_second * factor)
+
+
+def burst_for(rate: float) -> float:
+    # A burst of half a second keeps the short-window rate close to the limit too.
+    return max(1.0, rate * 0.5)
+
+
 class BackfillThrottle:
     def __init__(self, backfill_id, sleep=time.sleep):
         self.backfill_id = str(backfill_id)
@@ -64,30 +81,23 @@ class BackfillThrottle:
         raw = self.redis.get(FACTOR_KEY.format(id=self.backfill_id))
         return float(raw) if raw is not None else 1.0
 
-    def _set_factor(self, value: float) -> float:
-        value = max(MIN_FACTOR, min(1.0, value))
+    def observe(self, pressure: Pressure) -> float:
+        value = next_factor(self.factor(), pressure)
         self.redis.set(FACTOR_KEY.format(id=self.backfill_id), value, ex=86400)
         return value
-
-    def observe(self, pressure: Pressure) -> float:
-        """Halve the factor under pressure, recover by 10 % of the full rate per healthy page."""
-        current = self.factor()
-        return self._set_factor(current / 2 if pressure.any else current + 0.1)
 
     # -- rate ------------------------------------------------------------------
     def effective_rate(self, rows_per_second: int | None) -> float | None:
         if not rows_per_second:
             return None
-        return max(1.0, rows_per_second * self.factor())
+        return effective_rate(rows_per_second, self.factor())
 
     def acquire(self, rows: int, rows_per_second: int | None) -> float:
         """Block until ``rows`` may be read; returns the seconds slept."""
         rate = self.effective_rate(rows_per_second)
         if rate is None:
             return 0.0
-        # A burst of half a second keeps the short-window rate close to the limit too.
-        burst = max(1.0, rate * 0.5)
-        wait = float(self._reserve(keys=[BUCKET_KEY.format(id=self.backfill_id)], args=[rate, burst, rows]))
+        wait = float(self._reserve(keys=[BUCKET_KEY.format(id=self.backfill_id)], args=[rate, burst_for(rate), rows]))
         if wait > 0:
             self.sleep(wait)
         return wait

@@ -264,6 +264,12 @@ SEARCHSYNC = {
     # Blueprints whose consumers a Celery worker started with --cdc runs;
     # empty means every enabled blueprint.
     "CDC_BLUEPRINTS": [b for b in env("SEARCHSYNC_CDC_BLUEPRINTS", "").split(",") if b],
+    # A relay or consumer thread that dies is restarted after backoff; this many failures within
+    # the window make its process exit non-zero so that its own supervisor restarts it.
+    "SUPERVISOR_MAX_FAILURES": env_int("SEARCHSYNC_SUPERVISOR_MAX_FAILURES", 5),
+    "SUPERVISOR_WINDOW_S": env_float("SEARCHSYNC_SUPERVISOR_WINDOW_S", 300.0),
+    "SUPERVISOR_BACKOFF_BASE_S": env_float("SEARCHSYNC_SUPERVISOR_BACKOFF_BASE_S", 1.0),
+    "SUPERVISOR_BACKOFF_MAX_S": env_float("SEARCHSYNC_SUPERVISOR_BACKOFF_MAX_S", 30.0),
 }
 _INDEXING_BEAT = {
     "freshness-canaries": {"task": "indexing.tasks.send_canaries", "schedule": SEARCHSYNC["CANARY_INTERVAL_S"]},
@@ -288,6 +294,8 @@ SEARCHSYNC_BACKFILL = {
 _BACKFILL_BEAT = {
     "backfills-resume": {"task": "backfills.tasks.resume_stalled_backfills", "schedule": 30.0},
     "cutovers-retire": {"task": "backfills.tasks.retire_cutover_indices", "schedule": 600.0},
+    # An alias swap whose process died between the intent and its record is finished here.
+    "cutovers-finish-interrupted-swaps": {"task": "backfills.tasks.finish_interrupted_cutovers", "schedule": 30.0},
 }
 
 # alerts: freshness, drift, dead letters, replication slots.

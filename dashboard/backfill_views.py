@@ -1,16 +1,21 @@
 """Backfill pages: list, start form, live progress, throttle and pause/resume/cancel."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from django.core.exceptions import PermissionDenied
-
 from backfills import services
-from indexing.permissions import OPERATE, operator_required
 from backfills.models import Backfill
+from backfills.states import is_final
+from indexing.permissions import OPERATE, operator_required
 
 from .backfill_forms import BackfillForm, ThrottleForm
+
+
+# "throttle" is the fourth action; it takes a form, so it is handled on its own below.
+ACTIONS = {"pause": services.pause, "resume": services.resume, "cancel": services.cancel}
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,6 +43,8 @@ def backfill_list(request):
 def backfill_detail(request, pk):
     backfill = get_object_or_404(Backfill.objects.select_related("blueprint", "target_index"), pk=pk)
     context = {"backfill": backfill, "progress": services.progress(backfill), "chunks": backfill.chunks.all()[:200],
+               "actions": services.allowed_actions(backfill) if request.user.has_perm(OPERATE) else [],
+               "final": is_final(backfill),
                "throttle_form": ThrottleForm(initial={"rows_per_second": backfill.rows_per_second})}
     template = "dashboard/_backfill_progress.html" if request.htmx else "dashboard/backfill_detail.html"
     return render(request, template, context)
@@ -46,6 +53,8 @@ def backfill_detail(request, pk):
 @require_POST
 @operator_required
 def backfill_action(request, pk, action):
+    if action not in ACTIONS and action != "throttle":
+        raise Http404(f"no backfill action {action!r}")
     backfill = get_object_or_404(Backfill, pk=pk)
     if action == "cancel" and not request.POST.get("confirmed"):
         return render(request, "dashboard/confirm.html", {
@@ -62,8 +71,7 @@ def backfill_action(request, pk, action):
             messages.success(request, f"Rate set to {form.cleaned_data['rows_per_second'] or 'unthrottled'}; "
                                       "workers apply it from their next page.")
         else:
-            {"pause": services.pause, "resume": services.resume, "cancel": services.cancel}[action](backfill,
-                                                                                                    user=request.user)
+            ACTIONS[action](backfill, user=request.user)
             messages.success(request, f"Backfill {action}d." if action != "cancel" else "Backfill cancelled.")
     except services.BackfillStateError as exc:
         messages.error(request, str(exc))

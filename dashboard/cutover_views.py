@@ -1,21 +1,27 @@
 """The cutover wizard: request, watch the build, read the guards and the mapping diff,
-approve (admins other than the requester), swap and roll back behind a confirm step."""
+approve (admins other than the requester), swap and roll back behind a confirm step.
+
+Which actions a user may take on a cutover is decided by ``cutover.allowed_actions``,
+the same rules the actions enforce; this module only renders and dispatches."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from django.core.exceptions import PermissionDenied
-
 from backfills import cutover as cutovers
-from indexing.permissions import MANAGE_CUTOVERS, cutover_admin_required
 from backfills import services
 from backfills.models import Cutover
+from backfills.states import is_final
+from indexing.permissions import MANAGE_CUTOVERS, cutover_admin_required
 
 from .backfill_forms import CutoverRequestForm
 
 WIZARD = [Cutover.State.DRAFT, Cutover.State.BUILDING, Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL,
           Cutover.State.LIVE, Cutover.State.RETIRED]
+# The swap's intermediate states show as the step they lead to.
+WIZARD_STEP = {Cutover.State.SWAPPING: Cutover.State.AWAITING_APPROVAL, Cutover.State.ROLLING_BACK: Cutover.State.LIVE}
 CONFIRM = {
     "execute": ("Swap the aliases?", "The read and write aliases move to the new index in one atomic request. "
                 "Searches switch at once; the old index is kept for the rollback window.", "Yes, swap now", False),
@@ -24,6 +30,9 @@ CONFIRM = {
     "cancel": ("Cancel this cutover?", "The build stops and the new index is retired. The live index is untouched.",
                "Yes, cancel", True),
 }
+STEPS = {"verify": (cutovers.verify, "Guards run again."), "approve": (cutovers.approve, "Approved."),
+         "execute": (cutovers.execute, "Aliases swapped."), "rollback": (cutovers.rollback, "Rolled back."),
+         "cancel": (cutovers.cancel, "Cutover cancelled.")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -50,12 +59,12 @@ def cutover_list(request):
 def cutover_detail(request, pk):
     cutover = get_object_or_404(Cutover.objects.select_related("blueprint", "from_index", "to_index", "backfill",
                                                                "requested_by", "approved_by"), pk=pk)
-    can_approve = (cutover.state == Cutover.State.AWAITING_APPROVAL and cutover.approved_by_id is None
-                   and cutover.guards_passed and request.user.has_perm(cutovers.APPROVE_PERMISSION)
-                   and request.user.pk != cutover.requested_by_id)
-    reached = WIZARD.index(cutover.state) if cutover.state in WIZARD else -1
+    shown = WIZARD_STEP.get(cutover.state, cutover.state)
+    reached = WIZARD.index(shown) if shown in WIZARD else -1
     context = {
-        "cutover": cutover, "can_approve": can_approve,
+        "cutover": cutover,
+        "actions": cutovers.allowed_actions(cutover, request.user),
+        "final": is_final(cutover),
         "wizard": [(s.label, i < reached, i == reached) for i, s in enumerate(WIZARD)],
         "progress": services.progress(cutover.backfill) if cutover.backfill else None,
     }
@@ -66,18 +75,18 @@ def cutover_detail(request, pk):
 @require_POST
 @cutover_admin_required
 def cutover_action(request, pk, action):
+    if action not in STEPS:
+        raise Http404(f"no cutover action {action!r}")
     cutover = get_object_or_404(Cutover, pk=pk)
     if action in CONFIRM and not request.POST.get("confirmed"):
         title, body, button, danger = CONFIRM[action]
         return render(request, "dashboard/confirm.html", {"title": title, "body": body, "button": button,
                                                           "danger": danger, "cancel_url": f"/cutovers/{pk}/"})
-    step = {"verify": cutovers.verify, "approve": cutovers.approve, "execute": cutovers.execute,
-            "rollback": cutovers.rollback, "cancel": cutovers.cancel}[action]
+    step, done = STEPS[action]
     try:
         step(cutover, request.user)
     except cutovers.CutoverRefused as exc:
         messages.error(request, f"Refused: {exc}")
     else:
-        messages.success(request, {"verify": "Guards run again.", "approve": "Approved.", "execute": "Aliases swapped.",
-                                   "rollback": "Rolled back.", "cancel": "Cutover cancelled."}[action])
+        messages.success(request, done)
     return redirect("dashboard:cutover", pk=pk)

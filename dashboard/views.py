@@ -15,8 +15,17 @@ def _indices_context() -> dict:
     from indexing.connectors import replication_slots
     from indexing.models import Alert
 
+    from django.conf import settings
+
+    from indexing.liveness import live_relays
+
+    try:
+        relays = live_relays() if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay" else None
+    except Exception:  # Redis down: the dependencies panel says so
+        relays = None
     return {
         "statuses": all_index_statuses(),
+        "relays_live": relays,
         "slots": replication_slots(),
         "global_alerts": Alert.objects.filter(blueprint__isnull=True, state=Alert.State.OPEN),
     }
@@ -41,10 +50,19 @@ def dependencies_partial(request):
 @login_not_required
 @require_GET
 def healthz(request):
-    """200 or 503 for load balancers; versions, cluster ids and worker names only for logged-in users."""
+    """200 or 503 for load balancers: 503 when a dependency is down or an enabled blueprint has
+    nobody indexing it. Versions, cluster ids and worker names only for logged-in users."""
+    from indexing.liveness import pipeline_liveness
+    from indexing.models import IndexBlueprint
+
     deps = recent_checks()
-    healthy = all(d.ok for d in deps)
+    try:
+        pipeline = pipeline_liveness(list(IndexBlueprint.objects.filter(enabled=True).values_list("name", flat=True)))
+    except Exception as exc:  # Redis or Postgres down: already a failed dependency above
+        pipeline = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    healthy = all(d.ok for d in deps) and pipeline["ok"]
     body = {"status": "ok" if healthy else "degraded"}
     if request.user.is_authenticated:
         body["dependencies"] = {d.name: d.as_dict() for d in deps}
+        body["pipeline"] = pipeline
     return JsonResponse(body, status=200 if healthy else 503)

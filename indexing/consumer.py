@@ -29,12 +29,12 @@ from django.db import close_old_connections
 from . import stats
 from .backoff import backoff_delay
 from .backpressure import BackpressureController
-from .dead_letters import Incoming
+from .contracts import Incoming
 from .engines import SearchEngine, get_engine
 from .models import IndexBlueprint
 from .processor import BatchProcessor
 from .sink import BulkSink
-from .topics import ensure_topic
+from .topics import wait_for_topic
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,9 @@ class IndexingConsumer:
             queue_ratio=cfg["BACKPRESSURE_QUEUE_RATIO"],
             check_interval_s=cfg["BACKPRESSURE_CHECK_S"],
         )
-        self.sink = BulkSink(
+        self.sink = BulkSink.from_settings(
             self.engine,
-            max_retries=cfg["TRANSIENT_RETRIES"],
-            base_s=cfg["RETRY_BASE_MS"] / 1000,
-            cap_s=cfg["RETRY_MAX_MS"] / 1000,
-            chunk_size=batch_size or cfg["BATCH_SIZE"],
+            chunk_size=batch_size,
             wait=self._idle,
             on_throttled=self.backpressure.on_throttled,
             on_unavailable=self.backpressure.on_unavailable,
@@ -117,7 +114,9 @@ class IndexingConsumer:
     def run(self, stop: threading.Event | None = None, max_batches: int | None = None) -> None:
         if stop is not None:
             self._stop = stop
-        ensure_topic(self.blueprint.topic)
+        if not wait_for_topic(self.blueprint.topic, self._stop):
+            self.consumer.close()
+            return
         self.consumer.subscribe([self.blueprint.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         failures = 0

@@ -20,10 +20,21 @@ import fastjsonschema
 FORMATS = {"uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A Kafka message as the pipeline sees it, before it is decoded into an ``Event``."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
 class InvalidEvent(Exception):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
-        self.reason = reason
+        self.reason = reason  # a DeadLetter.Reason
         self.message = message
 
 
@@ -69,40 +80,66 @@ def validator_for(schema: dict):
     return _validator(json.dumps(schema, sort_keys=True))
 
 
+def _reasons():
+    from .models import DeadLetter
+
+    return DeadLetter.Reason
+
+
+class Contract:
+    """One schema's compiled validator. Resolve it once per batch: looking a validator up by the
+    schema's canonical text serialises the whole schema, which is too much to pay per message."""
+
+    def __init__(self, schema: dict):
+        self.check = validator_for(schema)
+
+    def validate(self, event: Event) -> None:
+        """Check an event built by an adapter (not decoded from the contract's JSON) against the schema."""
+        data = event.to_json()
+        if event.is_delete and not data["payload"]:
+            del data["payload"]
+        try:
+            self.check(data)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise InvalidEvent(_reasons().SCHEMA_INVALID, exc.message) from exc
+
+    def decode(self, raw: bytes | None) -> Event:
+        reason = _reasons()
+        if raw is None:
+            raise InvalidEvent(reason.UNDECODABLE, "empty message value (Kafka tombstone) without an event")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidEvent(reason.UNDECODABLE, f"not a UTF-8 JSON document: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidEvent(reason.SCHEMA_INVALID, "event must be a JSON object")
+        if isinstance(data.get("payload"), str):
+            # Debezium's outbox router sends the jsonb column as text when it cannot expand it.
+            try:
+                data["payload"] = json.loads(data["payload"])
+            except json.JSONDecodeError as exc:
+                raise InvalidEvent(reason.SCHEMA_INVALID, f"payload is a string but not JSON: {exc}") from exc
+        try:
+            self.check(data)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise InvalidEvent(reason.SCHEMA_INVALID, exc.message) from exc
+        try:
+            timestamp = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidEvent(reason.SCHEMA_INVALID, f"timestamp: {exc}") from exc
+        return _event(data, timestamp)
+
+
 def validate(event: Event, schema: dict) -> None:
-    """Check an event built by an adapter (not decoded from the contract's JSON) against the schema."""
-    data = event.to_json()
-    if event.is_delete and not data["payload"]:
-        del data["payload"]
-    try:
-        validator_for(schema)(data)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        raise InvalidEvent("schema_invalid", exc.message) from exc
+    Contract(schema).validate(event)
 
 
 def decode_event(raw: bytes | None, schema: dict) -> Event:
-    if raw is None:
-        raise InvalidEvent("undecodable", "empty message value (Kafka tombstone) without an event")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent("undecodable", f"not a UTF-8 JSON document: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidEvent("schema_invalid", "event must be a JSON object")
-    if isinstance(data.get("payload"), str):
-        # Debezium's outbox router sends the jsonb column as text when it cannot expand it.
-        try:
-            data["payload"] = json.loads(data["payload"])
-        except json.JSONDecodeError as exc:
-            raise InvalidEvent("schema_invalid", f"payload is a string but not JSON: {exc}") from exc
-    try:
-        validator_for(schema)(data)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        raise InvalidEvent("schema_invalid", exc.message) from exc
-    try:
-        timestamp = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidEvent("schema_invalid", f"timestamp: {exc}") from exc
+    """One message against a schema; a batch should build one ``Contract`` and call ``decode``."""
+    return Contract(schema).decode(raw)
+
+
+def _event(data: dict, timestamp: datetime) -> Event:
     return Event(
         event_id=data["event_id"],
         event_type=data["event_type"],

@@ -18,39 +18,47 @@ from django.utils import timezone
 
 import audit
 
+from .contracts import Event, Incoming
 from .models import DeadLetter, IndexBlueprint
 from .producer import build_producer
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """A Kafka message as the pipeline sees it."""
+class Letter:
+    """A message the pipeline gives up on, why, and what it was about; stored by ``record``."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+    message: Incoming
+    reason: DeadLetter.Reason
+    error: str
+    entity_id: str = ""
+    event_id: str = ""
+    version: int | None = None
+    target_index: str = ""
+
+    @classmethod
+    def for_event(cls, message: Incoming, reason: DeadLetter.Reason, error: str, event: Event,
+                  target_index: str = "") -> "Letter":
+        return cls(message, reason, error, event.entity_id, event.event_id, event.version, target_index)
 
 
-def record(blueprint: IndexBlueprint, items: list[tuple[Incoming, str, str, dict]]) -> int:
-    """Store dead letters: (message, reason, error, extra fields such as target_index/entity_id)."""
+def record(blueprint: IndexBlueprint, letters: list[Letter]) -> int:
+    """Store dead letters with the raw bytes of their messages."""
     rows = [
         DeadLetter(
             blueprint=blueprint,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            raw_value=msg.value,
-            reason=reason,
-            error=error[:10_000],
-            target_index=extra.get("target_index", ""),
-            entity_id=str(extra.get("entity_id", ""))[:255],
-            event_id=str(extra.get("event_id", ""))[:64],
-            version=extra.get("version"),
+            topic=letter.message.topic,
+            partition=letter.message.partition,
+            offset=letter.message.offset,
+            key=letter.message.key,
+            raw_value=letter.message.value,
+            reason=letter.reason,
+            error=letter.error[:10_000],
+            target_index=letter.target_index,
+            entity_id=str(letter.entity_id)[:255],
+            event_id=str(letter.event_id)[:64],
+            version=letter.version,
         )
-        for msg, reason, error, extra in items
+        for letter in letters
     ]
     DeadLetter.objects.bulk_create(rows)
     return len(rows)

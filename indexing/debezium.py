@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime, timezone
 
 from .contracts import Event, InvalidEvent, event_type_for
+from .models import DeadLetter
 from .sources import Source
 
 UPSERT_OPS = {"c", "u", "r"}  # create, update, snapshot read
@@ -27,24 +28,24 @@ def decode_table_change(raw: bytes | None, aggregate_type: str, source: Source) 
     try:
         change = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent("undecodable", f"not a UTF-8 JSON document: {exc}") from exc
+        raise InvalidEvent(DeadLetter.Reason.UNDECODABLE, f"not a UTF-8 JSON document: {exc}") from exc
     if isinstance(change, dict) and "payload" in change and "schema" in change:
         change = change["payload"]  # the converter was configured with schemas.enable=true
     if not isinstance(change, dict) or "op" not in change:
-        raise InvalidEvent("schema_invalid", "not a Debezium change event (no 'op')")
+        raise InvalidEvent(DeadLetter.Reason.SCHEMA_INVALID, "not a Debezium change event (no 'op')")
     op = change["op"]
     row = change.get("after") if op in UPSERT_OPS else change.get("before")
     if op not in UPSERT_OPS and op != "d":
-        raise InvalidEvent("schema_invalid", f"unknown op {op!r}")
+        raise InvalidEvent(DeadLetter.Reason.SCHEMA_INVALID, f"unknown op {op!r}")
     if not isinstance(row, dict):
-        raise InvalidEvent("schema_invalid", f"op {op!r} without a {'after' if op in UPSERT_OPS else 'before'} row")
+        raise InvalidEvent(DeadLetter.Reason.SCHEMA_INVALID, f"op {op!r} without a {'after' if op in UPSERT_OPS else 'before'} row")
     meta = change.get("source") or {}
     lsn = meta.get("lsn")
     if not isinstance(lsn, int):
-        raise InvalidEvent("schema_invalid", "source.lsn missing: it is the version of a table change")
+        raise InvalidEvent(DeadLetter.Reason.SCHEMA_INVALID, "source.lsn missing: it is the version of a table change")
     key = source.model._meta.pk.attname
     if row.get(key) is None:
-        raise InvalidEvent("schema_invalid", f"the row has no {key}")
+        raise InvalidEvent(DeadLetter.Reason.SCHEMA_INVALID, f"the row has no {key}")
     ts_ms = meta.get("ts_ms") or change.get("ts_ms")
     timestamp = datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc) if ts_ms else datetime.now(timezone.utc)
     skip = {key, source.tenant_field, "version", source.updated_field}

@@ -9,6 +9,8 @@ fail. Dropped fields are reported so an operator can extend the mapping.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from typing import Callable
 
 from .contracts import Event
@@ -28,6 +30,11 @@ def register_builder(name: str):
         return fn
 
     return decorator
+
+
+def unregister_builder(name: str) -> None:
+    """Forget a builder (an app unloading it, or a test cleaning up after itself)."""
+    _BUILDERS.pop(name, None)
 
 
 def get_builder(name: str) -> DocumentBuilder:
@@ -81,3 +88,22 @@ def drop_unmapped(document: dict, mappings: dict, prefix: str = "") -> tuple[dic
         else:
             kept[key] = value
     return kept, dropped
+
+
+def record_unmapped(counts: Counter, samples: dict) -> None:
+    """Upsert (index, field) → count += n, last_seen = now, sample: what the console lists under
+    *Unmapped fields* until an operator extends the mapping or acknowledges it."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        for (index_name, name), n in counts.items():
+            cur.execute(
+                """
+                INSERT INTO indexing_unmappedfield (index_name, field, count, first_seen, last_seen, sample, acknowledged)
+                VALUES (%s, %s, %s, now(), now(), %s, false)
+                ON CONFLICT (index_name, field) DO UPDATE
+                SET count = indexing_unmappedfield.count + EXCLUDED.count,
+                    last_seen = now(), sample = EXCLUDED.sample
+                """,
+                [index_name, name, n, json.dumps(samples.get((index_name, name)), default=str)],
+            )

@@ -12,7 +12,7 @@ import logging
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from . import freshness, stats
+from . import freshness, liveness, stats
 from .models import DeadLetter, IndexBlueprint, OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ class SearchsyncCollector:
         yield from self._outcomes(blueprints)
         yield from self._bulk(blueprints)
         yield from self._consumers(blueprints)
+        yield from self._liveness(blueprints)
         yield from self._lag(blueprints)
         yield from self._freshness(blueprints)
         yield from self._dead_letters()
@@ -64,6 +65,30 @@ class SearchsyncCollector:
                 paused.add_metric([bp.name, consumer_id], 1 if state.get("state") in ("paused", "unavailable") else 0)
         yield batch
         yield paused
+
+    def _liveness(self, blueprints):
+        from django.conf import settings
+
+        up = GaugeMetricFamily("searchsync_consumers_live",
+                               "Consumers with a fresh heartbeat; 0 means nothing indexes this blueprint.",
+                               labels=["blueprint"])
+        for bp in blueprints:
+            up.add_metric([bp.name], liveness.live_consumers(bp.name))
+        yield up
+        if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
+            yield GaugeMetricFamily("searchsync_relays_live", "Outbox relays with a fresh heartbeat.",
+                                    value=liveness.live_relays())
+        failures = CounterMetricFamily("searchsync_pipeline_thread_failures",
+                                       "Relay and consumer thread failures, across all worker processes.",
+                                       labels=["thread"])
+        restarts = CounterMetricFamily("searchsync_pipeline_thread_restarts",
+                                       "Relay and consumer threads restarted by their supervisor.", labels=["thread"])
+        for thread in liveness.supervised_threads():
+            counts = liveness.failures(thread)
+            failures.add_metric([thread], counts["failures"])
+            restarts.add_metric([thread], counts["restarts"])
+        yield failures
+        yield restarts
 
     def _lag(self, blueprints):
         from .lag import consumer_lag

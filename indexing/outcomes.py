@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 
 from .engines import BulkItemResult
+from .models import DeadLetter
 
 TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 MAPPING_ERRORS = {
@@ -39,9 +40,9 @@ def classify(item: BulkItemResult) -> Outcome:
     return Outcome.PERMANENT
 
 
-def dead_letter_reason(item: BulkItemResult) -> str:
+def dead_letter_reason(item: BulkItemResult) -> DeadLetter.Reason:
     if item.status == 413:
-        return "too_large"
+        return DeadLetter.Reason.TOO_LARGE
     if item.error_type in MAPPING_ERRORS or item.status == 400:
-        return "mapping_rejected"
-    return "rejected"
+        return DeadLetter.Reason.MAPPING_REJECTED
+    return DeadLetter.Reason.REJECTED

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from . import freshness, stats
+from . import freshness, liveness, stats
 from .engines import get_engine
 from .lag import PartitionLag, consumer_lag
 from .models import Alert, DeadLetter, IndexBlueprint, UnmappedField
@@ -30,6 +30,11 @@ class IndexStatus:
     errors: list[str] = field(default_factory=list)
     alerts: list = field(default_factory=list)
     unmapped_fields: int = 0
+    supervisor: dict = field(default_factory=dict)  # failures/restarts of this blueprint's consumer thread
+
+    @property
+    def has_consumer(self) -> bool:
+        return bool(self.consumers)
 
     @property
     def total_lag(self) -> int:
@@ -79,6 +84,7 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
         status.canary_lag = freshness.recent(blueprint.name, "canary", 60)
         status.consumers = stats.consumer_states(blueprint.name)
         status.counters = stats.counters(blueprint.name)
+        status.supervisor = liveness.failures(liveness.consumer_thread(blueprint.name))
     except Exception as exc:
         status.errors.append(f"redis: {exc}")
     status.chart = [(m.minute.strftime("%H:%M"), m.p99_ms) for m in freshness.history(blueprint, "canary", 60)]

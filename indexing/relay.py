@@ -13,8 +13,11 @@ dead letter (``relay_dead_letters``) instead of blocking the rows behind it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 import psycopg
@@ -23,9 +26,10 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
-from . import stats
+from . import liveness, stats
+from .backoff import backoff_delay
 from .models import DeadLetter, OutboxEvent
-from .outbox import NOTIFY_CHANNEL
+from .outbox import NOTIFY_CHANNEL, as_event_json
 from .producer import build_producer
 from .relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
 from .topics import ensure_topic, topic_for
@@ -41,6 +45,7 @@ class OutboxRelay:
         self.producer = build_producer()
         self._known_topics: set[str] = set()
         self._listener: psycopg.Connection | None = None
+        self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def relay_once(self) -> int:
         """Publish up to one batch of unpublished rows; return how many left the outbox's unpublished set
@@ -172,8 +177,24 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event) -> None:
         log.info("outbox relay started (batch %d, poll %.1fs)", self.batch_size, self.poll_s)
+        try:
+            self._run(stop)
+        finally:
+            try:
+                liveness.relay_gone(self.relay_id)
+            except Exception:
+                pass
+
+    def _beat(self) -> None:
+        try:
+            liveness.relay_beat(self.relay_id)
+        except Exception as exc:  # liveness reporting must never stop the relay
+            log.debug("could not publish the relay heartbeat: %s", exc)
+
+    def _run(self, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
+            self._beat()
             try:
                 close_old_connections()
                 published = self.relay_once()
@@ -181,7 +202,7 @@ class OutboxRelay:
             except Exception:
                 failures += 1
                 log.exception("relay round failed")
-                stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                stop.wait(backoff_delay(failures, 0.5, 30.0))
                 continue
             if published < self.batch_size:
                 self._wait_for_notify()

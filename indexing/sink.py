@@ -23,13 +23,14 @@ from typing import Callable
 
 from .backoff import backoff_delay
 from .engines import BulkAction, BulkItemResult, SearchEngine
+from .models import DeadLetter
 from .outcomes import Outcome, classify, dead_letter_reason
 
 
 @dataclass
 class Failure:
     action: BulkAction
-    reason: str
+    reason: DeadLetter.Reason
     error: str
 
 
@@ -57,6 +58,15 @@ class BulkSink:
         self.wait = wait
         self.on_throttled = on_throttled or (lambda n: None)
         self.on_unavailable = on_unavailable or (lambda error: None)
+
+    @classmethod
+    def from_settings(cls, engine: SearchEngine, *, chunk_size: int | None = None, **callbacks) -> "BulkSink":
+        """The retry and chunk settings every writer shares (consumer and backfills alike)."""
+        from django.conf import settings
+
+        cfg = settings.SEARCHSYNC
+        return cls(engine, max_retries=cfg["TRANSIENT_RETRIES"], base_s=cfg["RETRY_BASE_MS"] / 1000,
+                   cap_s=cfg["RETRY_MAX_MS"] / 1000, chunk_size=chunk_size or cfg["BATCH_SIZE"], **callbacks)
 
     def write(self, actions: list[BulkAction]) -> SinkResult:
         result = SinkResult()
@@ -89,7 +99,7 @@ class BulkSink:
                     n = attempts.get(id(answer.action), 0) + 1
                     attempts[id(answer.action)] = n
                     if n > self.max_retries:
-                        result.failed.append(Failure(answer.action, "retries_exhausted", _describe(answer)))
+                        result.failed.append(Failure(answer.action, DeadLetter.Reason.RETRIES_EXHAUSTED, _describe(answer)))
                     else:
                         retry.append(answer.action)
             if retry:

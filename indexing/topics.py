@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
+
+from .backoff import backoff_delay
+
+log = logging.getLogger(__name__)
 
 
 def admin_client() -> AdminClient:
@@ -28,3 +35,23 @@ def ensure_topic(topic: str, partitions: int | None = None, timeout: float = 15.
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+def wait_for_topic(topic: str, stop: threading.Event, *, timeout: float = 10.0, base_s: float = 1.0,
+                   cap_s: float = 30.0) -> bool:
+    """``ensure_topic`` until it succeeds or ``stop`` is set; True once the topic exists.
+
+    At start-up the broker may simply not be up yet: that is a wait, not a crash."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            ensure_topic(topic, timeout=timeout)
+            if attempt:
+                log.info("topic %s ready after %d attempt(s)", topic, attempt + 1)
+            return True
+        except Exception as exc:  # any broker trouble (timeout, transport) means: try again later
+            delay = backoff_delay(attempt, base_s, cap_s)
+            log.warning("topic %s not ready (%s: %s); retrying in %.1fs", topic, type(exc).__name__, exc, delay)
+            attempt += 1
+            stop.wait(delay)
+    return False

@@ -6,10 +6,34 @@ Celery's short task model; as a bootstep they live exactly as long as the
 worker, join their consumer groups when it starts, and leave them cleanly when
 it stops. Scaling out means starting more workers with --cdc: Kafka spreads
 each blueprint's partitions over them.
+
+If a pipeline thread cannot be kept running, the whole worker shuts down with
+a failure exit code rather than serving tasks without its consumer: its
+process supervisor then starts a fresh one.
 """
+
+import logging
+import os
+import threading
 
 from celery import bootsteps
 from click import Option
+
+log = logging.getLogger(__name__)
+
+EX_FAILURE = 1
+# If the warm shutdown has not finished by then (a task stuck, a hung join), exit hard.
+HARD_EXIT_AFTER_S = 120.0
+
+
+def shut_down_worker(thread: str, reason: str) -> None:
+    from celery.worker import state
+
+    log.critical("stopping the worker: %s", reason)
+    state.should_stop = EX_FAILURE  # checked by the worker's event loop: a warm shutdown, exit code 1
+    timer = threading.Timer(HARD_EXIT_AFTER_S, os._exit, args=(EX_FAILURE,))
+    timer.daemon = True
+    timer.start()
 
 
 class CdcStep(bootsteps.StartStopStep):
@@ -24,7 +48,7 @@ class CdcStep(bootsteps.StartStopStep):
     def start(self, worker):
         from indexing.runner import PipelineRunner
 
-        self.runner = PipelineRunner(relay=self.with_relay)
+        self.runner = PipelineRunner(relay=self.with_relay, on_fatal=shut_down_worker)
         self.runner.start()
 
     def stop(self, worker):

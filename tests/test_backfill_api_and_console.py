@@ -116,3 +116,51 @@ def test_console_cutover_wizard_shows_approve_only_to_another_admin(products_blu
     client.post(f"/cutovers/{cutover.pk}/execute/", {"confirmed": "on"})
     cutover.refresh_from_db()
     assert cutover.state == "live"
+
+
+def test_console_unknown_actions_are_404_not_500(products_blueprint, users, client, eager_celery):
+    admin1, _, operator = users
+    catalog.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=1) for i in range(5)])
+    client.force_login(operator)
+    client.post("/backfills/", {"blueprint": products_blueprint.name, "kind": "all", "parallelism": "1"})
+    backfill = Backfill.objects.get()
+    assert client.post(f"/backfills/{backfill.pk}/explode/").status_code == 404
+    client.force_login(admin1)
+    client.post("/cutovers/", {"blueprint": products_blueprint.name})
+    cutover = Cutover.objects.get()
+    assert client.post(f"/cutovers/{cutover.pk}/explode/").status_code == 404
+    assert client.post(f"/cutovers/{cutover.pk}/explode/", {"confirmed": "on"}).status_code == 404
+
+
+def test_console_partials_poll_themselves_until_final_and_offer_only_allowed_actions(products_blueprint, users, client,
+                                                                                     eager_celery):
+    admin1, admin2, operator = users
+    catalog.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=1) for i in range(5)])
+    client.force_login(operator)
+    client.post("/backfills/", {"blueprint": products_blueprint.name, "kind": "all", "parallelism": "1"})
+    backfill = Backfill.objects.get()
+    Backfill.objects.filter(pk=backfill.pk).update(status="paused")
+    paused = client.get(f"/backfills/{backfill.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert paused.startswith('<section class="card" id="backfill-progress"')
+    assert 'hx-swap="outerHTML"' in paused and "every 2s" in paused
+    assert ">Resume<" in paused and ">Pause<" not in paused and "Cancel…" in paused
+    assert 'class="status grey"' in paused
+    Backfill.objects.filter(pk=backfill.pk).update(status="completed")
+    done = client.get(f"/backfills/{backfill.pk}/").content.decode()
+    assert "hx-trigger" not in done  # final: no more polling
+    assert "Set limit" not in done and ">Resume<" not in done and 'class="status green"' in done
+
+    client.force_login(admin1)
+    client.post("/cutovers/", {"blueprint": products_blueprint.name})
+    cutover = Cutover.objects.get()
+    own = client.get(f"/cutovers/{cutover.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="cutover-body"' in own and 'hx-swap="outerHTML"' in own
+    assert ">Approve<" not in own and "Swap aliases" not in own and "Run guards again" in own
+    client.force_login(operator)
+    viewer = client.get(f"/cutovers/{cutover.pk}/").content.decode()
+    assert "Run guards again" not in viewer and "Cancel…" not in viewer  # operators only look at cutovers
+    client.force_login(admin2)
+    client.post(f"/cutovers/{cutover.pk}/cancel/", {"confirmed": "on"})
+    cancelled = client.get(f"/cutovers/{cutover.pk}/").content.decode()
+    assert 'data-cutover-state="cancelled"' in cancelled and "hx-trigger" not in cancelled
+    assert 'class="status grey"' in cancelled and "Cancel…" not in cancelled

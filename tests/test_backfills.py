@@ -8,10 +8,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from backfills import services
 from backfills.models import Backfill, BackfillProgress
@@ -134,7 +136,7 @@ def _worker_process(backfill, stale_s):
 
 
 def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, engine, settings):
-    settings.SEARCHSYNC_BACKFILL = {**settings.SEARCHSYNC_BACKFILL, "STALE_CHUNK_S": 2}
+    settings.SEARCHSYNC_BACKFILL = {**settings.SEARCHSYNC_BACKFILL, "STALE_CHUNK_S": 60}
     bulk_products(20_000)
     index = products_blueprint.live_index()
     backfill = services.schedule(products_blueprint, target_index=index, chunk_size=20_000, page_size=200,
@@ -143,7 +145,7 @@ def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, en
 
     planner.plan(backfill)
     Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
-    proc = _worker_process(backfill, stale_s=2)
+    proc = _worker_process(backfill, stale_s=60)
     chunk = BackfillProgress.objects.get(backfill=backfill)
     wait_until(lambda: BackfillProgress.objects.get(pk=chunk.pk).rows_done >= 3000, timeout=120, interval=0.05,
                message="the worker indexing")
@@ -152,7 +154,10 @@ def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, en
     killed_at = BackfillProgress.objects.get(pk=chunk.pk)
     assert killed_at.status == "RUNNING" and 0 < killed_at.rows_done < 20_000
 
-    time.sleep(2.5)  # the chunk's heartbeat goes stale: its worker is dead
+    # A fresh RUNNING chunk belongs to a live worker: nobody takes it over.
+    assert ChunkRunner(backfill.pk).claim() is None
+    # Its heartbeat goes stale (backdated rather than waited for): its worker is taken for dead.
+    BackfillProgress.objects.filter(pk=chunk.pk).update(updated_at=timezone.now() - timedelta(seconds=61))
     resumed = ChunkRunner(backfill.pk)
     assert resumed.run() == 1
     chunk.refresh_from_db()

@@ -35,8 +35,25 @@ def test_healthz_is_public_and_reports_every_dependency_to_logged_in_users(clien
     for name in ("postgres", "redis", "kafka", "search"):
         assert body["dependencies"][name]["ok"], body["dependencies"][name]
     assert body["dependencies"]["postgres"]["detail"] == "wal_level=logical"
+    assert "consumers" in body["pipeline"]
     # Celery workers are not started by the test suite, so the whole is degraded: 503.
-    assert response.status_code == (200 if body["dependencies"]["celery"]["ok"] else 503)
+    healthy = body["dependencies"]["celery"]["ok"] and body["pipeline"]["ok"]
+    assert response.status_code == (200 if healthy else 503)
+
+
+def test_healthz_is_degraded_while_an_enabled_blueprint_has_no_consumer(client, products_blueprint):
+    body = client.get("/healthz")
+    assert body.status_code == 503
+    assert body.json()["status"] == "degraded"
+    assert body.json()["pipeline"]["consumers"][products_blueprint.name] == 0
+    assert body.json()["pipeline"]["ok"] is False
+
+
+def test_overview_shows_a_red_no_consumer_state(admin_client, products_blueprint):
+    html = admin_client.get("/partials/indices/", HTTP_HX_REQUEST="true").content.decode()
+    card = html[html.index(f'data-index="{products_blueprint.name}"'):]
+    assert 'data-status="red"' in card[:400]
+    assert 'data-consumers-live="0"' in card and '<span class="status red">no consumer</span>' in card
 
 
 @pytest.mark.django_db

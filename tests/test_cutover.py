@@ -107,7 +107,7 @@ def test_guarded_approved_atomic_cutover_and_rollback(products_blueprint, engine
     steps = list(cutover.steps.values_list("step", "actor", "ok"))
     assert ("approval refused", "requester", False) in steps and ("approved", "approver", True) in steps
     assert [s for s, _, ok in steps if ok] == ["requested", "build started", "build finished", "verified", "approved",
-                                              "swapped", "rolled back"]
+                                              "swap started", "swapped", "rollback started", "rolled back"]
 
 
 def test_cutover_with_a_failing_guard_is_refused(products_blueprint, engine, eager_celery, people):

@@ -74,10 +74,12 @@ def test_search_node_outage_does_not_slow_writes_and_loses_nothing(products_blue
         finally:
             devstack("up", "opensearch")
         wait_converged(engine, index, deleted, timeout=180)
-    # Printed, not asserted: these machines are shared and noisy.
     print(f"\nwrite latency p50 before outage {_p50(before):.1f} ms, during outage {_p50(during):.1f} ms "
           f"({len(during)} writes while the node was down)")
     assert len(during) > 100
+    # Bounded generously, since these machines are shared and noisy: a write path that waited on the
+    # search cluster would take its request timeout (seconds), far beyond this bound.
+    assert _p50(during) < 5 * _p50(before) + 50, (_p50(before), _p50(during))
 
 
 def _timed_writes(rng, n, deleted):

@@ -2,7 +2,7 @@
 downstream (Kafka, the search cluster) can block or fail an application write."""
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from catalog import services
 from catalog.models import Product
@@ -29,7 +29,7 @@ def test_failure_after_the_entity_write_leaves_neither_row():
 @pytest.mark.django_db(transaction=True)
 def test_failed_outbox_insert_rolls_back_the_entity_change():
     product = services.create_product(tenant_id="t", title="Chair", price_minor=1, available_qty=1)
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError, match="version"):
         with transaction.atomic():
             Product.objects.filter(pk=product.pk).update(title="Changed", version=2)
             # version NULL violates the outbox's NOT NULL: the insert fails inside the same transaction.

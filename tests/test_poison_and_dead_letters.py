@@ -72,15 +72,22 @@ def test_batch_keeps_only_the_newest_version_per_entity(products_blueprint, engi
     assert counters.get("indexed", 0) + counters.get("stale", 0) + counters.get("superseded", 0) == 5
 
 
-def test_fixed_and_replayed_dead_letter_is_indexed(products_blueprint, engine, topic, admin_client):
-    """The operator's loop: a builder bug dead-letters events; after the fix, replay indexes them."""
-    from indexing.documents import register_builder
+@pytest.fixture
+def broken_builder(request):
+    """A builder with a bug, registered for this test only."""
+    from indexing.documents import register_builder, unregister_builder
 
     @register_builder("broken-products")
     def broken(event):
         raise KeyError("brand_name")
 
-    products_blueprint.document_builder = "broken-products"
+    request.addfinalizer(lambda: unregister_builder("broken-products"))
+    return "broken-products"
+
+
+def test_fixed_and_replayed_dead_letter_is_indexed(products_blueprint, engine, topic, admin_client, broken_builder):
+    """The operator's loop: a builder bug dead-letters events; after the fix, replay indexes them."""
+    products_blueprint.document_builder = broken_builder
     products_blueprint.save()
     index = products_blueprint.live_index().name
     produce(topic, [("21", event(21, 1)), ("22", event(22, 1))])

@@ -7,6 +7,14 @@ from django.utils.safestring import mark_safe
 register = template.Library()
 
 
+@register.filter
+def status_colour(state) -> str:
+    """The console's one colour rule for backfill, chunk and cutover states (backfills.states)."""
+    from backfills.states import status_colour as colour
+
+    return colour(state)
+
+
 @register.simple_tag
 def sparkline(points, threshold_ms=None, width=220, height=44):
     """An inline SVG line of (label, value) points, with a dashed threshold line."""

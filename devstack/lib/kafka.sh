@@ -1,11 +1,49 @@
 # shellcheck shell=bash
 # Apache Kafka 4.x, KRaft combined broker+controller, from Maven Central jars on JDK 17.
+#
+# Several independent brokers are supported, one per DEVSTACK_KAFKA_NAME (default "kafka"),
+# each with its own dir $DEVSTACK_HOME/<name>/{config,data,logs}, cluster id and ports; the
+# jars in $DEVSTACK_HOME/lib/kafka are shared. Settings given through the environment are
+# remembered in <dir>/kafka-instance.env, so a later 'up'/'down'/'status' with only
+# DEVSTACK_KAFKA_NAME set reuses them; an env var set to the empty string resets it.
 
-KAFKA_PORT="${DEVSTACK_KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${DEVSTACK_KAFKA_CONTROLLER_PORT:-9093}"
-KAFKA_HEAP_OPTS="${DEVSTACK_KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
+KAFKA_NAME="${DEVSTACK_KAFKA_NAME:-kafka}"
+if [[ ! "$KAFKA_NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || [[ "$KAFKA_NAME" =~ ^(postgres|redis|opensearch|connect|lib|app|static)$ ]] \
+   || [[ -f "$DEVSTACK_HOME/$KAFKA_NAME/instance.env" ]]; then
+  # (instance.env marks an OpenSearch instance's directory)
+  echo "[devstack] invalid DEVSTACK_KAFKA_NAME: '$KAFKA_NAME'" >&2
+  exit 2
+fi
 KAFKA_LIB="$DEVSTACK_HOME/lib/kafka"
-KAFKA_ROOT="$DEVSTACK_HOME/kafka"
+KAFKA_ROOT="$DEVSTACK_HOME/$KAFKA_NAME"
+KAFKA_INSTANCE_ENV="$KAFKA_ROOT/kafka-instance.env"
+
+# Resolve settings: env var (if set, even empty) > remembered value > default.
+_kafka_load_settings() {
+  local saved_port="" saved_cport="" saved_heap=""
+  if [[ -f "$KAFKA_INSTANCE_ENV" ]]; then
+    # shellcheck disable=SC1090
+    source "$KAFKA_INSTANCE_ENV"
+  fi
+  KAFKA_PORT="${DEVSTACK_KAFKA_PORT-$saved_port}";                  KAFKA_PORT="${KAFKA_PORT:-9092}"
+  KAFKA_CONTROLLER_PORT="${DEVSTACK_KAFKA_CONTROLLER_PORT-$saved_cport}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+  KAFKA_HEAP_OPTS="${DEVSTACK_KAFKA_HEAP_OPTS-$saved_heap}";        KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
+}
+_kafka_load_settings
+
+_kafka_save_settings() {
+  mkdir -p "$KAFKA_ROOT"
+  cat >"$KAFKA_INSTANCE_ENV" <<EOF
+# settings of Kafka instance '$KAFKA_NAME' (devstack/lib/kafka.sh)
+saved_port='$KAFKA_PORT'
+saved_cport='$KAFKA_CONTROLLER_PORT'
+saved_heap='$KAFKA_HEAP_OPTS'
+EOF
+}
+
+_kafka_label() { if [[ "$KAFKA_NAME" == kafka ]]; then echo kafka; else echo "kafka[$KAFKA_NAME]"; fi; }
+
 KAFKA_CONFIG_DIR="$KAFKA_ROOT/config"
 KAFKA_DATA="$KAFKA_ROOT/data"
 KAFKA_LOGS="$KAFKA_ROOT/logs"
@@ -16,7 +54,7 @@ KAFKA_POM="$DEVSTACK_DIR/maven/kafka/pom.xml"
 
 kafka_install() {
   ensure_java
-  mvn_copy_deps "$KAFKA_POM" "$KAFKA_LIB" || die_service kafka "" "Maven could not resolve $KAFKA_POM"
+  mvn_copy_deps "$KAFKA_POM" "$KAFKA_LIB" || die_service "$(_kafka_label)" "" "Maven could not resolve $KAFKA_POM"
   mkdir -p "$KAFKA_CONFIG_DIR" "$KAFKA_DATA" "$KAFKA_LOGS"
   _kafka_write_tools_log4j
 }
@@ -140,20 +178,20 @@ _kafka_format() {
     cid="$(cat "$KAFKA_ROOT/cluster.id")"
   else
     cid="$(_kafka_java kafka.tools.StorageTool random-uuid 2>>"$KAFKA_OUT" | tail -n1)"
-    [[ -n "$cid" ]] || die_service kafka "$KAFKA_OUT" "StorageTool random-uuid failed"
+    [[ -n "$cid" ]] || die_service "$(_kafka_label)" "$KAFKA_OUT" "StorageTool random-uuid failed"
     echo "$cid" >"$KAFKA_ROOT/cluster.id"
   fi
-  log "kafka: formatting storage in $KAFKA_DATA (cluster id $cid, --standalone)"
+  log "$(_kafka_label): formatting storage in $KAFKA_DATA (cluster id $cid, --standalone)"
   if ! _kafka_java kafka.tools.StorageTool format -t "$cid" \
         -c "$KAFKA_CONFIG_DIR/server.properties" --standalone >>"$KAFKA_OUT" 2>&1; then
-    die_service kafka "$KAFKA_OUT" "kafka storage format failed"
+    die_service "$(_kafka_label)" "$KAFKA_OUT" "kafka storage format failed"
   fi
 }
 
 kafka_up() {
   kafka_install
   if read_pidfile "$KAFKA_PIDFILE" "$KAFKA_CONFIG_DIR/server.properties" >/dev/null && _kafka_healthy; then
-    service_line kafka up "$(_kafka_endpoint)"
+    service_line "$(_kafka_label)" up "$(_kafka_endpoint)"
     return 0
   fi
   _kafka_write_config
@@ -161,11 +199,12 @@ kafka_up() {
     local p
     for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
       if port_open "$p"; then
-        die_service kafka "$KAFKA_LOG" "port 127.0.0.1:$p is already taken by another process (set DEVSTACK_KAFKA_PORT / DEVSTACK_KAFKA_CONTROLLER_PORT)"
+        die_service "$(_kafka_label)" "$KAFKA_LOG" "port 127.0.0.1:$p is already taken by another process (set DEVSTACK_KAFKA_PORT / DEVSTACK_KAFKA_CONTROLLER_PORT)"
       fi
     done
+    _kafka_save_settings
     _kafka_format
-    log "kafka: starting on 127.0.0.1:$KAFKA_PORT"
+    log "$(_kafka_label): starting on 127.0.0.1:$KAFKA_PORT"
     # shellcheck disable=SC2086
     spawn_detached "$KAFKA_PIDFILE" "$KAFKA_OUT" "$JAVA_BIN" $KAFKA_HEAP_OPTS \
       -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
@@ -173,33 +212,33 @@ kafka_up() {
       -Dkafka.logs.dir="$KAFKA_LOGS" \
       -Dlog4j2.configurationFile="$KAFKA_CONFIG_DIR/log4j2.xml" \
       -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_CONFIG_DIR/server.properties" \
-      || die_service kafka "$KAFKA_OUT" "could not spawn the Kafka JVM"
+      || die_service "$(_kafka_label)" "$KAFKA_OUT" "could not spawn the Kafka JVM"
   fi
   local deadline=$((SECONDS + 120))
   until _kafka_healthy; do
     read_pidfile "$KAFKA_PIDFILE" "$KAFKA_CONFIG_DIR/server.properties" >/dev/null \
-      || die_service kafka "$KAFKA_LOG:$KAFKA_OUT" "the Kafka JVM exited during startup"
+      || die_service "$(_kafka_label)" "$KAFKA_LOG:$KAFKA_OUT" "the Kafka JVM exited during startup"
     ((SECONDS < deadline)) \
-      || die_service kafka "$KAFKA_LOG:$KAFKA_OUT" "no metadata answer from 127.0.0.1:$KAFKA_PORT after 120s"
+      || die_service "$(_kafka_label)" "$KAFKA_LOG:$KAFKA_OUT" "no metadata answer from 127.0.0.1:$KAFKA_PORT after 120s"
     sleep 1
   done
-  service_line kafka up "$(_kafka_endpoint)"
+  service_line "$(_kafka_label)" up "$(_kafka_endpoint)"
 }
 
 kafka_down() {
   local pid
   if pid="$(read_pidfile "$KAFKA_PIDFILE" "$KAFKA_CONFIG_DIR/server.properties")"; then
-    stop_pid kafka "$pid" 60 TERM
+    stop_pid "$(_kafka_label)" "$pid" 60 TERM
   fi
   rm -f "$KAFKA_PIDFILE"
-  service_line kafka down ""
+  service_line "$(_kafka_label)" down ""
 }
 
 kafka_status() {
   if read_pidfile "$KAFKA_PIDFILE" "$KAFKA_CONFIG_DIR/server.properties" >/dev/null && [[ -d "$KAFKA_LIB" ]] && _kafka_healthy; then
-    service_line kafka up "Kafka $(_kafka_version)  $(_kafka_endpoint)"
+    service_line "$(_kafka_label)" up "Kafka $(_kafka_version)  $(_kafka_endpoint)"
   else
-    service_line kafka down "127.0.0.1:$KAFKA_PORT  log: $KAFKA_LOG"
+    service_line "$(_kafka_label)" down "127.0.0.1:$KAFKA_PORT  log: $KAFKA_LOG"
     return 1
   fi
 }

@@ -9,7 +9,8 @@
 # to the empty string resets that setting to its default.
 
 OS_NAME="${DEVSTACK_OPENSEARCH_NAME:-opensearch}"
-if [[ ! "$OS_NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || [[ "$OS_NAME" =~ ^(postgres|redis|kafka|lib)$ ]]; then
+if [[ ! "$OS_NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || [[ "$OS_NAME" =~ ^(postgres|redis|kafka|lib)$ ]] \
+   || [[ -f "$DEVSTACK_HOME/$OS_NAME/kafka-instance.env" ]]; then
   echo "[devstack] invalid DEVSTACK_OPENSEARCH_NAME: '$OS_NAME'" >&2
   exit 2
 fi

@@ -3,7 +3,7 @@
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from indexing.runner import PipelineRunner
 
@@ -17,14 +17,16 @@ class Command(BaseCommand):
         parser.add_argument("--blueprint", action="append", dest="blueprints", help="Only these blueprints.")
 
     def handle(self, *, no_relay, no_consumers, blueprints, **options):
-        runner = PipelineRunner(relay=not no_relay, blueprints=[] if not blueprints else blueprints)
-        if no_consumers:
-            runner._blueprints = lambda: []
+        runner = PipelineRunner(relay=not no_relay, consumers=not no_consumers,
+                                blueprints=[] if not blueprints else blueprints)
         done = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())
         runner.start()
         while not done.wait(1.0):
-            if not runner.alive():
+            if runner.fatal.is_set() or not runner.alive():
                 break
         runner.stop()
+        if runner.fatal.is_set():
+            # Non-zero exit: whatever supervises this process restarts it.
+            raise CommandError(f"pipeline thread unrecoverable: {runner.supervisor.fatal_reason}", returncode=1)

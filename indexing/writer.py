@@ -1,0 +1,142 @@
+"""The document writer: events → documents → versioned bulk writes → resolved outcomes.
+
+The one place that builds documents and writes them, for the live consumer
+(``processor.py``) and for backfills (``backfills/runner.py``); reconciliation
+repairs re-emit through the outbox and so reach the index through here too.
+For each event and each write target:
+
+- a delete on a hard-delete blueprint becomes a versioned delete; any other
+  delete a logical tombstone;
+- the blueprint's builder makes the document (a builder error dead-letters that
+  event only), fields the target's mapping does not know are dropped and counted;
+- a document over ``MAX_DOCUMENT_BYTES`` is dead-lettered as too large;
+- everything else goes to the bulk sink with the event's version as external
+  version: indexed, stale (409, counted, never retried) or a dead letter.
+
+Every event passed in is resolved when ``write_documents`` returns; dead letters
+and unmapped fields are already stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import orjson
+from django.conf import settings
+
+from . import dead_letters
+from .contracts import Event, Incoming
+from .dead_letters import Letter
+from .documents import drop_unmapped, get_builder, record_unmapped, tombstone_document
+from .engines import BulkAction
+from .models import DeadLetter, DeleteMode, IndexBlueprint
+from .sink import BulkSink
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    name: str
+    mappings: dict
+
+
+def write_targets(blueprint: IndexBlueprint) -> list[WriteTarget]:
+    """The live index and any index being built: every one of them gets every write."""
+    return [WriteTarget(name, mappings) for name, mappings in blueprint.write_targets().values_list("name", "mappings")]
+
+
+@dataclass
+class WriteResult:
+    indexed: list[Event] = field(default_factory=list)  # one entry per written document (per target)
+    stale: int = 0
+    retried: int = 0
+    rejected_429: int = 0
+    documents: int = 0  # actions sent to the cluster
+    bulk_seconds: float = 0.0
+    acked_at: float = 0.0
+    dead: list[Letter] = field(default_factory=list)
+    dropped_fields: Counter = field(default_factory=Counter)  # (index, dotted field) → documents
+
+
+def document_size(document: dict) -> int:
+    """Bytes of the document as the bulk body carries it (serialised with orjson, like the engines)."""
+    try:
+        return len(orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: the slow path copes
+        return len(json.dumps(document, default=str).encode())
+
+
+def as_message(blueprint: IndexBlueprint, event: Event) -> Incoming:
+    """An event that never was a Kafka message (a backfilled row), as the message it would have been,
+    so a replayed dead letter goes through the live path."""
+    return Incoming(blueprint.topic, -1, -1, event.entity_id.encode(), json.dumps(event.to_json()).encode())
+
+
+def with_new_event_id(event: Event, event_id: str) -> Event:
+    return dataclasses.replace(event, event_id=event_id)
+
+
+def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
+                    events: Iterable[tuple[Incoming | None, Event]], sink: BulkSink, *,
+                    max_document_bytes: int | None = None) -> WriteResult:
+    """Write each event's document to every target; ``None`` as message means "not from Kafka"."""
+    limit = max_document_bytes or settings.SEARCHSYNC["MAX_DOCUMENT_BYTES"]
+    result = WriteResult()
+    builder = get_builder(blueprint.document_builder)
+    hard_delete = blueprint.delete_mode == DeleteMode.HARD
+    actions: list[BulkAction] = []
+    owners: dict[int, tuple[Incoming | None, Event]] = {}
+    samples: dict = {}
+
+    def reject(message, reason, error, event, target_index=""):
+        result.dead.append(Letter.for_event(message or as_message(blueprint, event), reason, error, event,
+                                            target_index))
+
+    for message, event in events:
+        if event.is_delete and hard_delete:
+            for target in targets:
+                action = BulkAction("delete", target.name, event.entity_id, event.version)
+                actions.append(action)
+                owners[id(action)] = (message, event)
+            continue
+        try:
+            document = tombstone_document(event) if event.is_delete else builder(event)
+        except Exception as exc:  # a builder bug must not stall the partition or the backfill
+            reject(message, DeadLetter.Reason.BUILD_FAILED, f"{type(exc).__name__}: {exc}", event)
+            continue
+        for target in targets:
+            kept, dropped = drop_unmapped(document, target.mappings)
+            for name, sample in dropped.items():
+                result.dropped_fields[(target.name, name)] += 1
+                samples[(target.name, name)] = sample
+            size = document_size(kept)
+            if size > limit:
+                reject(message, DeadLetter.Reason.TOO_LARGE, f"document is {size} bytes, limit {limit}", event,
+                       target.name)
+                continue
+            action = BulkAction("index", target.name, event.entity_id, event.version, kept)
+            actions.append(action)
+            owners[id(action)] = (message, event)
+
+    started = time.monotonic()
+    written = sink.write(actions)
+    result.bulk_seconds = time.monotonic() - started
+    result.documents = len(actions)
+    result.acked_at = written.acked_at
+    result.indexed = [owners[id(a)][1] for a in written.indexed]
+    result.stale = len(written.stale)
+    result.retried = written.retried
+    result.rejected_429 = written.rejected_429
+    for failure in written.failed:
+        message, event = owners[id(failure.action)]
+        reject(message, failure.reason, failure.error, event, failure.action.index)
+
+    if result.dead:
+        dead_letters.record(blueprint, result.dead)
+    if result.dropped_fields:
+        record_unmapped(result.dropped_fields, samples)
+    return result
