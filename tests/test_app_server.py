@@ -45,7 +45,9 @@ def test_gunicorn_serves_healthz_login_and_static_files(tmp_path):
             except requests.RequestException:  # still booting
                 time.sleep(0.5)
         health = requests.get(f"{base}/healthz", timeout=30)
-        assert health.status_code == 200, health.text
+        # No pipeline runs for this database, so 503 (degraded) is a right answer too; anonymous
+        # callers get the status alone either way.
+        assert health.json() == {"status": {200: "ok", 503: "degraded"}[health.status_code]}, health.text
         login = requests.get(f"{base}/accounts/login/", timeout=5)
         assert login.status_code == 200 and "Log in" in login.text
         css = requests.get(f"{base}/static/css/console.css", timeout=5)
@@ -55,4 +57,4 @@ def test_gunicorn_serves_healthz_login_and_static_files(tmp_path):
         server.terminate()
         _, stderr = server.communicate(timeout=30)
     log = access_log.read_text()
-    assert '"GET /healthz HTTP/1.1" 200' in log and '"GET /accounts/login/ HTTP/1.1" 200' in log, stderr.decode()[-2000:]
+    assert f'"GET /healthz HTTP/1.1" {health.status_code}' in log and '"GET /accounts/login/ HTTP/1.1" 200' in log, stderr.decode()[-2000:]

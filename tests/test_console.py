@@ -41,8 +41,8 @@ def test_healthz_is_public_and_reports_every_dependency_to_logged_in_users(clien
     assert response.status_code == (200 if healthy else 503)
 
 
-def test_healthz_is_degraded_while_an_enabled_blueprint_has_no_consumer(client, products_blueprint):
-    body = client.get("/healthz")
+def test_healthz_is_degraded_while_an_enabled_blueprint_has_no_consumer(admin_client, products_blueprint):
+    body = admin_client.get("/healthz")
     assert body.status_code == 503
     assert body.json()["status"] == "degraded"
     assert body.json()["pipeline"]["consumers"][products_blueprint.name] == 0

@@ -41,8 +41,8 @@ def live(client, name):
 
 
 @pytest.mark.slow
-def test_runner_started_while_kafka_is_down_resumes_by_itself_when_it_comes_up(client, settings, products_blueprint,
-                                                                               engine):
+def test_runner_started_while_kafka_is_down_resumes_by_itself_when_it_comes_up(client, admin_client, settings,
+                                                                               products_blueprint, engine):
     settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{DRILL_KAFKA['DEVSTACK_KAFKA_PORT']}"
     name = products_blueprint.name
     runner = PipelineRunner(relay=True, blueprints=[name], policy=FAST)
@@ -53,14 +53,14 @@ def test_runner_started_while_kafka_is_down_resumes_by_itself_when_it_comes_up(c
         time.sleep(5)
         assert runner.alive() and not runner.fatal.is_set()
         assert live(client, name) == 0
-        health = client.get("/healthz")
+        health = admin_client.get("/healthz")  # the pipeline's details are for logged-in users
         assert health.status_code == 503 and health.json()["pipeline"]["consumers"][name] == 0
 
         devstack("up", "kafka", env=DRILL_KAFKA)
         services.update_product(ids[0], title="After the broker came up")
         wait_converged(engine, products_blueprint.read_alias, timeout=180)
         assert live(client, name) == 1
-        assert client.get("/healthz").json()["pipeline"]["consumers"][name] == 1
+        assert admin_client.get("/healthz").json()["pipeline"]["consumers"][name] == 1
         assert not runner.fatal.is_set()
     finally:
         runner.stop()
