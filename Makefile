@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DEMO_PRODUCTS ?= 5000
 
-.PHONY: up down status test venv migrate bootstrap browser bench
+.PHONY: up down status test test-default test-elasticsearch test-opensearch3 venv migrate bootstrap browser bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,8 +21,15 @@ migrate: venv
 bootstrap: migrate
 	$(PY) manage.py bootstrap --demo-users
 
+# The search node `make up` starts follows SEARCH_ENGINE / SEARCH_URL: Elasticsearch 7.17 for
+# SEARCH_ENGINE=elasticsearch, OpenSearch 3.x for an OpenSearch URL on port 9202, else 2.19.
+SEARCH_ENGINE ?= opensearch
+SEARCH_URL ?= http://127.0.0.1:9200
+SEARCH_SERVICE := $(if $(filter elasticsearch,$(SEARCH_ENGINE)),elasticsearch,$(if $(findstring :9202,$(SEARCH_URL)),opensearch3,opensearch))
+export SEARCH_ENGINE SEARCH_URL
+
 up: venv
-	devstack/up
+	devstack/up postgres redis kafka $(SEARCH_SERVICE)
 	$(MAKE) --no-print-directory bootstrap
 	$(PY) manage.py seed_catalog --if-empty --products $(DEMO_PRODUCTS) --seed 1
 	SEARCHSYNC_PORT=$(PORT) devstack/console start
@@ -43,9 +50,28 @@ status:
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
-test: venv browser
+# `make test`: the whole suite on the default engine (OpenSearch 2.19), then the engine
+# contract tests and the drills on Elasticsearch 7.17 and on OpenSearch 3.x.
+test: test-default test-elasticsearch test-opensearch3
+
+test-default: venv browser
 	devstack/up
 	$(VENV)/bin/pytest
+
+# What must hold on every engine: the adapter's contract and the drills that exercise the
+# engine's own behaviour (versions, deletes and gc_deletes, aliases, 429s, an outage).
+# The Debezium variants are left to the default run: they test the publisher, not the engine.
+ENGINE_TESTS := tests/test_engine.py tests/test_pipeline_convergence.py tests/test_failures.py \
+	tests/test_backpressure.py tests/test_deletes.py tests/test_backfills.py tests/test_cutover.py
+ENGINE_PYTEST := $(VENV)/bin/pytest $(ENGINE_TESTS) -k "not debezium" --durations=5
+
+test-elasticsearch: venv
+	devstack/up postgres redis kafka elasticsearch
+	SEARCH_ENGINE=elasticsearch SEARCH_URL=http://127.0.0.1:9201 SEARCHSYNC_TEST_SEARCH_SERVICE=elasticsearch $(ENGINE_PYTEST)
+
+test-opensearch3: venv
+	devstack/up postgres redis kafka opensearch3
+	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9202 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch3 $(ENGINE_PYTEST)
 
 bench: venv
 	devstack/up

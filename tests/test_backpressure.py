@@ -15,24 +15,22 @@ from indexing.engines import BulkAction, build_engine
 from indexing.models import DeadLetter
 from indexing.relay import OutboxRelay
 from tests.helpers import devstack, running, wait_converged
+from tests.helpers import small_queue_node as small_queue_node_spec
 
-NODE_ENV = {
-    "DEVSTACK_OPENSEARCH_NAME": "os429",
-    "DEVSTACK_OPENSEARCH_PORT": "9201",
-    "DEVSTACK_OPENSEARCH_WRITE_QUEUE_SIZE": "1",
-    "DEVSTACK_OPENSEARCH_WRITE_THREADS": "1",
-    "DEVSTACK_OPENSEARCH_HEAP": "512m",
-}
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def small_queue_node():
-    devstack("up", "opensearch", env=NODE_ENV)
+    """A second node of the engine under test (OpenSearch 2.x, 3.x or Elasticsearch) with a one-slot write queue."""
+    from django.conf import settings
+
+    service, env, url = small_queue_node_spec()
+    devstack("up", service, env=env)
     try:
-        yield build_engine("opensearch", "http://127.0.0.1:9201")
+        yield build_engine(settings.SEARCH_ENGINE, url)
     finally:
-        devstack("down", "opensearch", env=NODE_ENV, check=False)
+        devstack("down", service, env=env, check=False)
 
 
 def noisy_neighbour(engine, index, stop):

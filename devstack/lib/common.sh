@@ -230,4 +230,4 @@ devstack_lock() {
 }
 
 # service_line NAME STATE DETAIL
-service_line() { printf '%-11s %-5s %s\n' "$1" "$2" "$3"; }
+service_line() { printf '%-13s %-5s %s\n' "$1" "$2" "$3"; }
