@@ -55,7 +55,7 @@ browser:
 test: test-default test-elasticsearch test-opensearch3
 
 test-default: venv browser
-	devstack/up
+	devstack/up postgres redis kafka $(SEARCH_SERVICE)
 	$(VENV)/bin/pytest
 
 # What must hold on every engine: the adapter's contract and the drills that exercise the
