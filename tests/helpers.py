@@ -4,6 +4,7 @@ and read back the whole state of the database and of an index."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import threading
@@ -32,12 +33,14 @@ _NODE_ENV_PREFIX = {"opensearch": "DEVSTACK_OPENSEARCH", "elasticsearch": "DEVST
 _SMALL_QUEUE = {"opensearch": ("os429", 9210), "elasticsearch": ("es429", 9211), "opensearch3": ("os3-429", 9212)}
 
 
+@functools.lru_cache(maxsize=1)
 def search_service() -> str:
     """The devstack service that runs the search node under test (the one SEARCH_URL points at).
 
     SEARCHSYNC_TEST_SEARCH_SERVICE names it (the Makefile's per-engine targets set it);
     otherwise it follows from the engine itself: Elasticsearch, OpenSearch 3.x or 2.x.
-    Failure drills stop and start this service, never another engine's node.
+    Failure drills stop and start this service, never another engine's node. Resolved once
+    (and cached) while the node still answers, so it can be started again after a stop.
     """
     explicit = os.environ.get("SEARCHSYNC_TEST_SEARCH_SERVICE")
     if explicit:
@@ -53,7 +56,8 @@ def search_service() -> str:
 
 
 def stop_search_node() -> None:
-    devstack("down", search_service())
+    service = search_service()  # resolve while the node still answers
+    devstack("down", service)
 
 
 def start_search_node() -> None:
