@@ -117,7 +117,8 @@ _sn_install() {
   ensure_packages curl
   mvn_copy_deps "$SN_POM" "$SN_LIB" || die_service "$SN_LABEL" "" "Maven could not resolve $SN_POM"
   local stamp="$SN_LAUNCHER_DIR/.devstack-src.sha256" want
-  want="$( (sha256sum "${SN_SOURCES[@]}"; cat "$SN_LIB/.devstack-pom.sha256"; echo "$SN_JAVAC") | sha256sum | cut -d' ' -f1)"
+  # contents, not paths: worktrees sharing a DEVSTACK_HOME must not recompile each other's copy
+  want="$( (cat "${SN_SOURCES[@]}"; cat "$SN_LIB/.devstack-pom.sha256"; echo "$SN_JAVAC") | sha256sum | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -f "$SN_LAUNCHER_DIR/$SN_MAIN.class" ]]; then
     log "$SN_FLAVOR: compiling ${SN_SOURCES[*]} with $SN_JAVAC"
     rm -rf "$SN_LAUNCHER_DIR"
