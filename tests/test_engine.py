@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from catalog.blueprint import products_definition
-from indexing.engines import BulkAction, EngineUnavailable, build_engine
+from indexing.engines import BulkAction, EngineUnavailable, UnsupportedServer, build_engine
 from indexing.outcomes import Outcome, classify
 
 
@@ -218,3 +218,31 @@ def test_gc_deletes_setting_round_trips(engine, unique):
         assert (got["gc_deletes"], got["refresh_interval"]) == ("90s", "-1")
     finally:
         engine.delete_index(name)
+
+
+def test_elasticsearch_adapter_names_a_server_without_the_product_header_unsupported():
+    # What an Elasticsearch older than 7.14 (or another product) looks like to the 8.x client.
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Old(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"cluster_name": "old", "version": {"number": "7.10.2"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Old)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(UnsupportedServer, match="7.17, 8.x and 9.x"):
+            build_engine("elasticsearch", f"http://127.0.0.1:{server.server_address[1]}", timeout=5).info()
+    finally:
+        server.shutdown()
+        server.server_close()

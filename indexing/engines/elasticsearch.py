@@ -2,9 +2,10 @@
 
 The 8.x client sends `Accept`/`Content-Type: application/vnd.elasticsearch+json;
 compatible-with=8` and checks the `X-Elastic-Product: Elasticsearch` response header.
-7.17 accepts those headers and answers in its own (7.x) shapes; 9.x servers answer in
-8.x-compatible shapes. Servers older than 7.14 send no product header and are refused by the
-client (`UnsupportedProductError`); 7.14-7.16 are not verified. Verified against a real
+7.17 accepts those headers and answers in its own (7.x) shapes; 9.x servers are documented to
+accept 8-compatible requests (REST API compatibility). Servers older than 7.14 (and anything
+that is not Elasticsearch) send no product header: the client refuses them and the adapter
+raises `UnsupportedServer`; 7.14-7.16 are not verified. Verified against a real
 7.17.28 node (devstack); 8.x/9.x are written for but not exercised here.
 
 Differences from the OpenSearch adapter that this module absorbs:
