@@ -340,6 +340,7 @@ LOGGING = {
     "loggers": {
         "opensearch": {"level": "ERROR"},  # connection failures are handled and reported by the pipeline
         "elastic_transport": {"level": "WARNING"},
+        "elastic_transport.node_pool": {"level": "ERROR"},  # "node has failed ... timeout": same as above
         "urllib3": {"level": "WARNING"},
     },
 }

@@ -4,6 +4,7 @@ and read back the whole state of the database and of an index."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import threading
@@ -21,6 +22,57 @@ def devstack(command: str, *services: str, env: dict | None = None, check: bool 
     """Run devstack/up|down for some services, as a failure drill does to stop and start them."""
     subprocess.run([str(ROOT / "devstack" / command), *services], check=check, stdout=subprocess.DEVNULL,
                    env={**os.environ, **(env or {})})
+
+
+# The devstack service of each engine's default node, and of its small-write-queue twin that
+# answers 429 (test_backpressure). Ports: 9200 OpenSearch 2.19, 9201 Elasticsearch 7.17,
+# 9202 OpenSearch 3.x; the twins on 9210-9212.
+SEARCH_SERVICES = ("opensearch", "elasticsearch", "opensearch3")
+_NODE_ENV_PREFIX = {"opensearch": "DEVSTACK_OPENSEARCH", "elasticsearch": "DEVSTACK_ELASTICSEARCH",
+                    "opensearch3": "DEVSTACK_OPENSEARCH3"}
+_SMALL_QUEUE = {"opensearch": ("os429", 9210), "elasticsearch": ("es429", 9211), "opensearch3": ("os3-429", 9212)}
+
+
+@functools.lru_cache(maxsize=1)
+def search_service() -> str:
+    """The devstack service that runs the search node under test (the one SEARCH_URL points at).
+
+    SEARCHSYNC_TEST_SEARCH_SERVICE names it (the Makefile's per-engine targets set it);
+    otherwise it follows from the engine itself: Elasticsearch, OpenSearch 3.x or 2.x.
+    Failure drills stop and start this service, never another engine's node. Resolved once
+    (and cached) while the node still answers, so it can be started again after a stop.
+    """
+    explicit = os.environ.get("SEARCHSYNC_TEST_SEARCH_SERVICE")
+    if explicit:
+        if explicit not in SEARCH_SERVICES:
+            raise ValueError(f"SEARCHSYNC_TEST_SEARCH_SERVICE must be one of {SEARCH_SERVICES}, not {explicit!r}")
+        return explicit
+    from indexing.engines import get_engine
+
+    info = get_engine().info()
+    if info.engine == "elasticsearch":
+        return "elasticsearch"
+    return "opensearch3" if info.version.split(".")[0] == "3" else "opensearch"
+
+
+def stop_search_node() -> None:
+    service = search_service()  # resolve while the node still answers
+    devstack("down", service)
+
+
+def start_search_node() -> None:
+    devstack("up", search_service())
+
+
+def small_queue_node(service: str | None = None) -> tuple[str, dict, str]:
+    """(devstack service, its env, URL) of a second node of the engine under test with one write
+    thread and a one-slot write queue, so that a little concurrent load gets 429s."""
+    service = service or search_service()
+    name, port = _SMALL_QUEUE[service]
+    prefix = _NODE_ENV_PREFIX[service]
+    env = {f"{prefix}_NAME": name, f"{prefix}_PORT": str(port), f"{prefix}_WRITE_QUEUE_SIZE": "1",
+           f"{prefix}_WRITE_THREADS": "1", f"{prefix}_HEAP": "512m"}
+    return service, env, f"http://127.0.0.1:{port}"
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):

@@ -15,24 +15,22 @@ from indexing.engines import BulkAction, build_engine
 from indexing.models import DeadLetter
 from indexing.relay import OutboxRelay
 from tests.helpers import devstack, running, wait_converged
+from tests.helpers import small_queue_node as small_queue_node_spec
 
-NODE_ENV = {
-    "DEVSTACK_OPENSEARCH_NAME": "os429",
-    "DEVSTACK_OPENSEARCH_PORT": "9201",
-    "DEVSTACK_OPENSEARCH_WRITE_QUEUE_SIZE": "1",
-    "DEVSTACK_OPENSEARCH_WRITE_THREADS": "1",
-    "DEVSTACK_OPENSEARCH_HEAP": "512m",
-}
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def small_queue_node():
-    devstack("up", "opensearch", env=NODE_ENV)
+    """A second node of the engine under test (OpenSearch 2.x, 3.x or Elasticsearch) with a one-slot write queue."""
+    from django.conf import settings
+
+    service, env, url = small_queue_node_spec()
+    devstack("up", service, env=env)
     try:
-        yield build_engine("opensearch", "http://127.0.0.1:9201")
+        yield build_engine(settings.SEARCH_ENGINE, url)
     finally:
-        devstack("down", "opensearch", env=NODE_ENV, check=False)
+        devstack("down", service, env=env, check=False)
 
 
 def noisy_neighbour(engine, index, stop):
@@ -126,3 +124,44 @@ def test_sink_retries_429_items_without_dead_lettering(small_queue_node, unique)
     assert all(not r.failed for r in results)
     assert sum(r.rejected_429 for r in results) > 0
     assert len(results[-1].indexed) == 1000 and count == 1000
+
+
+def test_a_full_write_queue_answers_429_items_that_are_transient(small_queue_node, unique):
+    """Every engine answers a full write queue with item status 429 (the type name differs:
+    Elasticsearch's es_rejected_execution_exception, OpenSearch's rejected_execution_exception);
+    the pipeline goes by the status, so both are transient, never dead letters."""
+    from catalog.blueprint import products_definition
+    from indexing.outcomes import Outcome, classify
+
+    engine = small_queue_node
+    definition = products_definition()
+    index = f"reject-{unique}"
+    engine.create_index(index, definition["settings"], definition["mappings"])
+    doc = {"id": "x", "tenant_id": "t", "title": "reject " * 20, "price_minor": 1, "available_qty": 1, "version": 1}
+    rejected, stop = [], threading.Event()
+
+    def flood(offset):
+        version = 0
+        while not stop.is_set():
+            version += 1
+            for r in engine.bulk([BulkAction("index", index, str(offset + i), version, doc) for i in range(500)],
+                                 chunk_size=500):
+                if r.status == 429:
+                    rejected.append(r)
+                    stop.set()
+
+    threads = [threading.Thread(target=flood, args=(n * 1000,), daemon=True) for n in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        stop.wait(60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        engine.delete_index(index)
+    assert rejected, "the one-slot queue never answered 429"
+    types = {r.error_type for r in rejected}
+    print(f"\n429 error types: {types}")
+    assert types <= {"es_rejected_execution_exception", "rejected_execution_exception"}
+    assert all(classify(r) is Outcome.TRANSIENT for r in rejected)

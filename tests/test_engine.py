@@ -1,12 +1,16 @@
-"""The search engine adapter against the real node (OpenSearch by default;
-SEARCH_ENGINE=elasticsearch SEARCH_URL=... runs the same tests on Elasticsearch)."""
+"""The search engine adapter against the real node: OpenSearch 2.19 by default;
+`make test-elasticsearch` / `make test-opensearch3` (SEARCH_ENGINE, SEARCH_URL) run the same
+tests on Elasticsearch 7.17 and OpenSearch 3.x. Each behaviour that differs between engines
+or client libraries is pinned here, so every engine is held to the same contract."""
 
+import contextlib
 import socket
+import threading
 
 import pytest
 
 from catalog.blueprint import products_definition
-from indexing.engines import BulkAction, EngineUnavailable, build_engine
+from indexing.engines import BulkAction, EngineUnavailable, UnsupportedServer, build_engine
 from indexing.outcomes import Outcome, classify
 
 
@@ -24,9 +28,10 @@ def doc(i, title="Ergonomic Office Chair", **extra):
             "version": 1, "deleted": False, **extra}
 
 
-def test_info_reports_engine_and_version(engine):
+def test_info_reports_engine_and_version(engine, settings):
     info = engine.info()
-    assert info.engine in ("opensearch", "elasticsearch")
+    assert info.engine == settings.SEARCH_ENGINE
+    assert info.distribution == ("elasticsearch" if info.engine == "elasticsearch" else "opensearch")
     assert info.version[0].isdigit()
 
 
@@ -47,7 +52,8 @@ def test_seed_mapping_is_strict_and_autocomplete_works(engine, index):
 def test_unmapped_field_is_rejected_permanently(engine, index):
     (result,) = engine.bulk([BulkAction("index", index, "1", 1, doc(1, colour="red"))])
     assert result.status == 400
-    assert result.error_type == "strict_dynamic_mapping_exception"
+    # Elasticsearch 8+ may name it document_parsing_exception; 7.17 and OpenSearch use this one.
+    assert result.error_type in ("strict_dynamic_mapping_exception", "document_parsing_exception")
     assert classify(result) is Outcome.PERMANENT
 
 
@@ -128,3 +134,115 @@ def test_unreachable_cluster_is_reported_not_raised_by_bulk(engine):
     results = dead.bulk([BulkAction("index", "x", "1", 1, {"a": 1}), BulkAction("delete", "x", "2", 1)])
     assert [r.status for r in results] == [None, None]
     assert all(classify(r) is Outcome.TRANSIENT for r in results)
+
+
+@contextlib.contextmanager
+def _silent_server():
+    """A port that accepts connections and never answers: a hung node."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def test_a_node_that_does_not_answer_in_time_is_unavailable_not_an_error(engine):
+    # The elasticsearch client's ConnectionTimeout is not a ConnectionError (opensearch-py's is):
+    # the adapter must turn both into EngineUnavailable, or a hung node would crash the
+    # backpressure probe and the freshness canary instead of pausing them.
+    with _silent_server() as port:
+        hung = build_engine(engine.kind, f"http://127.0.0.1:{port}", timeout=0.5)
+        with pytest.raises(EngineUnavailable):
+            hung.write_thread_pool()
+        results = hung.bulk([BulkAction("index", "x", "1", 1, {"a": 1})])
+    assert [r.status for r in results] == [None]
+    assert classify(results[0]) is Outcome.TRANSIENT
+
+
+def test_get_is_real_time_and_search_sees_writes_after_refresh(engine, unique):
+    definition = products_definition()
+    name = f"engine-rt-{unique}"
+    engine.create_index(name, {**definition["settings"], "refresh_interval": "-1"}, definition["mappings"])
+    try:
+        engine.bulk([BulkAction("index", name, "1", 1, doc(1))])
+        assert engine.get(name, "1")["_version"] == 1
+        assert set(engine.mget(name, ["1", "2"])) == {"1"}
+        assert engine.search(name, {"query": {"match_all": {}}})["hits"]["hits"] == []
+        engine.refresh(name)
+        assert [h["_id"] for h in engine.search(name, {"query": {"match_all": {}}})["hits"]["hits"]] == ["1"]
+    finally:
+        engine.delete_index(name)
+
+
+def test_filtered_read_alias_hides_tombstones_and_write_alias_writes(engine, index, unique):
+    read, write = f"read-{unique}", f"write-{unique}"
+    engine.update_aliases([
+        {"add": {"index": index, "alias": read, "filter": {"bool": {"must_not": {"term": {"deleted": True}}}}}},
+        {"add": {"index": index, "alias": write, "is_write_index": True}},
+    ])
+    engine.bulk([BulkAction("index", write, "1", 1, doc(1)), BulkAction("index", write, "2", 1, doc(2, deleted=True))])
+    engine.refresh(index)
+    assert engine.count(index) == 2
+    assert engine.count(read) == 1
+    assert [h["_id"] for h in engine.search(read, {"query": {"match_all": {}}})["hits"]["hits"]] == ["1"]
+    assert "filter" in engine.get_alias(read)[index]
+    assert engine.get_alias(write)[index].get("is_write_index") is True
+
+
+def test_gc_deletes_setting_round_trips(engine, unique):
+    definition = products_definition()
+    name = f"engine-gc-{unique}"
+    engine.create_index(name, {**definition["settings"], "gc_deletes": "24h"}, definition["mappings"])
+    try:
+        assert engine.get_settings(name)["gc_deletes"] == "24h"
+        engine.put_settings(name, {"gc_deletes": "90s", "refresh_interval": "-1"})
+        got = engine.get_settings(name)
+        assert (got["gc_deletes"], got["refresh_interval"]) == ("90s", "-1")
+    finally:
+        engine.delete_index(name)
+
+
+def test_elasticsearch_adapter_names_a_server_without_the_product_header_unsupported():
+    # What an Elasticsearch older than 7.14 (or another product) looks like to the 8.x client.
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Old(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"cluster_name": "old", "version": {"number": "7.10.2"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Old)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(UnsupportedServer, match="7.17, 8.x and 9.x"):
+            build_engine("elasticsearch", f"http://127.0.0.1:{server.server_address[1]}", timeout=5).info()
+    finally:
+        server.shutdown()
+        server.server_close()

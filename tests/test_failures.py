@@ -16,7 +16,8 @@ from catalog import services
 from indexing import connectors, stats
 from indexing.relay import OutboxRelay
 from indexing.topics import ensure_topic
-from tests.helpers import ROOT, devstack, pipeline, random_operations, wait_converged, wait_until
+from tests.helpers import (ROOT, pipeline, random_operations, start_search_node, stop_search_node, wait_converged,
+                           wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -65,14 +66,14 @@ def test_search_node_outage_does_not_slow_writes_and_loses_nothing(products_blue
         wait_converged(engine, index, deleted)
         before = _timed_writes(rng, 200, deleted)
 
-        devstack("down", "opensearch")
+        stop_search_node()  # the node under test (SEARCH_URL), whichever engine it is
         try:
             outage_started = time.monotonic()
             during = []
             while time.monotonic() - outage_started < 20:
                 during.extend(_timed_writes(rng, 50, deleted))
         finally:
-            devstack("up", "opensearch")
+            start_search_node()
         wait_converged(engine, index, deleted, timeout=180)
     print(f"\nwrite latency p50 before outage {_p50(before):.1f} ms, during outage {_p50(during):.1f} ms "
           f"({len(during)} writes while the node was down)")

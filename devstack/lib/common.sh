@@ -80,6 +80,40 @@ ensure_java() {
   fi
 }
 
+# java_major JAVA_HOME_DIR: the feature version of that JDK (17, 21, 25, ...), from its
+# `release` file or, failing that, from `java -version`.
+java_major() {
+  local home="$1" v=""
+  [[ -x "$home/bin/java" ]] || return 1
+  if [[ -f "$home/release" ]]; then
+    v="$(sed -n 's/^JAVA_VERSION="\([^"]*\)".*/\1/p' "$home/release")"
+  fi
+  [[ -n "$v" ]] || v="$("$home/bin/java" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)"
+  v="${v#1.}"
+  v="${v%%[.+-]*}"
+  [[ "$v" =~ ^[0-9]+$ ]] || return 1
+  echo "$v"
+}
+
+# find_jdk MIN_MAJOR: print the home of a JDK (java and javac) of at least that version:
+# DEVSTACK_JDK21_HOME, then JAVA_HOME, then the newest under /usr/lib/jvm. Fails if none.
+find_jdk() {
+  local min="$1" d best="" best_v=0 v
+  for d in "${DEVSTACK_JDK21_HOME:-}" "${JAVA_HOME:-}"; do
+    [[ -n "$d" && -x "$d/bin/javac" ]] || continue
+    v="$(java_major "$d")" || continue
+    if ((v >= min)); then echo "$d"; return 0; fi
+  done
+  for d in /usr/lib/jvm/*/; do
+    d="${d%/}"
+    [[ -L "$d" || ! -x "$d/bin/javac" ]] && continue
+    v="$(java_major "$d")" || continue
+    if ((v >= min && v > best_v)); then best="$d"; best_v=$v; fi
+  done
+  [[ -n "$best" ]] || return 1
+  echo "$best"
+}
+
 ensure_maven() {
   ensure_java
   ensure_packages maven
@@ -196,4 +230,4 @@ devstack_lock() {
 }
 
 # service_line NAME STATE DETAIL
-service_line() { printf '%-11s %-5s %s\n' "$1" "$2" "$3"; }
+service_line() { printf '%-13s %-5s %s\n' "$1" "$2" "$3"; }

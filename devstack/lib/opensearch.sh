@@ -62,7 +62,8 @@ opensearch_install() {
   ensure_packages curl
   mvn_copy_deps "$OS_POM" "$OS_LIB" || die_service opensearch "" "Maven could not resolve $OS_POM"
   local stamp="$OS_LAUNCHER_DIR/.devstack-src.sha256" want
-  want="$( (sha256sum "$OS_LAUNCHER_SRC"; cat "$OS_LIB/.devstack-pom.sha256") | sha256sum | cut -d' ' -f1)"
+  # contents, not paths: worktrees sharing a DEVSTACK_HOME must not recompile each other's copy
+  want="$( (cat "$OS_LAUNCHER_SRC"; cat "$OS_LIB/.devstack-pom.sha256") | sha256sum | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -f "$OS_LAUNCHER_DIR/DevstackOpenSearch.class" ]]; then
     log "opensearch: compiling $OS_LAUNCHER_SRC"
     rm -rf "$OS_LAUNCHER_DIR"

@@ -4,7 +4,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .base import BulkAction, BulkItemResult, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+from .base import (BulkAction, BulkItemResult, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
+                   UnsupportedServer)
 
 __all__ = [
     "BulkAction",
@@ -13,6 +14,7 @@ __all__ = [
     "EngineUnavailable",
     "SearchEngine",
     "ThreadPoolStats",
+    "UnsupportedServer",
     "build_engine",
     "get_engine",
 ]

@@ -16,6 +16,10 @@ class EngineUnavailable(Exception):
     """The cluster could not be reached or did not answer in time."""
 
 
+class UnsupportedServer(Exception):
+    """The server answered, but it is not an engine/version this adapter supports."""
+
+
 @dataclass(frozen=True)
 class BulkAction:
     """One write of a `_bulk` request, versioned externally."""

@@ -1,14 +1,31 @@
-"""Elasticsearch 8/9 adapter (`elasticsearch` 8.x client, which speaks to 8 and 9 servers)."""
+"""Elasticsearch adapter: 7.17, 8.x and 9.x servers through the `elasticsearch` 8.x client.
+
+The 8.x client sends `Accept`/`Content-Type: application/vnd.elasticsearch+json;
+compatible-with=8` and checks the `X-Elastic-Product: Elasticsearch` response header.
+7.17 accepts those headers and answers in its own (7.x) shapes; 9.x servers are documented to
+accept 8-compatible requests (REST API compatibility). Servers older than 7.14 (and anything
+that is not Elasticsearch) send no product header: the client refuses them and the adapter
+raises `UnsupportedServer`; 7.14-7.16 are not verified. Verified against a real
+7.17.28 node (devstack); 8.x/9.x are written for but not exercised here.
+
+Differences from the OpenSearch adapter that this module absorbs:
+- a request timeout is `elastic_transport.ConnectionTimeout`, which is *not* a
+  `ConnectionError` (in opensearch-py it is): both mean "no answer" -> EngineUnavailable;
+- a full write queue is item status 429 with `es_rejected_execution_exception` (OpenSearch:
+  `rejected_execution_exception`); the pipeline goes by the status only;
+- responses are `ObjectApiResponse` objects, not dicts: `.body` is returned.
+"""
 
 from __future__ import annotations
 
 from typing import Iterator
 
 from elastic_transport import ConnectionError as ESConnectionError
+from elastic_transport import ConnectionTimeout as ESConnectionTimeout
 from elastic_transport import TransportError as ESTransportError
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, UnsupportedProductError, helpers
 
-from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats, UnsupportedServer
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
@@ -25,8 +42,13 @@ class ElasticsearchEngine(SearchEngine):
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ESConnectionError as exc:
+        except (ESConnectionError, ESConnectionTimeout) as exc:
             raise EngineUnavailable(str(exc)) from exc
+        except UnsupportedProductError as exc:
+            raise UnsupportedServer(
+                f"{self.url} is not an Elasticsearch server the 8.x client accepts (7.14 or newer that sends "
+                f"X-Elastic-Product; searchsync supports 7.17, 8.x and 9.x): {exc}"
+            ) from exc
 
     def info(self) -> EngineInfo:
         body = self._call(self.client.info)

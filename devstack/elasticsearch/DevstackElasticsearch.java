@@ -1,0 +1,79 @@
+/*
+ * devstack: start one embedded Elasticsearch 7.17 node (single-node discovery) in this JVM.
+ *
+ * Usage: java -cp "<classes>:<elasticsearch jars>/*" DevstackElasticsearch NODE_HOME
+ *
+ * NODE_HOME/config holds elasticsearch.yml and log4j2.properties (written by
+ * devstack/lib/searchnode.sh). Maven Central has the server and the transport-netty4 module
+ * only: they are loaded as classpath plugins together with DevstackAnalysisPlugin, which
+ * stands in for the analysis-common module (not published) with the few components the
+ * products mapping uses. SIGTERM closes the node cleanly (shutdown hook).
+ */
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.elasticsearch.common.logging.LogConfigurator;
+import org.elasticsearch.common.settings.Settings;
+import org.elasticsearch.env.Environment;
+import org.elasticsearch.node.InternalSettingsPreparer;
+import org.elasticsearch.node.Node;
+import org.elasticsearch.plugins.Plugin;
+import org.elasticsearch.transport.Netty4Plugin;
+
+public final class DevstackElasticsearch {
+
+    private DevstackElasticsearch() {}
+
+    public static void main(final String[] args) throws Exception {
+        if (args.length != 1) {
+            System.err.println("usage: DevstackElasticsearch NODE_HOME");
+            System.exit(2);
+        }
+        final Path home = Paths.get(args[0]).toAbsolutePath();
+        final Path conf = home.resolve("config");
+
+        final Settings initial = Settings.builder().put("path.home", home.toString()).build();
+        final Environment env = InternalSettingsPreparer.prepareEnvironment(
+                initial, Collections.emptyMap(), conf, () -> "devstack");
+        LogConfigurator.registerErrorListener();
+        LogConfigurator.setNodeName(Node.NODE_NAME_SETTING.get(env.settings()));
+        LogConfigurator.configure(env);
+        Files.createDirectories(env.modulesFile());
+        Files.createDirectories(env.pluginsFile());
+
+        final List<Class<? extends Plugin>> plugins = Arrays.asList(Netty4Plugin.class, DevstackAnalysisPlugin.class);
+        System.out.println("[devstack] classpath plugins: " + plugins);
+
+        final Node node = new Node(env, plugins, true) {};
+        final CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                node.close();
+                if (!node.awaitClose(30, TimeUnit.SECONDS)) {
+                    System.err.println("[devstack] node did not close within 30s");
+                }
+            } catch (final Exception e) {
+                e.printStackTrace();
+            } finally {
+                stopped.countDown();
+            }
+        }, "devstack-shutdown"));
+
+        try {
+            node.start();
+        } catch (final Throwable t) {
+            System.err.println("[devstack] node failed to start");
+            t.printStackTrace();
+            System.exit(1);
+        }
+        System.out.println("[devstack] node started");
+        stopped.await();
+    }
+}
