@@ -55,13 +55,22 @@ def search_service() -> str:
     return "opensearch3" if info.version.split(".")[0] == "3" else "opensearch"
 
 
+def _node_env(service: str) -> dict:
+    """The devstack environment naming the node under test. SEARCHSYNC_TEST_SEARCH_NODE names
+    an instance of its own (make test runs on one), so that a drill stopping it never stops the
+    node a console from `make up` is using."""
+    name = os.environ.get("SEARCHSYNC_TEST_SEARCH_NODE")
+    return {f"{_NODE_ENV_PREFIX[service]}_NAME": name} if name else {}
+
+
 def stop_search_node() -> None:
     service = search_service()  # resolve while the node still answers
-    devstack("down", service)
+    devstack("down", service, env=_node_env(service))
 
 
 def start_search_node() -> None:
-    devstack("up", search_service())
+    service = search_service()
+    devstack("up", service, env=_node_env(service))
 
 
 def small_queue_node(service: str | None = None) -> tuple[str, dict, str]:
