@@ -36,7 +36,9 @@ def operator_token(django_user_model):
     from accounts import tokens
 
     user = django_user_model.objects.create_user("fuzz-operator", password="x")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["operate_pipeline", "view_auditevent"]))
+    # An operator as bootstrap makes one: the pipeline, the audit trail and catalog writes.
+    user.user_permissions.add(*Permission.objects.filter(
+        codename__in=["operate_pipeline", "view_auditevent", "write_products"]))
     return tokens.create(user, "fuzzing", days=1)[1]
 
 
