@@ -139,7 +139,7 @@ def test_demo_seed_writes_brands_through_the_outbox(transactional_db):
     assert Brand.objects.count() == 30
     assert OutboxEvent.objects.filter(aggregate_type="brand").count() == 30
     # Every product references a brand and a leaf category of its own tenant; a few brands carry many.
-    assert Category.objects.count() == 3 * 21
+    assert Category.objects.count() == 3 * 22  # per tenant: 3 roots, 6 children, 13 leaves
     assert not Product.objects.filter(brand__isnull=True).exists()
     assert not Product.objects.exclude(brand__tenant_id=models.F("tenant_id")).exists()
     assert not Product.objects.filter(category__children__isnull=False).exists()
