@@ -236,3 +236,26 @@ def test_killed_fanout_resumes_and_a_cancelled_one_is_repaired_by_reconciliation
         assert repaired.repaired == repaired.stale > 0
         wait_converged(engine, index, timeout=180)
     assert reconciliation.reconcile(products_blueprint, dry_run=True).stale == 0
+
+
+def test_a_fanout_shows_on_the_console_and_can_be_paused_and_cancelled(products_blueprint, manual_fanouts, client,
+                                                                        django_user_model):
+    from django.contrib.auth.models import Permission
+
+    acme = brands.create_brand(tenant_id="t1", name="Acme")
+    bulk(50, brand_id=acme.pk)
+    brands.update_brand(acme.pk, name="Acme Console")
+    [fanout] = fanouts()
+    operator = django_user_model.objects.create_user("console-operator", password="x")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_pipeline"))
+    client.force_login(operator)
+    listing = client.get("/backfills/").content.decode()
+    assert str(fanout.pk) in listing and "Re-emit documents after a joined row changed" in listing
+    detail = client.get(f"/backfills/{fanout.pk}/").content.decode()
+    assert "selection dependency" in detail and "5000 rows/s" in detail
+    client.post(f"/backfills/{fanout.pk}/pause/")
+    fanout.refresh_from_db()
+    assert fanout.status == Backfill.Status.PAUSED
+    client.post(f"/backfills/{fanout.pk}/cancel/", {"confirmed": "1"})
+    fanout.refresh_from_db()
+    assert fanout.status == Backfill.Status.CANCELLED
