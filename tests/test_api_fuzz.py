@@ -36,7 +36,7 @@ def operator_token(django_user_model):
     from accounts import tokens
 
     user = django_user_model.objects.create_user("fuzz-operator", password="x")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["operate_pipeline", "view_auditevent"]))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["operate_pipeline", "view_auditevent", "write_products"]))
     return tokens.create(user, "fuzzing", days=1)[1]
 
 
