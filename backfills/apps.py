@@ -8,8 +8,12 @@ class BackfillsConfig(AppConfig):
     def ready(self):
         from indexing.metrics import EXTRA_PROVIDERS
 
+        from indexing.dependencies import dependency_changed
+
         from . import cutover  # noqa: F401  connects the cutover to rebuild_finished
+        from .services import schedule_fanout
         from .metrics import backfill_metrics
 
+        dependency_changed.connect(schedule_fanout, weak=False, dispatch_uid="backfills-fanout")
         if backfill_metrics not in EXTRA_PROVIDERS:
             EXTRA_PROVIDERS.append(backfill_metrics)

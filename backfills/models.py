@@ -19,6 +19,7 @@ class Backfill(models.Model):
     class Purpose(models.TextChoices):
         REFILL = "refill", "Refill part or all of an index"
         REBUILD = "rebuild", "Build a new index version"
+        FANOUT = "fanout", "Re-emit documents after a joined row changed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     blueprint = models.ForeignKey("indexing.IndexBlueprint", on_delete=models.CASCADE, related_name="backfills")
@@ -26,6 +27,7 @@ class Backfill(models.Model):
     target_index = models.ForeignKey("indexing.PhysicalIndex", on_delete=models.CASCADE, related_name="backfills")
     # {"kind": "all"} | {"kind": "range", "start_id", "end_id"} | {"kind": "ids", "ids": [...]}
     # | {"kind": "tenant", "tenant_id"} | {"kind": "updated", "since", "until"}
+    # | {"kind": "dependency", "on": "<app.Model>", "id": ...} (fan-outs: rows depending on that row)
     selection = models.JSONField(default=dict)
     rows_per_second = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unthrottled.")
     chunk_size = models.PositiveIntegerField(default=5000)

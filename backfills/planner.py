@@ -12,9 +12,17 @@ from . import selection as selections
 from .models import Backfill, BackfillProgress
 
 
+def source_alias(backfill: Backfill) -> str:
+    """Where a backfill reads. A fan-out reads the primary: a replica behind the change that started
+    it would re-emit the old state, which versioning then refuses, and the new one would never come."""
+    if backfill.purpose == Backfill.Purpose.FANOUT:
+        return "default"
+    return settings.SEARCHSYNC_REPLICA_ALIAS
+
+
 def selected(backfill: Backfill):
     source = get_source(backfill.blueprint.source_model)
-    qs = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS)
+    qs = source.model.objects.using(source_alias(backfill))
     return source, selections.apply(source, qs, backfill.selection)
 
 

@@ -27,7 +27,7 @@ from indexing.sink import BulkSink
 from indexing.writer import WriteTarget, with_new_event_id, write_documents
 
 from .models import Backfill, BackfillProgress
-from .planner import selected
+from .planner import selected, source_alias
 from .throttle import BackfillThrottle, Pressure
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,10 @@ class ChunkRunner:
                 return True
             self.throttle.acquire(len(rows), backfill.rows_per_second)
             self._throttled = 0
-            self.index_rows(backfill, rows)
+            if backfill.purpose == Backfill.Purpose.FANOUT:
+                self.emit_rows(backfill, rows)
+            else:
+                self.index_rows(backfill, rows)
             pressure = Pressure(cluster=self._cluster_pressure(), database=read_ms > self.cfg["DB_LATENCY_BOUND_MS"])
             self.throttle.observe(pressure)
             if pressure.any and not backfill.rows_per_second:
@@ -121,8 +124,9 @@ class ChunkRunner:
                 updated_at=timezone.now(), worker=self.worker)
 
     def read_page(self, backfill: Backfill, after_id: int, end_id: int):
-        """One keyset page in a read-only transaction with a statement timeout, on the replica alias."""
-        alias = settings.SEARCHSYNC_REPLICA_ALIAS
+        """One keyset page in a read-only transaction with a statement timeout, on the replica alias
+        (a fan-out's on the primary)."""
+        alias = source_alias(backfill)
         _, qs = selected(backfill)
         started = time.monotonic()
         with transaction.atomic(using=alias):
@@ -140,8 +144,27 @@ class ChunkRunner:
         source = get_source(blueprint.source_model)
         target = WriteTarget(backfill.target_index.name, backfill.target_index.mappings)
         # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
-        events = [(None, with_new_event_id(source.to_event(row), str(uuid.uuid4()))) for row in rows]
+        events = [(None, with_new_event_id(event, str(uuid.uuid4()))) for event in source.events(rows)]
         write_documents(blueprint, [target], events, self.sink)
+
+    def emit_rows(self, backfill: Backfill, rows) -> None:
+        """A fan-out page: the rows' upserts, built now from one snapshot of the primary, into the
+        outbox. The live pipeline writes them to every write target with their versions; a page
+        emitted twice (a worker died before saving its progress) is a duplicate versions absorb."""
+        from indexing.contracts import event_type_for
+        from indexing.models import OutboxEvent
+        from indexing.outbox import notify
+        from indexing.sources import get_source
+
+        blueprint = backfill.blueprint
+        source = get_source(blueprint.source_model)
+        upsert = event_type_for(blueprint.aggregate_type, False)
+        with transaction.atomic():
+            OutboxEvent.objects.bulk_create(
+                OutboxEvent(aggregate_type=blueprint.aggregate_type, aggregate_id=event.entity_id, event_type=upsert,
+                            payload=event.payload, version=event.version, tenant_id=event.tenant_id)
+                for event in source.events(rows))
+            notify(blueprint.aggregate_type)
 
     def _cluster_pressure(self) -> bool:
         if self._throttled:

@@ -96,6 +96,10 @@ def validate(selection: dict) -> dict:
 
 def apply(source: Source, qs: QuerySet, selection: dict) -> QuerySet:
     kind = selection.get("kind", "all")
+    if kind == "dependency":  # fan-outs only: made by the platform, never by a client
+        from indexing.dependencies import rows_depending
+
+        return rows_depending(source, qs, selection, using=qs.db)
     if kind == "range":
         return qs.filter(pk__gte=selection["start_id"], pk__lte=selection["end_id"])
     if kind == "ids":

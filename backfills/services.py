@@ -48,7 +48,8 @@ def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = 
         raise BackfillStateError("the target must be a physical index of this blueprint")
     if target_index.state == PhysicalIndex.State.RETIRED:
         raise BackfillStateError("a retired index cannot be backfilled")
-    selection = selections.validate(selection or {"kind": "all"})
+    if purpose != Backfill.Purpose.FANOUT:  # a fan-out's selection is the platform's own, not a client's
+        selection = selections.validate(selection or {"kind": "all"})
     # The backfill and its chunks commit together: a failed plan leaves no backfill nothing would resume.
     with transaction.atomic():
         backfill = Backfill.objects.create(
@@ -58,7 +59,7 @@ def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = 
         )
         if start:
             launch(backfill)
-    if purpose == Backfill.Purpose.REFILL:  # a rebuild is recorded as its cutover's step
+    if purpose != Backfill.Purpose.REBUILD:  # a rebuild is recorded as its cutover's step
         audit.record(user, "backfill.start", _target(backfill),
                      details={"blueprint": blueprint.name, "selection": backfill.selection,
                               "rows_per_second": rows_per_second, "rows_total": backfill.rows_total})
@@ -143,6 +144,34 @@ def complete_if_done(backfill_id) -> bool:
         finish_build(backfill.target_index)
         rebuild_finished.send(sender=Backfill, backfill=backfill)
     return True
+
+
+# -- fan-outs ------------------------------------------------------------------------
+
+FANOUT_ROWS_PER_SECOND = 5000
+
+
+def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, **kwargs) -> Backfill | None:
+    """Re-emit every document depending on a changed joined row, in the transaction of the change
+    (``indexing.dependencies.dependency_changed``): the change never commits without its fan-out.
+
+    Its chunks emit outbox events rather than writing the index, so the documents travel the
+    live pipeline to every write target and meet the external versions there."""
+    from django.conf import settings as django_settings
+
+    source = indexing_source(blueprint)
+    if not selections.apply(source, source.model.objects.all(), selection).exists():
+        return None
+    cfg = getattr(django_settings, "SEARCHSYNC_BACKFILL", {})
+    return schedule(blueprint, selection=selection, purpose=Backfill.Purpose.FANOUT,
+                    rows_per_second=cfg.get("FANOUT_ROWS_PER_SECOND", FANOUT_ROWS_PER_SECOND),
+                    chunk_size=5000, page_size=1000, parallelism=2)
+
+
+def indexing_source(blueprint: IndexBlueprint):
+    from indexing.sources import get_source
+
+    return get_source(blueprint.source_model)
 
 
 # -- new index versions ----------------------------------------------------------

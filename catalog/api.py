@@ -1,25 +1,30 @@
-"""REST API for API clients: products, written through catalog.services."""
+"""REST API for API clients: products, brands and categories, written through their services."""
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from . import services
+from . import brands, categories, services
+from .models import Brand, Category, Product
 from .permissions import WRITE_PRODUCTS
-from .models import Product
-from .serializers import ProductSerializer
+from .serializers import (BrandSerializer, BrandUpdateSerializer, CategorySerializer, CategoryUpdateSerializer,
+                          ProductSerializer)
 
 
-class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    serializer_class = ProductSerializer
-    queryset = Product.objects.all()
-    # Reading is for everyone logged in; writes need the role bootstrap gives operators and admins.
-    change_permission = WRITE_PRODUCTS
-
+class TenantFiltered:
     def get_queryset(self):
         qs = super().get_queryset()
         tenant = self.request.query_params.get("tenant_id")
         return qs.filter(tenant_id=tenant) if tenant else qs
+
+
+class ProductViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ProductSerializer
+    queryset = Product.objects.all()
+    # Reading is for everyone logged in; writes need the role bootstrap gives operators and admins.
+    change_permission = WRITE_PRODUCTS
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -41,3 +46,62 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         product = get_object_or_404(Product, pk=pk)
         services.delete_product(product.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JoinedRowViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Rows product documents are built from: a change fans out to every product showing it."""
+
+    change_permission = WRITE_PRODUCTS
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    update_serializer_class = None
+
+    def get_serializer_class(self):
+        if self.action == "partial_update":
+            return self.update_serializer_class
+        return self.serializer_class
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = self._write(self.create_row, **serializer.validated_data)
+        return Response(self.serializer_class(row).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        row = get_object_or_404(self.queryset.model, pk=pk)
+        serializer = self.get_serializer(row, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        row = self._write(self.update_row, row.pk, **serializer.validated_data)
+        return Response(self.serializer_class(row).data)
+
+    def destroy(self, request, pk=None):
+        row = get_object_or_404(self.queryset.model, pk=pk)
+        self._write(self.delete_row, row.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @staticmethod
+    def _write(function, *args, **kwargs):
+        try:
+            with transaction.atomic():
+                return function(*args, **kwargs)
+        except brands.InUse as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        except categories.InvalidMove as exc:
+            raise ValidationError({"parent": [str(exc)]}) from exc
+
+
+class BrandViewSet(JoinedRowViewSet):
+    serializer_class = BrandSerializer
+    update_serializer_class = BrandUpdateSerializer
+    queryset = Brand.objects.all()
+    create_row = staticmethod(brands.create_brand)
+    update_row = staticmethod(brands.update_brand)
+    delete_row = staticmethod(brands.delete_brand)
+
+
+class CategoryViewSet(JoinedRowViewSet):
+    serializer_class = CategorySerializer
+    update_serializer_class = CategoryUpdateSerializer
+    queryset = Category.objects.select_related("parent")
+    create_row = staticmethod(categories.create_category)
+    update_row = staticmethod(categories.update_category)
+    delete_row = staticmethod(categories.delete_category)

@@ -8,20 +8,26 @@ class CatalogConfig(AppConfig):
     verbose_name = "Demo catalog (source application)"
 
     def ready(self):
+        from indexing.dependencies import Dependency
         from indexing.permissions import roles_ensured
         from indexing.registry import register_blueprint, register_model
         from indexing.sources import Source
 
         from .brands import brand_payload
-        from .documents import build_product, product_event
-        from .models import Brand, Product
+        from .documents import JOINED_FIELDS, build_product, product_event, product_row_events
+        from .models import Brand, Category, Product
         from .permissions import grant_product_writes
         from .services import AGGREGATE_TYPE
 
         search = Path(__file__).resolve().parent / "search"
         register_blueprint(
             "products", search, aggregate_type=AGGREGATE_TYPE,
-            source=Source("catalog.Product", Product, product_event), builder=build_product,
+            source=Source("catalog.Product", Product, product_event, to_events=product_row_events,
+                          joined_fields=JOINED_FIELDS),
+            builder=build_product,
+            # Documents show the brand's name and the category's path: a rename or a move fans out.
+            depends_on=[Dependency(model=Brand, via="brand_id", fields=("name",)),
+                        Dependency(model=Category, via="category_id", fields=("name", "parent"), subtree="parent")],
             canary_payload={"title": "searchsync freshness canary", "price_minor": 0, "available_qty": 0},
         )
         register_model("brands", Brand, files_dir=search, aggregate_type="brand", payload=brand_payload,

@@ -2,6 +2,20 @@
 
 from django.db import models
 
+# One database-wide change sequence: every write of a product, brand or category takes the next
+# value. A product document's version is the highest stamp among the rows it is built from.
+CHANGE_SEQUENCE = "catalog_change_stamp"
+
+
+class NextStamp(models.Func):
+    """``nextval`` of the change sequence, as a column default (rows inserted without a service get one too)."""
+
+    template = f"nextval('{CHANGE_SEQUENCE}')"
+    output_field = models.BigIntegerField()
+
+    def __init__(self):
+        super().__init__()
+
 
 # Bounds of what the API accepts: an event built from a product stays far below the Kafka
 # message limit, so the relay's dead letters remain the exception they are meant to be.
@@ -13,11 +27,16 @@ class Product(models.Model):
     tenant_id = models.CharField(max_length=64, db_index=True)
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
+    # Free text kept for rows without a brand (older data, imports); a product with a brand shows its name.
     brand_name = models.CharField(max_length=200, blank=True)
+    brand = models.ForeignKey("Brand", null=True, blank=True, on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey("Category", null=True, blank=True, on_delete=models.PROTECT, related_name="products")
     price_minor = models.BigIntegerField()
     available_qty = models.IntegerField()
-    # Strictly increasing per product; it becomes the index's external version.
+    # Counts this product's own writes. The document's external version is not this but the
+    # highest change_stamp of the product, its brand and its category's ancestors (catalog.documents).
     version = models.BigIntegerField(default=1)
+    change_stamp = models.BigIntegerField(db_default=NextStamp(), editable=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -36,6 +55,7 @@ class Brand(models.Model):
     name = models.CharField(max_length=200)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     version = models.BigIntegerField(default=1)
+    change_stamp = models.BigIntegerField(db_default=NextStamp(), editable=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -43,3 +63,21 @@ class Brand(models.Model):
 
     def __str__(self):
         return f"{self.name} (#{self.id} v{self.version})"
+
+
+class Category(models.Model):
+    """A node of the category tree; products show its path from the root. Written only through catalog.categories."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    change_stamp = models.BigIntegerField(db_default=NextStamp(), editable=False)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return f"{self.name} (#{self.id})"

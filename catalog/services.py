@@ -1,5 +1,6 @@
-"""Catalog writes. Each bumps the product's version and records the change in
-the outbox in the same transaction — the only way products change."""
+"""Catalog writes. Each stamps the product and records the change in the outbox in the same
+transaction — the only way products change. See ``catalog.stamps`` for the lock order that makes
+a document's version grow with every row it is built from."""
 
 from __future__ import annotations
 
@@ -7,43 +8,58 @@ from django.db import transaction
 
 from indexing import outbox
 
+from . import stamps
 from .models import Product
 
 AGGREGATE_TYPE = "product"
-PAYLOAD_FIELDS = ("title", "description", "brand_name", "price_minor", "available_qty")
+# Fields a caller may set; brand and category are the ids of their rows.
+FIELDS = ("title", "description", "brand_name", "price_minor", "available_qty", "brand_id", "category_id")
+ALIASES = {"brand": "brand_id", "category": "category_id"}
 
 
-def payload_of(product: Product) -> dict:
-    return {name: getattr(product, name) for name in PAYLOAD_FIELDS}
+def _fields(fields: dict) -> dict:
+    out = {}
+    for name, value in fields.items():
+        name = ALIASES.get(name, name)
+        if hasattr(value, "pk"):
+            value = value.pk
+        if name not in FIELDS and name != "tenant_id":
+            raise ValueError(f"unknown product field {name!r}")
+        out[name] = value
+    return out
 
 
-def _emit(product: Product, delete: bool = False) -> None:
-    outbox.emit(
-        aggregate_type=AGGREGATE_TYPE,
-        aggregate_id=product.pk,
-        version=product.version,
-        payload=None if delete else payload_of(product),
-        tenant_id=product.tenant_id,
-        delete=delete,
-    )
+def _emit(product: Product) -> None:
+    from .documents import product_events
+
+    # Built by the same statement backfills and reconciliation use, inside this transaction:
+    # it sees this write, and the dependency locks hold the joined rows as they will commit.
+    event = product_events([product.pk])[0]
+    outbox.emit(aggregate_type=AGGREGATE_TYPE, aggregate_id=product.pk, version=event.version,
+                payload=event.payload, tenant_id=product.tenant_id)
 
 
 @transaction.atomic
 def create_product(**fields) -> Product:
-    product = Product.objects.create(version=1, **fields)
+    fields = _fields(fields)
+    stamps.share_lock_dependencies([fields.get("brand_id")], [fields.get("category_id")])
+    product = Product.objects.create(version=1, change_stamp=stamps.next_stamp(), **fields)
     _emit(product)
     return product
 
 
 @transaction.atomic
 def update_product(product_id: int, **changes) -> Product:
-    # The row lock orders concurrent writers of one product, so versions never repeat.
+    changes = _fields(changes)
+    # The row lock orders concurrent writers of one product; the dependency locks (old and new
+    # brand and category) order it with brand and category writes. The stamp is taken after both.
     product = Product.objects.select_for_update().get(pk=product_id)
+    stamps.share_lock_dependencies([product.brand_id, changes.get("brand_id")],
+                                   [product.category_id, changes.get("category_id")])
     for name, value in changes.items():
-        if name not in PAYLOAD_FIELDS and name != "tenant_id":
-            raise ValueError(f"unknown product field {name!r}")
         setattr(product, name, value)
     product.version += 1
+    product.change_stamp = stamps.next_stamp()
     product.save()
     _emit(product)
     return product
@@ -51,11 +67,15 @@ def update_product(product_id: int, **changes) -> Product:
 
 @transaction.atomic
 def delete_product(product_id: int) -> int:
+    """Returns the tombstone's version: a stamp above every version the document had."""
     product = Product.objects.select_for_update().get(pk=product_id)
+    stamps.share_lock_dependencies([product.brand_id], [product.category_id])
+    version = stamps.next_stamp()
     product.version += 1
-    _emit(product, delete=True)
+    outbox.emit(aggregate_type=AGGREGATE_TYPE, aggregate_id=product.pk, version=version, payload=None,
+                tenant_id=product.tenant_id, delete=True)
     product.delete()
-    return product.version
+    return version
 
 
 @transaction.atomic
@@ -64,17 +84,20 @@ def create_products_bulk(rows: list[dict]) -> list[Product]:
     from indexing.contracts import event_type_for
     from indexing.models import OutboxEvent
 
-    products = Product.objects.bulk_create([Product(version=1, **row) for row in rows])
+    from .documents import product_events
+
+    rows = [_fields(row) for row in rows]
+    stamps.share_lock_dependencies([r.get("brand_id") for r in rows], [r.get("category_id") for r in rows])
+    new_stamps = stamps.next_stamps(len(rows))
+    products = Product.objects.bulk_create(
+        [Product(version=1, change_stamp=stamp, **row) for row, stamp in zip(rows, new_stamps)])
+    tenants = {str(p.pk): p.tenant_id for p in products}
+    events = product_events([p.pk for p in products])
     OutboxEvent.objects.bulk_create(
-        OutboxEvent(
-            aggregate_type=AGGREGATE_TYPE,
-            aggregate_id=str(p.pk),
-            event_type=event_type_for(AGGREGATE_TYPE, False),
-            payload=payload_of(p),
-            version=p.version,
-            tenant_id=p.tenant_id,
-        )
-        for p in products
+        OutboxEvent(aggregate_type=AGGREGATE_TYPE, aggregate_id=e.entity_id,
+                    event_type=event_type_for(AGGREGATE_TYPE, False), payload=e.payload, version=e.version,
+                    tenant_id=tenants[e.entity_id])
+        for e in events
     )
     outbox.notify(AGGREGATE_TYPE)
     return products

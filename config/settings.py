@@ -290,6 +290,8 @@ SEARCHSYNC_BACKFILL = {
     # A RUNNING chunk not touched for this long belongs to a dead worker and is taken over.
     "STALE_CHUNK_S": env_int("SEARCHSYNC_BACKFILL_STALE_CHUNK_S", 60),
     "CUTOVER_ROLLBACK_HOURS": env_float("SEARCHSYNC_CUTOVER_ROLLBACK_HOURS", 24),
+    # Rows/s of the fan-out a change to a joined row (a brand rename) starts; changeable per fan-out.
+    "FANOUT_ROWS_PER_SECOND": env_int("SEARCHSYNC_FANOUT_ROWS_PER_SECOND", 5000),
 }
 _BACKFILL_BEAT = {
     "backfills-resume": {"task": "backfills.tasks.resume_stalled_backfills", "schedule": 30.0},

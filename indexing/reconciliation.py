@@ -74,12 +74,14 @@ class IndexDoc:
     deleted: bool
     updated_at: datetime | None
     tenant_id: str
+    joined: dict = field(default_factory=dict)  # fields built from joined rows, when the source has any
 
     @classmethod
-    def from_hit(cls, hit: dict) -> "IndexDoc":
+    def from_hit(cls, hit: dict, joined_fields=()) -> "IndexDoc":
         source = hit.get("_source") or {}
         return cls(hit["_id"], int(hit["_version"]), source.get("deleted") is True,
-                   _parse_time(source.get("updated_at")), source.get("tenant_id") or "")
+                   _parse_time(source.get("updated_at")), source.get("tenant_id") or "",
+                   {name: source.get(name) for name in joined_fields})
 
 
 def _parse_time(value) -> datetime | None:
@@ -94,16 +96,27 @@ def _parse_time(value) -> datetime | None:
 # --- classification (pure functions) --------------------------------------------
 
 
-def classify_rows(rows: list[tuple[str, int]], docs: dict[str, IndexDoc]) -> tuple[list[str], list[str]]:
-    """(missing, stale) ids among ``(id, version)`` rows, given their documents by id."""
+def classify_rows(rows: list[tuple[str, int]], docs: dict[str, IndexDoc],
+                  joined: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:
+    """(missing, stale) ids among ``(id, version)`` rows, given their documents by id.
+
+    ``joined`` holds, per id, the fields the source builds from joined rows (a brand's name): a
+    document showing other values is stale too, whatever its version says."""
     missing, stale = [], []
     for pk, version in rows:
         doc = docs.get(pk)
         if doc is None or doc.deleted:
             missing.append(pk)
-        elif doc.version < version:
+        elif doc.version < version or (joined and _joined_differ(doc.joined, joined.get(pk, {}))):
             stale.append(pk)
     return missing, stale
+
+
+def _joined_differ(got: dict, expected: dict) -> bool:
+    def norm(value):
+        return None if value in ("", [], None) else value
+
+    return any(norm(got.get(name)) != norm(value) for name, value in expected.items())
 
 
 def classify_docs(docs: list[IndexDoc], existing: set[str], expire_before: datetime) -> tuple[list[IndexDoc], list[IndexDoc]]:
@@ -243,7 +256,14 @@ class Reconciler:
             self._reset(report)
             expire_before = timezone.now() - timedelta(hours=self.blueprint.tombstone_retention_hours)
             for rows in row_chunks(self.model, self.replica, self.chunk_size):
-                self._check_rows(rows)
+                joined = None
+                if self.source.joined_fields:
+                    # Versions and joined fields as the documents would be built now, in one statement.
+                    events = self.source.events(self.model.objects.using(self.replica).filter(
+                        pk__in=[pk for pk, _ in rows]).order_by("pk"))
+                    rows = [(e.entity_id, e.version) for e in events]
+                    joined = {e.entity_id: {f: e.payload.get(f) for f in self.source.joined_fields} for e in events}
+                self._check_rows(rows, joined)
                 self._chunk_done(len(rows))
             # A search sees only refreshed writes (unlike _mget): refresh once, so the
             # document pass sees everything acknowledged before it starts.
@@ -263,19 +283,27 @@ class Reconciler:
                     pass
 
     # -- passes ------------------------------------------------------------------
-    def _check_rows(self, rows: list[tuple[str, int]]) -> None:
+    def _check_rows(self, rows: list[tuple[str, int]], joined: dict | None = None) -> None:
         self.report.checked_db += len(rows)
         docs = self._docs_of([pk for pk, _ in rows])
-        missing, stale = classify_rows(rows, docs)
+        missing, stale = classify_rows(rows, docs, joined)
         if not (missing or stale):
             return
         # Confirm on the primary: keep ids whose newest row is still ahead of the index.
-        current = dict(
-            (str(pk), v) for pk, v in
-            self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale).values_list("pk", VERSION_FIELD)
-        )
+        if joined is not None:
+            events = self.source.events(self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale))
+            current = {e.entity_id: e.version for e in events}
+            now_joined = {e.entity_id: {f: e.payload.get(f) for f in self.source.joined_fields} for e in events}
+            stale = [pk for pk in stale if pk in current and (
+                current[pk] > docs[pk].version or _joined_differ(docs[pk].joined, now_joined[pk]))]
+        else:
+            current = dict(
+                (str(pk), v) for pk, v in
+                self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale).values_list("pk",
+                                                                                                     VERSION_FIELD)
+            )
+            stale = [pk for pk in stale if pk in current and current[pk] > docs[pk].version]
         missing = [pk for pk in missing if pk in current]
-        stale = [pk for pk in stale if pk in current and current[pk] > docs[pk].version]
         for pk in missing:
             if pk in docs and docs[pk].version >= current[pk]:
                 # A tombstone at or above the row's version: an event at the row's version
@@ -302,8 +330,9 @@ class Reconciler:
             self.report.purged += self._purge(expired)
 
     def _docs_of(self, ids: list[str]) -> dict[str, IndexDoc]:
-        hits = self.engine.mget(self.report.index_name, ids, source=DOC_FIELDS)
-        return {doc_id: IndexDoc.from_hit(hit) for doc_id, hit in hits.items()}
+        joined = self.source.joined_fields
+        hits = self.engine.mget(self.report.index_name, ids, source=DOC_FIELDS + list(joined))
+        return {doc_id: IndexDoc.from_hit(hit, joined) for doc_id, hit in hits.items()}
 
     # -- repairs -----------------------------------------------------------------
     def _reemit(self, ids: list[str]) -> int:
@@ -312,8 +341,7 @@ class Reconciler:
             return 0
         with transaction.atomic():
             rows = list(self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=ids).order_by("pk"))
-            for row in rows:
-                event = self.source.to_event(row)
+            for event in self.source.events(rows):
                 outbox.emit(aggregate_type=self.blueprint.aggregate_type, aggregate_id=event.entity_id,
                             version=event.version, payload=event.payload, tenant_id=event.tenant_id)
         return len(rows)

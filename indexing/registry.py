@@ -19,7 +19,7 @@ The platform never imports the registering app: it only knows what was registere
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -59,8 +59,18 @@ _REGISTRY: dict[str, Registration] = {}
 
 def register_blueprint(name: str, files_dir: str | Path, *, aggregate_type: str, source: Source | None = None,
                        builder: DocumentBuilder | None = None, canary_payload: dict | None = None,
-                       **options) -> Registration:
-    """Register a blueprint definition; ``source`` and ``builder`` are registered with it when given."""
+                       depends_on=(), **options) -> Registration:
+    """Register a blueprint definition; ``source`` and ``builder`` are registered with it when given.
+
+    ``depends_on`` lists the joined rows documents are built from (``indexing.dependencies``):
+    a change to one fans out to every dependent document."""
+    if depends_on:
+        if source is None:
+            raise ValueError("depends_on needs the source whose rows reference the joined models")
+        from .dependencies import watch
+
+        source = replace(source, depends_on=tuple(depends_on))
+        watch(name, depends_on)
     if source is not None:
         register_source(source)
     if builder is not None:

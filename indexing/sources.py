@@ -9,7 +9,7 @@ built by exactly the same builder, with the row's current version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from django.db import models
 
@@ -23,6 +23,18 @@ class Source:
     to_event: Callable[[models.Model], Event]
     tenant_field: str = "tenant_id"
     updated_field: str = "updated_at"
+    # Rows read together → their events, in one statement (one snapshot): sources whose documents
+    # join other rows need it, so the fields and the version come from the same state.
+    to_events: Callable[[Sequence[models.Model]], list[Event]] | None = None
+    depends_on: tuple = ()  # indexing.dependencies.Dependency, set by register_blueprint
+    # Document fields built from joined rows: reconciliation compares them with the source too.
+    joined_fields: tuple[str, ...] = ()
+
+    def events(self, rows) -> list[Event]:
+        rows = list(rows)
+        if self.to_events is not None:
+            return self.to_events(rows)
+        return [self.to_event(row) for row in rows]
 
 
 _SOURCES: dict[str, Source] = {}

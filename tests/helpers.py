@@ -155,10 +155,16 @@ def pipeline(blueprint, relay=True, consumer=True, **consumer_kwargs):
 
 
 def db_state(deleted_ids=()) -> dict[str, tuple[int, dict]]:
+    """Each product's document version (the highest change stamp of the product, its brand and its
+    category's ancestors) and fields (the brand's current name, the category path), read in one snapshot."""
+    from catalog.documents import product_events
+
     return {
-        str(p.id): (p.version, {"title": p.title, "price_minor": p.price_minor, "available_qty": p.available_qty,
-                                "brand": p.brand_name, "tenant_id": p.tenant_id, "description": p.description})
-        for p in Product.objects.all()
+        e.entity_id: (e.version, {"title": e.payload["title"], "price_minor": e.payload["price_minor"],
+                                  "available_qty": e.payload["available_qty"], "brand": e.payload["brand"],
+                                  "category_path": e.payload["category_path"], "tenant_id": e.tenant_id,
+                                  "description": e.payload["description"]})
+        for e in product_events(Product.objects.values_list("pk", flat=True))
     }
 
 

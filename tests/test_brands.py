@@ -4,6 +4,7 @@ topic and consumer group; it converges under random writes and is backfilled on 
 import random
 
 import pytest
+from django.db import models
 from django.core.management import call_command
 
 from backfills import services as backfills
@@ -132,9 +133,18 @@ def test_bootstrap_creates_a_registered_blueprint_from_its_files(transactional_d
 def test_demo_seed_writes_brands_through_the_outbox(transactional_db):
     from indexing.models import OutboxEvent
 
-    call_command("seed_catalog", products=5, seed=1)
+    from catalog.models import Category, Product
+
+    call_command("seed_catalog", products=2000, seed=1)
     assert Brand.objects.count() == 30
     assert OutboxEvent.objects.filter(aggregate_type="brand").count() == 30
+    # Every product references a brand and a leaf category of its own tenant; a few brands carry many.
+    assert Category.objects.count() == 3 * 22  # per tenant: 3 roots, 6 children, 13 leaves
+    assert not Product.objects.filter(brand__isnull=True).exists()
+    assert not Product.objects.exclude(brand__tenant_id=models.F("tenant_id")).exists()
+    assert not Product.objects.filter(category__children__isnull=False).exists()
+    biggest = Brand.objects.annotate(n=models.Count("products")).order_by("-n").first()
+    assert biggest.n > 2000 / 30 * 2
 
 
 def test_brands_cutover_passes_its_guards_and_goes_live(brands_blueprint, engine, eager_celery, django_user_model):

@@ -156,7 +156,10 @@ def test_drift_of_every_class_is_counted_exactly_repaired_through_the_pipeline_a
     # deletes one above the orphans' versions.
     repairs = {(e.aggregate_id, e.event_type, e.version) for e in OutboxEvent.objects.filter(published_at__isnull=True)}
     assert len(repairs) == OutboxEvent.objects.count() - outbox_before == 15
-    versions = dict(Product.objects.values_list("pk", "version"))
+    from catalog.documents import document_versions
+
+    # The documents' versions: the highest change stamp of each product and the rows it joins.
+    versions = {int(pk): v for pk, v in document_versions(Product.objects.values_list("pk", flat=True)).items()}
     assert repairs == (
         {(str(p), "PRODUCT_UPSERT", versions[p]) for p in vanished + never_sent + rewritten + lost_updates}
         | {(i, "PRODUCT_DELETE", v + 1) for i, v in orphans.items()}
@@ -325,9 +328,10 @@ def test_twenty_thousand_documents_within_a_rows_per_second_limit(products_bluep
     # Load the index as a backfill would (same builder, rows' versions): this test is about the
     # reconciliation at scale, not about pushing 20,000 events through Kafka.
     OutboxEvent.objects.all().delete()
-    to_event = get_source(bp.source_model).to_event
-    products = Product.objects.order_by("pk").iterator(chunk_size=2_000)
-    actions = [BulkAction("index", index, str(p.pk), p.version, build_product(to_event(p))) for p in products]
+    source = get_source(bp.source_model)
+    products = list(Product.objects.order_by("pk"))
+    events = [e for start in range(0, len(products), 2_000) for e in source.events(products[start:start + 2_000])]
+    actions = [BulkAction("index", index, e.entity_id, e.version, build_product(e)) for e in events]
     assert all(r.ok for r in engine.bulk(actions, chunk_size=2_000))
     lose_outbox_events(create_products(10, "Late"))
     orphans = {f"70000000000{i}": 2 for i in range(5)}

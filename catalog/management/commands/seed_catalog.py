@@ -1,4 +1,5 @@
-"""Generate realistic demo products quickly, and the demo brands, each with its outbox event."""
+"""Generate realistic demo data quickly: brands, a category tree per tenant and products that
+reference them (a few brands carry most products, so a rename shows a real fan-out)."""
 
 import random
 
@@ -13,12 +14,24 @@ NOUNS = ["Office Chair", "Desk Lamp", "Espresso Maker", "Backpack", "Headphones"
 BRANDS = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent"]
 TENANTS = ["acme-eu", "acme-us", "globex"]
 COUNTRIES = ["US", "DE", "FR", "JP", "GB"]
+CATEGORIES = {"Home": {"Furniture": ["Chairs", "Desks", "Shelves"], "Kitchen": ["Cookware", "Appliances"]},
+              "Outdoor": {"Camping": ["Tents", "Sleeping Bags"], "Sports": ["Running", "Yoga"]},
+              "Electronics": {"Audio": ["Headphones", "Speakers"], "Computers": ["Keyboards", "Monitors"]}}
+# Brand weights: the first two brands of each tenant carry about half of its products.
+BRAND_WEIGHTS = [25, 20] + [55 / (len(BRANDS) - 2)] * (len(BRANDS) - 2)
 
 
-def random_product(rng: random.Random) -> dict:
+def random_product(rng: random.Random, refs: dict | None = None) -> dict:
+    """A product; with ``refs`` (tenant → (brand ids, leaf category ids)) it references them."""
     adjective, noun = rng.choice(ADJECTIVES), rng.choice(NOUNS)
+    tenant = rng.choice(TENANTS)
+    extra = {}
+    if refs:
+        brand_ids, category_ids = refs[tenant]
+        extra = {"brand_id": rng.choices(brand_ids, weights=BRAND_WEIGHTS)[0], "category_id": rng.choice(category_ids)}
     return {
-        "tenant_id": rng.choice(TENANTS),
+        **extra,
+        "tenant_id": tenant,
         "title": f"{adjective} {noun}",
         "description": f"A {adjective.lower()} {noun.lower()} for everyday use. Model {rng.randint(100, 999)}.",
         "brand_name": rng.choice(BRANDS),
@@ -43,21 +56,41 @@ class Command(BaseCommand):
             self.stdout.write("catalog already has products; not seeding")
             return
         rng = random.Random(seed)
+        refs = self._seed_references(rng)
         made = 0
         while made < products:
             n = min(batch, products - made)
-            create_products_bulk([random_product(rng) for _ in range(n)])
+            create_products_bulk([random_product(rng, refs) for _ in range(n)])
             made += n
         self.stdout.write(self.style.SUCCESS(f"created {made} products"))
-        self._seed_brands(rng)
 
-    def _seed_brands(self, rng):
+    def _seed_references(self, rng) -> dict:
+        """Brands and categories of each tenant (created once): tenant → (brand ids, leaf category ids)."""
         from catalog.brands import create_brand
-        from catalog.models import Brand
+        from catalog.categories import create_category
+        from catalog.models import Brand, Category
 
-        if Brand.objects.exists():
-            return
+        if not Brand.objects.exists():
+            for tenant in TENANTS:
+                for name in BRANDS:
+                    create_brand(tenant_id=tenant, name=name, country=rng.choice(COUNTRIES))
+            self.stdout.write(self.style.SUCCESS(f"created {len(TENANTS) * len(BRANDS)} brands"))
+        if not Category.objects.exists():
+            for tenant in TENANTS:
+                for root, children in CATEGORIES.items():
+                    top = create_category(tenant_id=tenant, name=root)
+                    for child, leaves in children.items():
+                        middle = create_category(tenant_id=tenant, name=child, parent=top)
+                        for leaf in leaves:
+                            create_category(tenant_id=tenant, name=leaf, parent=middle)
+            self.stdout.write(self.style.SUCCESS(f"created {Category.objects.count()} categories"))
+        refs = {}
         for tenant in TENANTS:
-            for name in BRANDS:
-                create_brand(tenant_id=tenant, name=name, country=rng.choice(COUNTRIES))
-        self.stdout.write(self.style.SUCCESS(f"created {len(TENANTS) * len(BRANDS)} brands"))
+            brand_ids = list(Brand.objects.filter(tenant_id=tenant, name__in=BRANDS).order_by("pk")
+                             .values_list("pk", flat=True))[:len(BRANDS)]
+            leaves = list(Category.objects.filter(tenant_id=tenant, children__isnull=True).order_by("pk")
+                          .values_list("pk", flat=True))
+            if len(brand_ids) != len(BRANDS) or not leaves:
+                return {}
+            refs[tenant] = (brand_ids, leaves)
+        return refs
