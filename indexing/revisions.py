@@ -205,10 +205,21 @@ def explain(exc: Exception) -> tuple[str, str]:
         return type(exc).__name__, str(exc)
     root = (error.get("root_cause") or [error])[0]
     kind, reason = root.get("type", error.get("type", "error")), root.get("reason", error.get("reason", ""))
-    caused = error.get("caused_by")
-    if caused and caused.get("reason") and caused.get("reason") not in reason:
-        reason = f"{reason} (caused by {caused.get('type')}: {caused['reason']})"
+    # The detail sits in caused_by on some engines and versions, in suppressed on others
+    # (OpenSearch 3: "Failed to build analyzers: [x]" with the missing tokenizer suppressed).
+    for detail in _nested_errors(error):
+        if detail.get("reason") and detail["reason"] not in reason:
+            reason = f"{reason} (caused by {detail.get('type')}: {detail['reason']})"
     return kind, reason
+
+
+def _nested_errors(error: dict):
+    for key in ("caused_by", "suppressed"):
+        value = error.get(key)
+        for nested in (value if isinstance(value, list) else [value]):
+            if isinstance(nested, dict):
+                yield nested
+                yield from _nested_errors(nested)
 
 
 _NAMED = re.compile(r"(analyzer|tokenizer|filter|char_filter|normalizer|field|type)\s*\[([^\]]+)\]", re.I)
