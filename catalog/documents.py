@@ -42,6 +42,9 @@ JOINED_FIELDS = ("brand", "category_path")
 
 def build_product(event: Event) -> dict:
     document = {RENAMED.get(key, key): value for key, value in event.payload.items()}
+    # Debezium's payload expansion drops empty arrays: a product outside any category arrives
+    # without the key, and its document must say "no category" all the same.
+    document.setdefault("category_path", [])
     # Payload fields the mapping does not know are kept here on purpose: the
     # pipeline drops and reports them, so a new column is seen, not silently lost.
     document.update(
