@@ -95,7 +95,8 @@ class CutoverViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         cutover = self.get_object()
         try:
             fn(cutover, self.request.user)
-        except cutovers.ApprovalForbidden as exc:
+        except (cutovers.ApprovalForbidden, cutovers.SelfApproval) as exc:
+            # Four eyes is a permission rule, not a state conflict: retrying cannot succeed.
             return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
         except cutovers.CutoverRefused as exc:
             return refused(exc)
