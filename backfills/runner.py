@@ -138,10 +138,10 @@ class ChunkRunner:
 
     def index_rows(self, backfill: Backfill, rows) -> None:
         """Rows → events at each row's current version → the same document writer as the live stream."""
-        from indexing.sources import get_source
+        from indexing.table_sources import blueprint_source
 
         blueprint = backfill.blueprint
-        source = get_source(blueprint.source_model)
+        source = blueprint_source(blueprint)
         target = WriteTarget(backfill.target_index.name, backfill.target_index.mappings)
         # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
         events = [(None, with_new_event_id(event, str(uuid.uuid4()))) for event in source.events(rows)]

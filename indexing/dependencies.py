@@ -98,14 +98,17 @@ def watch(registration_name: str, dependencies) -> None:
 def _changed(sender, instance, created, update_fields=None, using="default", **kwargs):
     if created:
         return
-    from .models import IndexBlueprint
+    from .models import EventFormat, IndexBlueprint
 
     for registration_name, dependency in _WATCHED.get(sender, []):
         if not dependency.touches(update_fields):
             continue
         # One fan-out per topic: blueprints sharing an aggregate type read the same events.
         seen = set()
-        for blueprint in IndexBlueprint.objects.using(using).filter(registered_as=registration_name, enabled=True):
+        # A blueprint fed by the table's own change stream builds documents from the row alone:
+        # joined rows are not part of them, and outbox events would not reach it anyway.
+        for blueprint in IndexBlueprint.objects.using(using).filter(registered_as=registration_name, enabled=True,
+                                                                    event_format=EventFormat.OUTBOX):
             if blueprint.aggregate_type in seen or blueprint.live_index() is None:
                 continue
             seen.add(blueprint.aggregate_type)
