@@ -17,7 +17,8 @@ Repairs never write documents directly: they are events in the outbox, so they
 travel relay → Kafka → consumer and meet the same external-version rules as any
 change. (A blueprint fed by a table's change stream is not reached by the outbox:
 its repairs go through the same document writer as its backfills, at the rows'
-change stamps, which its change events carry too.) A missing or stale row is re-emitted as an upsert at the row's current
+change stamps, which its change events carry too.) A missing or stale row is
+re-emitted as an upsert at the row's current
 version (accepted because the index holds nothing or something older); an
 orphan gets a delete at its document's version + 1, the smallest version that
 beats what is there. Only the purge of expired tombstones writes to the index
