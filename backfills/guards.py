@@ -15,7 +15,7 @@ from django.conf import settings
 from indexing.blueprints import read_alias_filter
 from indexing.engines import SearchEngine
 from indexing.models import PhysicalIndex
-from indexing.sources import get_source
+from indexing.table_sources import blueprint_source
 
 from .models import GoldenQuery
 
@@ -33,7 +33,7 @@ class GuardResult:
 
 def count_parity(index: PhysicalIndex, engine: SearchEngine, attempts: int = 5, pause_s: float = 1.0) -> GuardResult:
     """DB rows vs live documents; retried briefly since live writes keep both moving."""
-    source = get_source(index.blueprint.source_model)
+    source = blueprint_source(index.blueprint)
     query = read_alias_filter(index.blueprint)
     for attempt in range(attempts):
         engine.refresh(index.name)
@@ -49,8 +49,8 @@ def count_parity(index: PhysicalIndex, engine: SearchEngine, attempts: int = 5, 
 
 def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int = 500) -> GuardResult:
     """Random rows must be in the index at their version (or newer: a write may land meanwhile)."""
-    source = get_source(index.blueprint.source_model)
-    rows = list(source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).order_by("?").values_list("pk", "version")[:size])
+    source = blueprint_source(index.blueprint)
+    rows = list(source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).order_by("?").values_list("pk", source.version_field)[:size])
     engine.refresh(index.name)
     ids = [str(pk) for pk, _ in rows]
     hits = engine.search(index.name, {"size": len(ids) or 1, "version": True, "_source": ["deleted"],
@@ -61,7 +61,7 @@ def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int 
         doc = found.get(str(pk))
         if doc is None or doc[1] or doc[0] < version:
             # Re-read: the row may have changed or gone since it was sampled.
-            current = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).filter(pk=pk).values_list("version", flat=True).first()
+            current = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).filter(pk=pk).values_list(source.version_field, flat=True).first()
             if current is not None and (doc is None or doc[1] or doc[0] < current):
                 drift.append(str(pk))
     return GuardResult("reconciliation sample", not drift,

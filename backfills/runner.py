@@ -138,10 +138,10 @@ class ChunkRunner:
 
     def index_rows(self, backfill: Backfill, rows) -> None:
         """Rows → events at each row's current version → the same document writer as the live stream."""
-        from indexing.sources import get_source
+        from indexing.table_sources import blueprint_source
 
         blueprint = backfill.blueprint
-        source = get_source(blueprint.source_model)
+        source = blueprint_source(blueprint)
         target = WriteTarget(backfill.target_index.name, backfill.target_index.mappings)
         # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
         events = [(None, with_new_event_id(event, str(uuid.uuid4()))) for event in source.events(rows)]
@@ -151,20 +151,13 @@ class ChunkRunner:
         """A fan-out page: the rows' upserts, built now from one snapshot of the primary, into the
         outbox. The live pipeline writes them to every write target with their versions; a page
         emitted twice (a worker died before saving its progress) is a duplicate versions absorb."""
-        from indexing.contracts import event_type_for
-        from indexing.models import OutboxEvent
-        from indexing.outbox import notify
+        from indexing.outbox import emit_many
         from indexing.sources import get_source
 
         blueprint = backfill.blueprint
         source = get_source(blueprint.source_model)
-        upsert = event_type_for(blueprint.aggregate_type, False)
         with transaction.atomic():
-            OutboxEvent.objects.bulk_create(
-                OutboxEvent(aggregate_type=blueprint.aggregate_type, aggregate_id=event.entity_id, event_type=upsert,
-                            payload=event.payload, version=event.version, tenant_id=event.tenant_id)
-                for event in source.events(rows))
-            notify(blueprint.aggregate_type)
+            emit_many(blueprint.aggregate_type, source.events(rows))
 
     def _cluster_pressure(self) -> bool:
         if self._throttled:

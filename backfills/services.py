@@ -15,6 +15,7 @@ from indexing.blueprints import create_physical_index, index_serving_settings
 from indexing.engines import get_engine
 from indexing.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
+from indexing.table_sources import versions_are_lsns
 
 from . import planner
 from . import selection as selections
@@ -37,7 +38,7 @@ class BackfillStateError(Exception):
 def schedule(blueprint: IndexBlueprint, *, target_index: PhysicalIndex | None = None, selection: dict | None = None,
              rows_per_second: int | None = None, user=None, purpose=Backfill.Purpose.REFILL,
              chunk_size: int = 5000, page_size: int = 500, parallelism: int = 2, start: bool = True) -> Backfill:
-    if blueprint.versions_are_lsns:
+    if versions_are_lsns(blueprint):
         # Its documents are versioned by WAL position, which a row read cannot give safely: a
         # transaction in flight may have written an older position than the read's. Debezium's own
         # snapshot (op=r events) is the consistent way to fill such an index.

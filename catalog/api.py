@@ -13,6 +13,14 @@ from .serializers import (BrandSerializer, BrandUpdateSerializer, CategorySerial
                           ProductSerializer)
 
 
+def _refusing_foreign_rows(function, *args, **kwargs):
+    """The service's own tenant check (a row that changed since the serializer looked) as a field error."""
+    try:
+        return function(*args, **kwargs)
+    except services.ForeignTenant as exc:
+        raise ValidationError({exc.field: [str(exc)]}) from exc
+
+
 class TenantFiltered:
     def get_queryset(self):
         qs = super().get_queryset()
@@ -29,14 +37,14 @@ class ProductViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModel
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        product = services.create_product(**serializer.validated_data)
+        product = _refusing_foreign_rows(services.create_product, **serializer.validated_data)
         return Response(self.get_serializer(product).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
         product = get_object_or_404(Product, pk=pk)
         serializer = self.get_serializer(product, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        product = services.update_product(product.pk, **serializer.validated_data)
+        product = _refusing_foreign_rows(services.update_product, product.pk, **serializer.validated_data)
         return Response(self.get_serializer(product).data)
 
     def partial_update(self, request, pk=None):

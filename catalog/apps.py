@@ -23,7 +23,7 @@ class CatalogConfig(AppConfig):
         register_blueprint(
             "products", search, aggregate_type=AGGREGATE_TYPE,
             source=Source("catalog.Product", Product, product_event, to_events=product_row_events,
-                          joined_fields=JOINED_FIELDS),
+                          joined_fields=JOINED_FIELDS, stamp_field="change_stamp"),
             builder=build_product,
             # Documents show the brand's name and the category's path: a rename or a move fans out.
             depends_on=[Dependency(model=Brand, via="brand_id", fields=("name",)),

@@ -23,7 +23,7 @@ def brand_payload(brand: Brand) -> dict:
 
 @transaction.atomic
 def create_brand(**fields) -> Brand:
-    stamps.lock_dependency_writes()
+    stamps.lock_brand_writes()
     brand = Brand.objects.create(version=1, change_stamp=stamps.next_stamp(), **fields)
     emit_change(brand)
     return brand
@@ -31,7 +31,7 @@ def create_brand(**fields) -> Brand:
 
 @transaction.atomic
 def update_brand(brand_id: int, **changes) -> Brand:
-    stamps.lock_dependency_writes()
+    stamps.lock_brand_writes()
     brand = Brand.objects.select_for_update().get(pk=brand_id)  # orders concurrent writers: versions never repeat
     for name, value in changes.items():
         if name not in FIELDS:
@@ -47,7 +47,7 @@ def update_brand(brand_id: int, **changes) -> Brand:
 
 @transaction.atomic
 def delete_brand(brand_id: int) -> int:
-    stamps.lock_dependency_writes()
+    stamps.lock_brand_writes()
     brand = Brand.objects.select_for_update().get(pk=brand_id)
     if brand.products.exists():
         raise InUse(f"brand {brand_id} is used by {brand.products.count()} products; reassign them first")

@@ -40,7 +40,7 @@ def _check_parent(category_id, parent_id, tenant_id) -> None:
 
 @transaction.atomic
 def create_category(*, tenant_id: str, name: str, parent=None) -> Category:
-    stamps.lock_dependency_writes()
+    stamps.lock_category_writes()
     parent_id = _parent_id(parent)
     _check_parent(None, parent_id, tenant_id)
     return Category.objects.create(tenant_id=tenant_id, name=name, parent_id=parent_id,
@@ -50,7 +50,7 @@ def create_category(*, tenant_id: str, name: str, parent=None) -> Category:
 @transaction.atomic
 def update_category(category_id: int, **changes) -> Category:
     """Rename (``name``) or move (``parent``); the stamp covers the subtree's documents through their path."""
-    stamps.lock_dependency_writes()  # also keeps two moves from building a cycle together
+    stamps.lock_category_writes()  # also keeps two moves from building a cycle together
     category = Category.objects.select_for_update().get(pk=category_id)
     fields = []
     for name, value in changes.items():
@@ -70,7 +70,7 @@ def update_category(category_id: int, **changes) -> Category:
 
 @transaction.atomic
 def delete_category(category_id: int) -> None:
-    stamps.lock_dependency_writes()
+    stamps.lock_category_writes()
     category = Category.objects.select_for_update().get(pk=category_id)
     if category.products.exists():
         raise InUse(f"category {category_id} is used by {category.products.count()} products; move them first")

@@ -2,9 +2,10 @@
 
 from django.db import models
 
-# One database-wide change sequence: every write of a product, brand or category takes the next
-# value. A product document's version is the highest stamp among the rows it is built from.
-CHANGE_SEQUENCE = "catalog_change_stamp"
+from indexing.dependencies import DependencyQuerySet
+
+from . import stamps
+from .stamps import CHANGE_SEQUENCE
 
 
 class NextStamp(models.Func):
@@ -47,6 +48,18 @@ class Product(models.Model):
         return f"{self.title} (#{self.id} v{self.version})"
 
 
+class BrandQuerySet(DependencyQuerySet):
+    """``Brand.objects.filter(...).update(name=...)`` is a supported bulk rename: it fans out."""
+
+    def lock_writes(self):
+        stamps.lock_brand_writes()
+
+
+class CategoryQuerySet(DependencyQuerySet):
+    def lock_writes(self):
+        stamps.lock_category_writes()
+
+
 class Brand(models.Model):
     """A second searchable entity, indexed on its own (blueprint "brands"), written only through catalog.brands."""
 
@@ -57,6 +70,8 @@ class Brand(models.Model):
     version = models.BigIntegerField(default=1)
     change_stamp = models.BigIntegerField(db_default=NextStamp(), editable=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = BrandQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -74,6 +89,8 @@ class Category(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     change_stamp = models.BigIntegerField(db_default=NextStamp(), editable=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = CategoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

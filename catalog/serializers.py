@@ -43,6 +43,18 @@ class ProductSerializer(serializers.ModelSerializer):
             "available_qty": {"min_value": 0},
         }
 
+    def validate(self, attrs):
+        # A product shows only its own tenant's brand and categories (the service refuses too).
+        tenant = attrs.get("tenant_id", getattr(self.instance, "tenant_id", None))
+        errors = {}
+        for field in ("brand", "category"):
+            row = attrs[field] if field in attrs else getattr(self.instance, field, None)
+            if row is not None and row.tenant_id != tenant:
+                errors[field] = [f"{field} {row.pk} belongs to tenant {row.tenant_id!r}, not the product's {tenant!r}."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
 
 class BrandSerializer(serializers.ModelSerializer):
     tenant_id = StrictCharField(min_length=1, max_length=64, allow_blank=False)

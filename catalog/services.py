@@ -9,7 +9,7 @@ from django.db import transaction
 from indexing import outbox
 
 from . import stamps
-from .models import Product
+from .models import Brand, Category, Product
 
 AGGREGATE_TYPE = "product"
 # Fields a caller may set; brand and category are the ids of their rows.
@@ -29,6 +29,26 @@ def _fields(fields: dict) -> dict:
     return out
 
 
+class ForeignTenant(ValueError):
+    """A product may show only its own tenant's brand and categories."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def check_tenant(tenant_id: str, brand_id=None, category_id=None) -> None:
+    """Refuse a brand or category of another tenant (or one that does not exist)."""
+    for field, model, pk in (("brand", Brand, brand_id), ("category", Category, category_id)):
+        if pk is None:
+            continue
+        owner = model.objects.filter(pk=pk).values_list("tenant_id", flat=True).first()
+        if owner is None:
+            raise ForeignTenant(field, f"{field} {pk} does not exist")
+        if owner != tenant_id:
+            raise ForeignTenant(field, f"{field} {pk} belongs to another tenant than the product's ({tenant_id!r})")
+
+
 def _emit(product: Product) -> None:
     from .documents import product_events
 
@@ -43,6 +63,7 @@ def _emit(product: Product) -> None:
 def create_product(**fields) -> Product:
     fields = _fields(fields)
     stamps.share_lock_dependencies([fields.get("brand_id")], [fields.get("category_id")])
+    check_tenant(fields.get("tenant_id"), fields.get("brand_id"), fields.get("category_id"))
     product = Product.objects.create(version=1, change_stamp=stamps.next_stamp(), **fields)
     _emit(product)
     return product
@@ -58,6 +79,7 @@ def update_product(product_id: int, **changes) -> Product:
                                    [product.category_id, changes.get("category_id")])
     for name, value in changes.items():
         setattr(product, name, value)
+    check_tenant(product.tenant_id, product.brand_id, product.category_id)
     product.version += 1
     product.change_stamp = stamps.next_stamp()
     product.save()
@@ -78,6 +100,17 @@ def delete_product(product_id: int) -> int:
     return version
 
 
+def _check_tenants(rows: list[dict]) -> None:
+    """``check_tenant`` for many rows: one query per referenced model."""
+    for field, model in (("brand", Brand), ("category", Category)):
+        wanted = {r[f"{field}_id"] for r in rows if r.get(f"{field}_id") is not None}
+        owners = dict(model.objects.filter(pk__in=wanted).values_list("pk", "tenant_id"))
+        for row in rows:
+            pk = row.get(f"{field}_id")
+            if pk is not None and owners.get(pk) != row.get("tenant_id"):
+                check_tenant(row.get("tenant_id"), **{f"{field}_id": pk})
+
+
 @transaction.atomic
 def create_products_bulk(rows: list[dict]) -> list[Product]:
     """Insert many products and their outbox events in one transaction (demo data, imports)."""
@@ -88,6 +121,7 @@ def create_products_bulk(rows: list[dict]) -> list[Product]:
 
     rows = [_fields(row) for row in rows]
     stamps.share_lock_dependencies([r.get("brand_id") for r in rows], [r.get("category_id") for r in rows])
+    _check_tenants(rows)
     new_stamps = stamps.next_stamps(len(rows))
     products = Product.objects.bulk_create(
         [Product(version=1, change_stamp=stamp, **row) for row, stamp in zip(rows, new_stamps)])

@@ -8,15 +8,21 @@ commit. The locks below give that order:
 - a product write locks its product row, then its old and new brand and category chains
   ``FOR SHARE``, and only then takes its stamp: a brand or category write (``FOR UPDATE``) on one
   of those rows waits for it, or it waits for that write to commit;
-- brand and category writes (rare) take one transaction-scoped advisory lock before their row
-  lock and stamp, so they are ordered among themselves too.
+- a brand or category write takes a transaction-scoped advisory lock before its row lock and
+  stamp: shared for brands, exclusive for categories. A category write is thus ordered with every
+  other brand or category write — a document depends on a chain of categories and a brand, and
+  two such rows written concurrently could otherwise commit against their stamps' order. Two
+  brand writes need no order between them: a document shows one brand, two writes of one brand
+  meet on its row lock, and a product moving between brands locks both.
 """
 
 from __future__ import annotations
 
 from django.db import connection
 
-from .models import CHANGE_SEQUENCE
+# One database-wide change sequence: every write of a product, brand or category takes the next
+# value. A product document's version is the highest stamp among the rows it is built from.
+CHANGE_SEQUENCE = "catalog_change_stamp"
 
 # Any constant: the advisory lock key brand and category writes share.
 DEPENDENCY_WRITE_LOCK = 0x5EA5C_57A3
@@ -32,8 +38,14 @@ def next_stamp() -> int:
     return next_stamps(1)[0]
 
 
-def lock_dependency_writes() -> None:
-    """Order brand and category writes among themselves (held until commit)."""
+def lock_brand_writes() -> None:
+    """Order a brand write with category writes (held until commit); brand writes run side by side."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [DEPENDENCY_WRITE_LOCK])
+
+
+def lock_category_writes() -> None:
+    """Order a category write with every brand and category write (held until commit)."""
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [DEPENDENCY_WRITE_LOCK])
 

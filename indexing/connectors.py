@@ -99,7 +99,8 @@ def oversized_record_handling() -> dict:
     }
 
 
-def table_connector_config(slot: str, topic_prefix: str, table: str = "public.catalog_product") -> dict:
+def table_connector_config(slot: str, topic_prefix: str, table: str = "public.catalog_product",
+                           snapshot: str = "initial") -> dict:
     return {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         **_database(),
@@ -107,9 +108,9 @@ def table_connector_config(slot: str, topic_prefix: str, table: str = "public.ca
         "publication.name": TABLES_PUBLICATION,
         "table.include.list": table,
         "topic.prefix": topic_prefix,
-        # The initial snapshot emits every row as op=r at the snapshot's LSN: that is how an
-        # LSN-versioned index is filled consistently.
-        "snapshot.mode": "initial",
+        # The initial snapshot emits every row as op=r: the only way to fill an LSN-versioned index
+        # consistently. A stamp-versioned one may stream only ("no_data") and be backfilled instead.
+        "snapshot.mode": snapshot,
         "tombstones.on.delete": "false",
         "decimal.handling.mode": "double",
         "time.precision.mode": "connect",
@@ -205,4 +206,4 @@ def replication_slots() -> list[SlotHealth]:
 
 
 def blueprint_uses_tables(blueprint: IndexBlueprint) -> bool:
-    return blueprint.versions_are_lsns
+    return blueprint.fed_by_table_changes

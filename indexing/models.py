@@ -53,7 +53,7 @@ class DeleteMode(models.TextChoices):
 
 class EventFormat(models.TextChoices):
     OUTBOX = "outbox", "SearchIndexEvent (outbox, via the relay or Debezium's outbox router)"
-    DEBEZIUM_TABLE = "debezium_table", "Debezium table change events (before/after/op; the LSN is the version)"
+    DEBEZIUM_TABLE = "debezium_table", "Debezium table change events (before/after/op; the row's change stamp, else the LSN, is the version)"
 
 
 class IndexBlueprint(models.Model):
@@ -96,7 +96,7 @@ class IndexBlueprint(models.Model):
         return self.source_topic or f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{self.aggregate_type}"
 
     @property
-    def versions_are_lsns(self) -> bool:
+    def fed_by_table_changes(self) -> bool:
         return self.event_format == EventFormat.DEBEZIUM_TABLE
 
     @property

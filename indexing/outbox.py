@@ -7,9 +7,12 @@ relay at commit time, never before.
 
 from __future__ import annotations
 
+from typing import Iterable
+
+import orjson
 from django.db import transaction
 
-from .contracts import event_type_for
+from .contracts import Event, event_type_for
 from .models import OutboxEvent
 
 NOTIFY_CHANNEL = "searchsync_outbox"
@@ -35,6 +38,30 @@ def emit(*, aggregate_type: str, aggregate_id, version: int, payload: dict | Non
     )
     notify(aggregate_type, using)
     return event
+
+
+COPY_COLUMNS = "aggregate_type, aggregate_id, event_type, payload, version, tenant_id"
+
+
+def emit_many(aggregate_type: str, events: Iterable[Event], using: str = "default") -> int:
+    """Record many upsert or delete events at once (fan-outs, bulk writes); inside ``transaction.atomic()``.
+
+    One ``COPY`` instead of an ORM ``bulk_create``: a fan-out writes thousands of rows per second,
+    and building a model instance and a bound parameter per column dominated its time. Event id and
+    creation time come from the columns' database defaults, as for ``emit``."""
+    conn = transaction.get_connection(using)
+    if not conn.in_atomic_block:
+        raise OutboxOutsideTransaction("outbox.emit_many() must be called inside transaction.atomic()")
+    count = 0
+    with conn.cursor() as cur:
+        with cur.cursor.copy(f"COPY {OutboxEvent._meta.db_table} ({COPY_COLUMNS}) FROM STDIN") as copy:
+            for event in events:
+                copy.write_row((aggregate_type, event.entity_id, event_type_for(aggregate_type, event.is_delete),
+                                orjson.dumps(event.payload or {}).decode(), event.version, event.tenant_id))
+                count += 1
+    if count:
+        notify(aggregate_type, using)
+    return count
 
 
 def notify(aggregate_type: str, using: str = "default") -> None:

@@ -15,7 +15,10 @@ Two passes, both in id-keyset chunks and paced by one rows/s throttle:
 
 Repairs never write documents directly: they are events in the outbox, so they
 travel relay → Kafka → consumer and meet the same external-version rules as any
-change. A missing or stale row is re-emitted as an upsert at the row's current
+change. (A blueprint fed by a table's change stream is not reached by the outbox:
+its repairs go through the same document writer as its backfills, at the rows'
+change stamps, which its change events carry too.) A missing or stale row is
+re-emitted as an upsert at the row's current
 version (accepted because the index holds nothing or something older); an
 orphan gets a delete at its document's version + 1, the smallest version that
 beats what is there. Only the purge of expired tombstones writes to the index
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,9 +50,12 @@ from . import outbox
 from . import jobs
 from .blueprints import CANARY_ENTITY_ID
 from .engines import BulkAction, SearchEngine, get_engine
-from .models import IndexBlueprint, PhysicalIndex, Reconciliation
+from .contracts import Event, event_type_for
+from .models import EventFormat, IndexBlueprint, PhysicalIndex, Reconciliation
 from .redis_store import get_redis
-from .sources import get_source
+from .sink import BulkSink
+from .table_sources import blueprint_source
+from .writer import WriteTarget, write_documents
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +142,14 @@ def classify_docs(docs: list[IndexDoc], existing: set[str], expire_before: datet
 # --- reading both sides ---------------------------------------------------------
 
 
-def row_chunks(model, using: str, chunk_size: int):
+def row_chunks(model, using: str, chunk_size: int, version_field: str = VERSION_FIELD):
     """``[(id, version), ...]`` pages in id order: ``WHERE id > last ORDER BY id LIMIT n``, never OFFSET."""
     last = None
     while True:
         qs = model.objects.using(using).order_by("pk")
         if last is not None:
             qs = qs.filter(pk__gt=last)
-        rows = list(qs.values_list("pk", VERSION_FIELD)[:chunk_size])
+        rows = list(qs.values_list("pk", version_field)[:chunk_size])
         if not rows:
             return
         last = rows[-1][0]
@@ -251,11 +258,11 @@ class Reconciler:
             if not locked:
                 return self._finish(Reconciliation.Status.FAILED,
                                     error=f"another reconciliation of {report.index_name} is running")
-            self.source = get_source(self.blueprint.source_model)
+            self.source = blueprint_source(self.blueprint)
             self.model = self.source.model
             self._reset(report)
             expire_before = timezone.now() - timedelta(hours=self.blueprint.tombstone_retention_hours)
-            for rows in row_chunks(self.model, self.replica, self.chunk_size):
+            for rows in row_chunks(self.model, self.replica, self.chunk_size, self.source.version_field):
                 joined = None
                 if self.source.joined_fields:
                     # Versions and joined fields as the documents would be built now, in one statement.
@@ -299,8 +306,8 @@ class Reconciler:
         else:
             current = dict(
                 (str(pk), v) for pk, v in
-                self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale).values_list("pk",
-                                                                                                     VERSION_FIELD)
+                self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale).values_list(
+                    "pk", self.source.version_field)
             )
             stale = [pk for pk in stale if pk in current and current[pk] > docs[pk].version]
         missing = [pk for pk in missing if pk in current]
@@ -341,20 +348,43 @@ class Reconciler:
             return 0
         with transaction.atomic():
             rows = list(self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=ids).order_by("pk"))
-            for event in self.source.events(rows):
-                outbox.emit(aggregate_type=self.blueprint.aggregate_type, aggregate_id=event.entity_id,
-                            version=event.version, payload=event.payload, tenant_id=event.tenant_id)
+            events = self.source.events(rows)
+            if self._fed_by_table_changes:
+                self._write(events)
+            else:
+                for event in events:
+                    outbox.emit(aggregate_type=self.blueprint.aggregate_type, aggregate_id=event.entity_id,
+                                version=event.version, payload=event.payload, tenant_id=event.tenant_id)
         return len(rows)
 
     def _delete_orphans(self, docs: list[IndexDoc]) -> int:
         """Delete events one version above what the index holds: the row is gone, its delete was lost."""
         if not docs:
             return 0
+        if self._fed_by_table_changes:
+            self._write([Event(event_id=str(uuid.uuid4()), event_type=event_type_for(self.blueprint.aggregate_type, True),
+                               entity_id=doc.id, tenant_id=doc.tenant_id, version=doc.version + 1,
+                               timestamp=timezone.now(), payload={}) for doc in docs])
+            return len(docs)
         with transaction.atomic():
             for doc in docs:
                 outbox.emit(aggregate_type=self.blueprint.aggregate_type, aggregate_id=doc.id, version=doc.version + 1,
                             payload=None, tenant_id=doc.tenant_id, delete=True)
         return len(docs)
+
+    @property
+    def _fed_by_table_changes(self) -> bool:
+        return self.blueprint.event_format == EventFormat.DEBEZIUM_TABLE
+
+    def _write(self, events: list[Event]) -> None:
+        """Repairs of a blueprint fed by a table's change stream: the outbox does not reach it, and
+        touching the rows would change the application's data. They are written like a backfill's
+        documents instead, through the document writer at the rows' stamps: a change streamed
+        meanwhile carries a higher stamp and wins whichever lands last."""
+        target = WriteTarget(self.report.index_name,
+                             PhysicalIndex.objects.get(name=self.report.index_name).mappings)
+        write_documents(self.blueprint, [target], [(None, event) for event in events],
+                        BulkSink.from_settings(self.engine))
 
     def _purge(self, docs: list[IndexDoc]) -> int:
         """Hard-delete expired tombstones, only if unchanged since read.

@@ -25,6 +25,7 @@ from .documents import drop_unmapped, get_builder
 from .engines import BulkAction, SearchEngine, get_engine
 from .models import BlueprintRevision, IndexBlueprint
 from .sources import get_source
+from .table_sources import blueprint_source
 
 SCRATCH_PREFIX = "searchsync-scratch-"
 SAMPLE_ROWS = 50
@@ -158,7 +159,10 @@ def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEn
         builder = get_builder(definition["document_builder"])
     except LookupError as exc:
         raise RevisionRejected(str(exc), cause=f"document_builder {definition['document_builder']!r}") from exc
-    source = get_source(blueprint.source_model)
+    try:
+        source = blueprint_source(blueprint)  # samples shaped as the blueprint's own events
+    except LookupError:
+        source = get_source(blueprint.source_model)  # LSN-versioned table changes: the row's fields all the same
     rows = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).order_by("-pk")[:SAMPLE_ROWS]
     actions = []
     for row in rows:

@@ -29,6 +29,14 @@ class Source:
     depends_on: tuple = ()  # indexing.dependencies.Dependency, set by register_blueprint
     # Document fields built from joined rows: reconciliation compares them with the source too.
     joined_fields: tuple[str, ...] = ()
+    # The row's column that is its document's version (reconciliation and cutover guards read it).
+    version_field: str = "version"
+    # A column the database stamps from one increasing sequence on every write of the row (insert,
+    # update, in the writing transaction, after the row lock). A blueprint fed by the table's own
+    # change events takes its versions from it, so a row read can carry the same version: such a
+    # blueprint can be backfilled, reconciled and cut over (see debezium.py). None: versions of
+    # table changes are WAL positions, which only the connector's snapshot can reproduce.
+    stamp_field: str | None = None
 
     def events(self, rows) -> list[Event]:
         rows = list(rows)
@@ -50,3 +58,4 @@ def get_source(name: str) -> Source:
         return _SOURCES[name]
     except KeyError:
         raise LookupError(f"no source registered as {name!r}; known: {sorted(_SOURCES)}") from None
+

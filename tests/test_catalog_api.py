@@ -73,3 +73,31 @@ def test_writes_need_the_catalog_permission(django_user_model, client):
     assert client.post("/api/v1/catalog/brands/", {"tenant_id": "t1", "name": "A"},
                        content_type="application/json").status_code == 403
     assert not Backfill.objects.exists()
+
+
+def test_a_product_shows_only_its_own_tenants_brand_and_category(operator_api):
+    from catalog import brands, categories
+
+    ours, theirs = brands.create_brand(tenant_id="t1", name="Ours"), brands.create_brand(tenant_id="t2", name="Theirs")
+    shelf, alien = (categories.create_category(tenant_id="t1", name="Shelf"),
+                    categories.create_category(tenant_id="t2", name="Alien"))
+    base = {"tenant_id": "t1", "title": "Desk", "price_minor": 1, "available_qty": 1}
+    refused = operator_api.post("/api/v1/catalog/products/", {**base, "brand": theirs.pk, "category": alien.pk},
+                                format="json")
+    assert refused.status_code == 400
+    assert set(refused.json()) == {"brand", "category"} and "tenant 't2'" in refused.json()["brand"][0]
+    made = operator_api.post("/api/v1/catalog/products/", {**base, "brand": ours.pk, "category": shelf.pk}, format="json")
+    assert made.status_code == 201, made.content
+    pid = made.json()["id"]
+    # Moving the product to another tenant would leave it showing this tenant's brand and category.
+    moved = operator_api.patch(f"/api/v1/catalog/products/{pid}/", {"tenant_id": "t2"}, format="json")
+    assert moved.status_code == 400 and set(moved.json()) == {"brand", "category"}
+    swapped = operator_api.patch(f"/api/v1/catalog/products/{pid}/", {"brand": theirs.pk}, format="json")
+    assert swapped.status_code == 400 and list(swapped.json()) == ["brand"]
+    # The service refuses on its own, whoever calls it.
+    with pytest.raises(services.ForeignTenant, match="another tenant"):
+        services.update_product(pid, category_id=alien.pk)
+    with pytest.raises(services.ForeignTenant):
+        services.create_products_bulk([{**base, "brand_id": theirs.pk}])
+    assert services.Product.objects.get(pk=pid).brand_id == ours.pk
+    assert services.update_product(pid, tenant_id="t2", brand_id=theirs.pk, category_id=alien.pk).tenant_id == "t2"

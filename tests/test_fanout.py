@@ -19,11 +19,12 @@ from backfills.runner import ChunkRunner
 from catalog import brands, categories, services
 from catalog.documents import build_product, product_events
 from catalog.models import Product
-from indexing import reconciliation
+from indexing import reconciliation, stats
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent
 from tests.helpers import assert_index_matches_db, db_thread, index_state, pipeline, wait_converged, wait_until
 from tests.test_backfills import _worker_process
+from tests.test_failures import _consumer_process
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -130,8 +131,8 @@ def test_category_move_gives_the_whole_subtree_its_new_path(products_blueprint, 
     assert hits["hits"]["total"]["value"] == 300
 
 
-def test_renames_racing_product_updates_and_a_consumer_restart_converge(products_blueprint, engine,
-                                                                         manual_fanouts):
+def test_renames_racing_product_updates_and_a_sigkilled_consumer_converge(products_blueprint, engine,
+                                                                           isolated_pipeline, manual_fanouts):
     acme = brands.create_brand(tenant_id="t1", name="Acme")
     other = brands.create_brand(tenant_id="t1", name="Globex")
     root = categories.create_category(tenant_id="t1", name="Root")
@@ -155,33 +156,47 @@ def test_renames_racing_product_updates_and_a_consumer_restart_converge(products
                 errors.append(exc)
                 raise
 
+    def batches():
+        return stats.counters(products_blueprint.name).get("batches", 0)
+
     writers = [db_thread(writer, seed) for seed in range(3)]
     for thread in writers:
         thread.start()
     runners = []
+    consumer = None
     try:
-        with pipeline(products_blueprint):
-            time.sleep(1)
+        with pipeline(products_blueprint, consumer=False):  # the relay here; the consumer is a process
+            consumer = _consumer_process(products_blueprint, isolated_pipeline)
+            started = batches()
+            wait_until(lambda: batches() > started, timeout=90, message="the consumer indexing")
             brands.update_brand(acme.pk, name="Acme Two")
             runners.append(db_thread(ChunkRunner(fanouts()[-1].pk).run))
             runners[-1].start()
             categories.update_category(root.pk, name="Root Two")
             runners.append(db_thread(ChunkRunner(fanouts()[-1].pk).run))
             runners[-1].start()
-            time.sleep(2)
-        # The consumer restarts: the second rename meets a new consumer and whatever the first left.
-        with pipeline(products_blueprint):
+            # SIGKILL mid-stream, fan-outs and product writes in flight: whatever it indexed and did
+            # not commit is replayed by the next consumer and meets the versions there.
+            during = batches()
+            wait_until(lambda: batches() > during + 3, timeout=90, message="batches of the renames")
+            consumer.send_signal(signal.SIGKILL)
+            consumer.wait()
+            # The second rename commits while nothing consumes.
             brands.update_brand(acme.pk, name="Acme Three")
             runners.append(db_thread(ChunkRunner(fanouts()[-1].pk).run))
             runners[-1].start()
+            consumer = _consumer_process(products_blueprint, isolated_pipeline)
             time.sleep(2)
             stop.set()
             for thread in writers + runners:
                 thread.join()
             assert not errors
-            wait_converged(engine, index, timeout=180)
+            wait_converged(engine, index, timeout=240)
     finally:
         stop.set()
+        if consumer is not None and consumer.poll() is None:
+            consumer.send_signal(signal.SIGTERM)
+            consumer.wait(60)
     names = {doc["brand"] for _, doc in index_state(engine, index).values()}
     assert names <= {"Acme Three", "Globex"} and "Acme Three" in names
 
