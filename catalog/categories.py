@@ -5,44 +5,20 @@ from django.db import transaction
 
 from . import stamps
 from .brands import InUse
-from .models import Category
+from .models import Category, InvalidMove, check_parent  # noqa: F401 (InvalidMove is part of this API)
 
 FIELDS = ("name", "parent_id")
-MAX_DEPTH = 32
-
-
-class InvalidMove(ValueError):
-    pass
 
 
 def _parent_id(value):
     return value.pk if hasattr(value, "pk") else value
 
 
-def _check_parent(category_id, parent_id, tenant_id) -> None:
-    """The new parent exists in the same tenant, is not the category or one of its descendants,
-    and the tree stays shallow enough for a path."""
-    if parent_id is None:
-        return
-    depth, node = 0, Category.objects.filter(pk=parent_id).first()
-    if node is None:
-        raise InvalidMove(f"parent {parent_id} does not exist")
-    if node.tenant_id != tenant_id:
-        raise InvalidMove("a category's parent belongs to the same tenant")
-    while node is not None:
-        if category_id is not None and node.pk == category_id:
-            raise InvalidMove("a category cannot move under itself or one of its descendants")
-        depth += 1
-        if depth >= MAX_DEPTH:
-            raise InvalidMove(f"categories nest at most {MAX_DEPTH} levels")
-        node = node.parent
-
-
 @transaction.atomic
 def create_category(*, tenant_id: str, name: str, parent=None) -> Category:
     stamps.lock_category_writes()
     parent_id = _parent_id(parent)
-    _check_parent(None, parent_id, tenant_id)
+    check_parent(None, parent_id, tenant_id)
     return Category.objects.create(tenant_id=tenant_id, name=name, parent_id=parent_id,
                                    change_stamp=stamps.next_stamp())
 
@@ -56,7 +32,7 @@ def update_category(category_id: int, **changes) -> Category:
     for name, value in changes.items():
         if name in ("parent", "parent_id"):
             value = _parent_id(value)
-            _check_parent(category.pk, value, category.tenant_id)
+            check_parent(category.pk, value, category.tenant_id)
             category.parent_id, name = value, "parent"
         elif name == "name":
             category.name = value

@@ -56,8 +56,19 @@ class BrandQuerySet(DependencyQuerySet):
 
 
 class CategoryQuerySet(DependencyQuerySet):
+    """``Category.objects.filter(...).update(parent=...)`` is a supported bulk move: it fans out, and
+    each moved row gets the tree checks a single move gets (no cycle, same tenant, bounded depth)."""
+
     def lock_writes(self):
-        stamps.lock_category_writes()
+        stamps.lock_category_writes()  # also keeps a bulk move and a single move from building a cycle
+
+    def check_update(self, pks, changes):
+        if "parent" not in changes and "parent_id" not in changes:
+            return
+        parent = changes.get("parent", changes.get("parent_id"))
+        parent_id = parent.pk if hasattr(parent, "pk") else parent
+        for pk, tenant_id in self.model._base_manager.using(self.db).filter(pk__in=pks).values_list("pk", "tenant_id"):
+            check_parent(pk, parent_id, tenant_id)
 
 
 class Brand(models.Model):
@@ -78,6 +89,32 @@ class Brand(models.Model):
 
     def __str__(self):
         return f"{self.name} (#{self.id} v{self.version})"
+
+
+MAX_DEPTH = 32
+
+
+class InvalidMove(ValueError):
+    pass
+
+
+def check_parent(category_id, parent_id, tenant_id) -> None:
+    """The new parent exists in the same tenant, is not the category or one of its descendants,
+    and the tree stays shallow enough for a path."""
+    if parent_id is None:
+        return
+    depth, node = 0, Category.objects.filter(pk=parent_id).first()
+    if node is None:
+        raise InvalidMove(f"parent {parent_id} does not exist")
+    if node.tenant_id != tenant_id:
+        raise InvalidMove("a category's parent belongs to the same tenant")
+    while node is not None:
+        if category_id is not None and node.pk == category_id:
+            raise InvalidMove("a category cannot move under itself or one of its descendants")
+        depth += 1
+        if depth >= MAX_DEPTH:
+            raise InvalidMove(f"categories nest at most {MAX_DEPTH} levels")
+        node = node.parent
 
 
 class Category(models.Model):

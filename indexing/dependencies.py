@@ -141,6 +141,9 @@ class DependencyQuerySet(models.QuerySet):
     def lock_writes(self) -> None:
         """Override to take the app's write lock (the one its single-row writes take)."""
 
+    def check_update(self, pks: list, changes: dict) -> None:
+        """Override to refuse a bulk change the app's single-row writes would refuse (raise)."""
+
     def update(self, **kwargs):
         if not any(dependency.touches(kwargs) for _, dependency in _WATCHED.get(self.model, [])):
             return super().update(**kwargs)
@@ -149,6 +152,7 @@ class DependencyQuerySet(models.QuerySet):
             pks = list(self.select_for_update().order_by("pk").values_list("pk", flat=True))
             if not pks:
                 return 0
+            self.check_update(pks, kwargs)
             count = models.QuerySet.update(self.model._base_manager.using(self.db).filter(pk__in=pks), **kwargs)
             changed(self.model, pks, list(kwargs), self.db)
             return count

@@ -99,3 +99,22 @@ def test_brand_writes_run_side_by_side_while_category_writes_wait_for_them(trans
         holder.join()
     categories.update_category(shelf.pk, name="Shelf Two")
     assert Category.objects.get(pk=shelf.pk).name == "Shelf Two" and Brand.objects.get(pk=b.pk).name == "B3"
+
+
+def test_a_bulk_move_gets_the_tree_checks_of_a_single_move(transactional_db, manual_fanouts):
+    root = categories.create_category(tenant_id="t1", name="Root")
+    child = categories.create_category(tenant_id="t1", name="Child", parent=root)
+    grandchild = categories.create_category(tenant_id="t1", name="Grandchild", parent=child)
+    elsewhere = categories.create_category(tenant_id="t2", name="Elsewhere")
+
+    with pytest.raises(categories.InvalidMove, match="descendants"):
+        Category.objects.filter(pk__in=[root.pk, elsewhere.pk]).update(parent=grandchild)
+    with pytest.raises(categories.InvalidMove, match="same tenant"):
+        Category.objects.filter(pk=elsewhere.pk).update(parent_id=root.pk)
+    # Refused as a whole: no row moved, no stamp taken, no fan-out scheduled.
+    assert Category.objects.get(pk=root.pk).parent_id is None
+    assert Category.objects.get(pk=elsewhere.pk).parent_id is None
+    assert not fanouts()
+
+    assert Category.objects.filter(pk=grandchild.pk).update(parent=root) == 1
+    assert Category.objects.get(pk=grandchild.pk).parent_id == root.pk
