@@ -29,6 +29,9 @@ def serving_settings(blueprint: IndexBlueprint) -> dict:
         # arriving after that would resurrect the document, so keep it longer
         # than any replay or retry can be late.
         settings["gc_deletes"] = blueprint.hard_delete_gc_deletes
+    spec = SidecarSpec.of(getattr(blueprint, "sidecar", None))
+    if spec is not None and spec.main_refresh_interval:
+        settings["refresh_interval"] = spec.main_refresh_interval
     return settings
 
 
@@ -39,6 +42,7 @@ def index_serving_settings(index: PhysicalIndex) -> dict:
         blueprint = copy.copy(blueprint)
         blueprint.settings = index.revision.definition["settings"]
         blueprint.delete_mode = index.revision.definition["delete_mode"]
+        blueprint.sidecar = index.revision.definition.get("sidecar") or {}
     return serving_settings(blueprint)
 
 

@@ -1,6 +1,7 @@
 """Sidecar indices: high-velocity fields in a small index of their own.
 
-A blueprint's definition may declare ``"sidecar": {"fields": [...], "refresh_interval": "1s"}``.
+A blueprint's definition may declare
+``"sidecar": {"fields": [...], "refresh_interval": "1s", "main_refresh_interval": "30s"}``.
 Every physical index ``<name>_v<N>`` built from such a revision then has a companion
 ``<name>_v<N>_sidecar`` holding only those fields plus what every document carries (id,
 tenant, version, updated_at, deleted). The main index loses those fields and can run with a
@@ -26,13 +27,16 @@ SUFFIX = "_sidecar"
 class SidecarSpec:
     fields: tuple[str, ...]
     refresh_interval: str = "1s"
+    # With the fast fields moved out, the main index can refresh rarely: this overrides its
+    # settings' refresh_interval (None keeps them).
+    main_refresh_interval: str | None = None
 
     @classmethod
     def of(cls, raw: dict | None) -> "SidecarSpec | None":
         """The sidecar a definition's ``sidecar`` entry (or the blueprint row's) declares, if any."""
         if not raw or not raw.get("fields"):
             return None
-        return cls(tuple(raw["fields"]), raw.get("refresh_interval", "1s"))
+        return cls(tuple(raw["fields"]), raw.get("refresh_interval", "1s"), raw.get("main_refresh_interval"))
 
 
 class InvalidSidecar(ValueError):

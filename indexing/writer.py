@@ -53,6 +53,11 @@ def write_targets(blueprint: IndexBlueprint) -> list[WriteTarget]:
             for name, mappings, side in blueprint.write_targets().values_list("name", "mappings", "sidecar")]
 
 
+def target_of(index) -> WriteTarget:
+    """The write target of one physical index (a backfill's), sidecar included."""
+    return WriteTarget(index.name, index.mappings, index.sidecar or None)
+
+
 def _parts(target: WriteTarget, document: dict) -> list[tuple[str, dict, dict]]:
     """(index, mappings, document) for the target and its sidecar: the sidecar's fields go to it only."""
     if not target.sidecar:
