@@ -13,6 +13,7 @@ A view of any registered model wraps its write::
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ class WaitParamsSerializer(serializers.Serializer):
     timeout = serializers.FloatField(required=False, min_value=0.001,
                                      help_text=f"Seconds to wait at most (default {DEFAULT_TIMEOUT_S:g}, "
                                                f"capped at {visibility.MAX_TIMEOUT_S:g}). Needs `wait`.")
+
+    def validate_timeout(self, value):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number of seconds")
+        return value
 
     def validate(self, attrs):
         if "timeout" in attrs and "wait" not in attrs:
