@@ -23,6 +23,7 @@ Any registered model gets this: its writes go through ``outbox.emit`` (``registr
 from __future__ import annotations
 
 import contextvars
+import logging
 import re
 import time
 import uuid
@@ -30,6 +31,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 WAITERS_KEY = "searchsync:ryw:waiters:{aggregate}"
 ACK_KEY = "searchsync:ryw:ack:{index}:{entity}"
@@ -71,14 +74,22 @@ def waiting(aggregate_type: str, now: float | None = None) -> bool:
 
 def acknowledge(aggregate_type: str, actions, acked_at: float) -> int:
     """Record, for each indexed action (index, id, version), that the engine holds that version."""
-    if not actions or not waiting(aggregate_type):
+    import redis
+
+    if not actions:
         return 0
-    client = _redis()
-    pipe = client.pipeline(transaction=False)
-    for action in actions:
-        _script(keys=[ACK_KEY.format(index=action.index, entity=action.id)],
-                args=[int(action.version), f"{acked_at:.3f}", ACK_TTL_S], client=pipe)
-    pipe.execute()
+    try:
+        if not waiting(aggregate_type):
+            return 0
+        pipe = _redis().pipeline(transaction=False)
+        for action in actions:
+            _script(keys=[ACK_KEY.format(index=action.index, entity=action.id)],
+                    args=[int(action.version), f"{acked_at:.3f}", ACK_TTL_S], client=pipe)
+        pipe.execute()
+    except redis.RedisError as exc:
+        # The documents are written; only waiting clients lose out (they time out). Never fail the batch for it.
+        log.warning("read-your-writes acknowledgements not recorded: %s", exc)
+        return 0
     return len(actions)
 
 

@@ -154,10 +154,10 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
         message, event = owners[id(failure.action)]
         reject(message, failure.reason, failure.error, event, failure.action.index)
 
-    # Read-your-writes: while an API client waits on this aggregate, say which versions each index holds.
-    visibility.acknowledge(blueprint.aggregate_type, written.indexed, written.acked_at)
     if result.dead:
         dead_letters.record(blueprint, result.dead)
     if result.dropped_fields:
         record_unmapped(result.dropped_fields, samples)
+    # Read-your-writes: while an API client waits on this aggregate, say which versions each index holds.
+    visibility.acknowledge(blueprint.aggregate_type, written.indexed, written.acked_at)
     return result

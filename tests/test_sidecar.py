@@ -200,3 +200,24 @@ def test_sidecar_served_through_a_revision_and_a_cutover(products_blueprint, eng
         assert products_blueprint.sidecar == {}
     new.refresh_from_db()
     assert new.state == PhysicalIndex.State.RETIRED
+
+
+def test_overview_shows_freshness_per_index_and_explains_it(sidecar_blueprint, engine, admin_client):
+    from indexing import freshness
+
+    live = sidecar_blueprint.live_index()
+    with pipeline(sidecar_blueprint):
+        version, committed_at = freshness.send_canary(sidecar_blueprint)
+        freshness.await_canary(sidecar_blueprint, version, committed_at, timeout_s=45)
+    main_lag = freshness.recent(sidecar_blueprint.name, "canary", 60)
+    side_lag = freshness.recent(sidecar_blueprint.name, "sidecar", 60)
+    assert main_lag and side_lag
+    assert side_lag.p50_ms < 5000  # the sidecar refreshes every second; the main index may take up to 30 s
+    limits = freshness.thresholds(sidecar_blueprint)
+    assert limits["sidecar"] == sidecar_blueprint.threshold_ms
+    assert limits["canary"] == sidecar_blueprint.threshold_ms + 30_000
+
+    html = admin_client.get("/partials/indices/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'data-freshness-index="{live.name}"' in html and f'data-freshness-index="{live.sidecar["name"]}"' in html
+    assert "(refresh 30s)" in html and "price_minor, available_qty" in html
+    assert "What is measured" in html and "wait=searchable" in html
