@@ -12,10 +12,10 @@ from django.utils import timezone
 import audit
 
 from indexing.blueprints import create_physical_index, index_serving_settings
-from indexing.sidecar import SidecarSpec
 from indexing.engines import get_engine
 from indexing.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
+from indexing.sidecar import SidecarSpec
 
 from . import planner
 from . import selection as selections

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .engines import SearchEngine, get_engine
 from . import sidecar
+from .engines import SearchEngine, get_engine
 from .models import BlueprintRevision, DeleteMode, IndexBlueprint, PhysicalIndex
 from .sidecar import SidecarSpec
 
@@ -93,7 +93,8 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
         number = (locked.indices.aggregate(n=Max("number"))["n"] or 0) + 1
         # An index of that name this database does not know (another installation on the same
         # cluster, a restored database) is someone's data: never delete it, take the next number.
-        while engine.index_exists(locked.physical_name(number)):
+        while engine.index_exists(locked.physical_name(number)) or engine.index_exists(
+                sidecar.index_name(locked.physical_name(number))):
             number += 1
         if revision is None:
             revision = locked.revisions.filter(number=locked.revision).first()
