@@ -25,7 +25,7 @@ from django.utils import timezone
 
 import audit
 
-from indexing.blueprints import index_serving_settings
+from indexing.blueprints import index_names, index_serving_settings
 from indexing.engines import get_engine
 from indexing.models import BlueprintRevision, IndexBlueprint, PhysicalIndex
 from indexing.revisions import follow_live_index
@@ -345,10 +345,12 @@ def retire_expired(now=None) -> int:
             continue
         # After the commit: a crash before the delete leaves a RETIRED index, which the sweep below deletes.
         if old is not None:
-            engine.delete_index(old.name)
+            for name in index_names(old):
+                engine.delete_index(name)
         done += 1
     # Indices of rolled-back or cancelled cutovers are deleted once their window has passed too.
     for index in PhysicalIndex.objects.filter(state=PhysicalIndex.State.RETIRED, retired_at__lt=now - timedelta(
             hours=settings.SEARCHSYNC_BACKFILL["CUTOVER_ROLLBACK_HOURS"])):
-        engine.delete_index(index.name)
+        for name in index_names(index):
+            engine.delete_index(name)
     return done

@@ -31,29 +31,34 @@ class GuardResult:
         return asdict(self)
 
 
-def count_parity(index: PhysicalIndex, engine: SearchEngine, attempts: int = 5, pause_s: float = 1.0) -> GuardResult:
-    """DB rows vs live documents; retried briefly since live writes keep both moving."""
+def count_parity(index: PhysicalIndex, engine: SearchEngine, attempts: int = 5, pause_s: float = 1.0,
+                 name: str | None = None) -> GuardResult:
+    """DB rows vs live documents; retried briefly since live writes keep both moving.
+    ``name``: another physical index to count (the sidecar)."""
     source = blueprint_source(index.blueprint)
     query = read_alias_filter(index.blueprint)
+    name = name or index.name
     for attempt in range(attempts):
-        engine.refresh(index.name)
+        engine.refresh(name)
         db = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).count()
-        docs = engine.count(index.name, query)
+        docs = engine.count(name, query)
         if db == docs:
             break
         if attempt < attempts - 1:
             time.sleep(pause_s)
-    return GuardResult("count parity", db == docs, f"database {db} rows, index {docs} documents",
+    return GuardResult("count parity" if name == index.name else f"count parity: {name}", db == docs, f"database {db} rows, index {docs} documents",
                        {"database": db, "index": docs})
 
 
-def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int = 500) -> GuardResult:
+def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int = 500,
+                          name: str | None = None) -> GuardResult:
     """Random rows must be in the index at their version (or newer: a write may land meanwhile)."""
     source = blueprint_source(index.blueprint)
+    name = name or index.name
     rows = list(source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).order_by("?").values_list("pk", source.version_field)[:size])
-    engine.refresh(index.name)
+    engine.refresh(name)
     ids = [str(pk) for pk, _ in rows]
-    hits = engine.search(index.name, {"size": len(ids) or 1, "version": True, "_source": ["deleted"],
+    hits = engine.search(name, {"size": len(ids) or 1, "version": True, "_source": ["deleted"],
                                       "query": {"ids": {"values": ids}}})["hits"]["hits"] if ids else []
     found = {h["_id"]: (h["_version"], h["_source"].get("deleted", False)) for h in hits}
     drift = []
@@ -64,7 +69,7 @@ def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int 
             current = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).filter(pk=pk).values_list(source.version_field, flat=True).first()
             if current is not None and (doc is None or doc[1] or doc[0] < current):
                 drift.append(str(pk))
-    return GuardResult("reconciliation sample", not drift,
+    return GuardResult("reconciliation sample" if name == index.name else f"reconciliation sample: {name}", not drift,
                        f"{len(rows)} rows sampled, {len(drift)} drifted" + (f": {', '.join(drift[:10])}" if drift else ""),
                        {"sampled": len(rows), "drift": drift[:50]})
 
@@ -89,4 +94,6 @@ def golden_queries(index: PhysicalIndex, engine: SearchEngine) -> list[GuardResu
 
 
 def run_all(index: PhysicalIndex, engine: SearchEngine) -> list[GuardResult]:
-    return [count_parity(index, engine), reconciliation_sample(index, engine), *golden_queries(index, engine)]
+    sidecar = [count_parity(index, engine, name=index.sidecar["name"]),
+               reconciliation_sample(index, engine, name=index.sidecar["name"])] if index.sidecar else []
+    return [count_parity(index, engine), reconciliation_sample(index, engine), *sidecar, *golden_queries(index, engine)]

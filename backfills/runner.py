@@ -24,7 +24,7 @@ from django.utils import timezone
 from indexing.backoff import backoff_delay
 from indexing.engines import EngineUnavailable, SearchEngine, get_engine
 from indexing.sink import BulkSink
-from indexing.writer import WriteTarget, with_new_event_id, write_documents
+from indexing.writer import target_of, with_new_event_id, write_documents
 
 from .models import Backfill, BackfillProgress
 from .planner import selected, source_alias
@@ -142,7 +142,7 @@ class ChunkRunner:
 
         blueprint = backfill.blueprint
         source = blueprint_source(blueprint)
-        target = WriteTarget(backfill.target_index.name, backfill.target_index.mappings)
+        target = target_of(backfill.target_index)
         # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
         events = [(None, with_new_event_id(event, str(uuid.uuid4()))) for event in source.events(rows)]
         write_documents(blueprint, [target], events, self.sink)

@@ -16,6 +16,7 @@ from indexing.engines import get_engine
 from indexing.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
 from indexing.table_sources import versions_are_lsns
+from indexing.sidecar import SidecarSpec
 
 from . import planner
 from . import selection as selections
@@ -201,8 +202,16 @@ def finish_build(index: PhysicalIndex) -> None:
     engine.refresh(index.name)
     settings = copy.deepcopy(index.settings)
     settings.update(restore)
+    side = copy.deepcopy(index.sidecar)
+    if side:
+        # The sidecar serves with its own short refresh interval, as the revision declares it.
+        spec = SidecarSpec.of(index.revision.definition.get("sidecar") if index.revision_id else index.blueprint.sidecar)
+        side_restore = {**restore, "refresh_interval": spec.refresh_interval if spec else "1s"}
+        engine.put_settings(side["name"], side_restore)
+        engine.refresh(side["name"])
+        side["settings"].update(side_restore)
     PhysicalIndex.objects.filter(pk=index.pk, state=PhysicalIndex.State.BUILDING).update(
-        state=PhysicalIndex.State.READY, settings=settings)
+        state=PhysicalIndex.State.READY, settings=settings, sidecar=side)
 
 
 # -- progress -----------------------------------------------------------------------

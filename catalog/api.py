@@ -2,9 +2,13 @@
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+
+from indexing import read_your_writes
+from indexing.read_your_writes import PARAMETERS as WAIT_PARAMETERS, SearchOutcomeSerializer
 
 from . import brands, categories, services
 from .models import Brand, Category, Product
@@ -28,32 +32,60 @@ class TenantFiltered:
         return qs.filter(tenant_id=tenant) if tenant else qs
 
 
+class ProductWriteSerializer(ProductSerializer):
+    """A product write's answer (documentation only: the views add ``search`` themselves)."""
+
+    search = SearchOutcomeSerializer(required=False, read_only=True,
+                                     help_text="With wait=searchable: whether the change is searchable.")
+
+    class Meta(ProductSerializer.Meta):
+        fields = [*ProductSerializer.Meta.fields, "search"]
+
+
 class ProductViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ProductSerializer
     queryset = Product.objects.all()
     # Reading is for everyone logged in; writes need the role bootstrap gives operators and admins.
     change_permission = WRITE_PRODUCTS
 
+    # Every write may ask to return once it is searchable (?wait=searchable&timeout=5): the answer
+    # then carries "search" with the outcome. Parameters are checked before anything is written.
+    @extend_schema(parameters=WAIT_PARAMETERS, responses={201: ProductWriteSerializer})
     def create(self, request):
+        wait = read_your_writes.from_request(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        product = _refusing_foreign_rows(services.create_product, **serializer.validated_data)
-        return Response(self.get_serializer(product).data, status=status.HTTP_201_CREATED)
+        with read_your_writes.writing(wait) as written:
+            product = _refusing_foreign_rows(services.create_product, **serializer.validated_data)
+        return Response({**self.get_serializer(product).data, **read_your_writes.answer(wait, written)},
+                        status=status.HTTP_201_CREATED)
 
+    @extend_schema(parameters=WAIT_PARAMETERS, responses=ProductWriteSerializer)
     def update(self, request, pk=None, partial=False):
+        wait = read_your_writes.from_request(request)
         product = get_object_or_404(Product, pk=pk)
         serializer = self.get_serializer(product, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        product = _refusing_foreign_rows(services.update_product, product.pk, **serializer.validated_data)
-        return Response(self.get_serializer(product).data)
+        with read_your_writes.writing(wait) as written:
+            product = _refusing_foreign_rows(services.update_product, product.pk, **serializer.validated_data)
+        return Response({**self.get_serializer(product).data, **read_your_writes.answer(wait, written)})
 
+    @extend_schema(parameters=WAIT_PARAMETERS, responses=ProductWriteSerializer)
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
 
+    @extend_schema(parameters=WAIT_PARAMETERS, responses={
+        204: None,
+        200: inline_serializer("ProductDeleteWaited", {"search": SearchOutcomeSerializer()})})
     def destroy(self, request, pk=None):
+        wait = read_your_writes.from_request(request)
         product = get_object_or_404(Product, pk=pk)
-        services.delete_product(product.pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        with read_your_writes.writing(wait) as written:
+            services.delete_product(product.pk)
+        if wait is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        # With a wait there is something to say: whether the delete reached search.
+        return Response(read_your_writes.answer(wait, written))
 
 
 class JoinedRowViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -70,12 +70,12 @@ def evaluate(blueprint: IndexBlueprint) -> list[str]:
     """Open or clear each condition of one blueprint; returns the conditions now open."""
     open_now = []
     window = settings.SEARCHSYNC_ALERTS["FRESHNESS_WINDOW_S"]
-    worst = max((q.p99_ms for q in (freshness.recent(blueprint.name, "canary", window),
-                                   freshness.recent(blueprint.name, "event", window)) if q), default=None)
-    if worst is not None and worst > blueprint.threshold_ms:
+    worst, past = freshness.breaches(blueprint, window)
+    if past:
+        source, p99, limit = max(past, key=lambda b: b[1] - b[2])
         raise_alert(blueprint, Alert.Condition.FRESHNESS,
-                    f"p99 commit→searchable {worst:.0f} ms over the last {window} s (threshold {blueprint.threshold_ms} ms)",
-                    worst)
+                    f"p99 commit→searchable {p99:.0f} ms ({source}) over the last {window} s (threshold {limit:.0f} ms)",
+                    p99)
         open_now.append(Alert.Condition.FRESHNESS)
     elif worst is not None:
         clear(blueprint, Alert.Condition.FRESHNESS)

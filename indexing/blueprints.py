@@ -13,8 +13,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from . import sidecar
 from .engines import SearchEngine, get_engine
 from .models import BlueprintRevision, DeleteMode, IndexBlueprint, PhysicalIndex
+from .sidecar import SidecarSpec
 
 CANARY_ENTITY_ID = "__canary__"
 CANARY_TENANT_ID = "__canary__"
@@ -27,6 +29,9 @@ def serving_settings(blueprint: IndexBlueprint) -> dict:
         # arriving after that would resurrect the document, so keep it longer
         # than any replay or retry can be late.
         settings["gc_deletes"] = blueprint.hard_delete_gc_deletes
+    spec = SidecarSpec.of(getattr(blueprint, "sidecar", None))
+    if spec is not None and spec.main_refresh_interval:
+        settings["refresh_interval"] = spec.main_refresh_interval
     return settings
 
 
@@ -37,6 +42,7 @@ def index_serving_settings(index: PhysicalIndex) -> dict:
         blueprint = copy.copy(blueprint)
         blueprint.settings = index.revision.definition["settings"]
         blueprint.delete_mode = index.revision.definition["delete_mode"]
+        blueprint.sidecar = index.revision.definition.get("sidecar") or {}
     return serving_settings(blueprint)
 
 
@@ -48,10 +54,33 @@ def read_alias_filter(blueprint: IndexBlueprint) -> dict:
 
 
 def alias_add_actions(blueprint: IndexBlueprint, index_name: str) -> list[dict]:
-    return [
+    """Point the aliases at ``index_name`` and, when it has one, the sidecar aliases at its sidecar."""
+    actions = [
         {"add": {"index": index_name, "alias": blueprint.read_alias, "filter": read_alias_filter(blueprint)}},
         {"add": {"index": index_name, "alias": blueprint.write_alias, "is_write_index": True}},
     ]
+    side = sidecar_index_name(index_name)
+    if side:
+        actions += [
+            {"add": {"index": side, "alias": blueprint.sidecar_read_alias, "filter": read_alias_filter(blueprint)}},
+            {"add": {"index": side, "alias": blueprint.sidecar_write_alias, "is_write_index": True}},
+        ]
+    return actions
+
+
+def sidecar_index_name(index_name: str) -> str:
+    """The sidecar of a physical index, or '' when it has none."""
+    value = PhysicalIndex.objects.filter(name=index_name).values_list("sidecar", flat=True).first()
+    return (value or {}).get("name", "")
+
+
+def all_aliases(blueprint: IndexBlueprint) -> tuple[str, ...]:
+    return (blueprint.read_alias, blueprint.write_alias, blueprint.sidecar_read_alias, blueprint.sidecar_write_alias)
+
+
+def index_names(index: PhysicalIndex) -> list[str]:
+    """The physical index and its sidecar, if any: what gets created, refreshed and deleted together."""
+    return [index.name] + ([index.sidecar["name"]] if index.sidecar else [])
 
 
 def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.State.BUILDING,
@@ -64,7 +93,8 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
         number = (locked.indices.aggregate(n=Max("number"))["n"] or 0) + 1
         # An index of that name this database does not know (another installation on the same
         # cluster, a restored database) is someone's data: never delete it, take the next number.
-        while engine.index_exists(locked.physical_name(number)):
+        while engine.index_exists(locked.physical_name(number)) or engine.index_exists(
+                sidecar.index_name(locked.physical_name(number))):
             number += 1
         if revision is None:
             revision = locked.revisions.filter(number=locked.revision).first()
@@ -73,8 +103,19 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
             locked = copy.copy(locked)
             locked.settings, locked.mappings = revision.definition["settings"], revision.definition["mappings"]
             locked.delete_mode = revision.definition["delete_mode"]
+            locked.sidecar = revision.definition.get("sidecar") or {}
         settings = serving_settings(locked)
         settings.update(extra_settings or {})
+        mappings = copy.deepcopy(locked.mappings)
+        side = {}
+        spec = SidecarSpec.of(locked.sidecar)
+        if spec is not None:
+            name = sidecar.index_name(locked.physical_name(number))
+            side_settings = sidecar.sidecar_settings(serving_settings(locked), spec)
+            side_settings.update(extra_settings or {})
+            side = {"name": name, "fields": list(spec.fields), "settings": side_settings,
+                    "mappings": sidecar.sidecar_mappings(mappings, spec)}
+            mappings = sidecar.main_mappings(mappings, spec)
         index = PhysicalIndex.objects.create(
             blueprint=blueprint,
             number=number,
@@ -83,10 +124,18 @@ def create_physical_index(blueprint: IndexBlueprint, *, state=PhysicalIndex.Stat
             blueprint_revision=revision.number if revision else locked.revision,
             revision=revision,
             settings=settings,
-            mappings=copy.deepcopy(locked.mappings),
+            mappings=mappings,
+            sidecar=side,
         )
-    engine.create_index(index.name, index.settings, index.mappings)
+    create_engine_indices(index, engine)
     return index
+
+
+def create_engine_indices(index: PhysicalIndex, engine: SearchEngine) -> None:
+    if index.sidecar and not engine.index_exists(index.sidecar["name"]):
+        engine.create_index(index.sidecar["name"], index.sidecar["settings"], index.sidecar["mappings"])
+    if not engine.index_exists(index.name):
+        engine.create_index(index.name, index.settings, index.mappings)
 
 
 def ensure_live_index(blueprint: IndexBlueprint, engine: SearchEngine | None = None) -> PhysicalIndex:
@@ -99,9 +148,9 @@ def ensure_live_index(blueprint: IndexBlueprint, engine: SearchEngine | None = N
         PhysicalIndex.objects.filter(pk=live.pk).update(state=PhysicalIndex.State.LIVE, live_at=timezone.now())
         live.refresh_from_db()
         return live
-    if not engine.index_exists(live.name):
-        engine.create_index(live.name, live.settings, live.mappings)
-    if live.name not in engine.get_alias(blueprint.read_alias):
+    create_engine_indices(live, engine)
+    if live.name not in engine.get_alias(blueprint.read_alias) or (
+            live.sidecar and live.sidecar["name"] not in engine.get_alias(blueprint.sidecar_read_alias)):
         engine.update_aliases(alias_add_actions(blueprint, live.name))
     return live
 

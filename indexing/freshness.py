@@ -92,6 +92,35 @@ def roll_up(blueprint: IndexBlueprint, now: float | None = None, lookback_minute
     return written
 
 
+def thresholds(blueprint: IndexBlueprint) -> dict[str, float]:
+    """The p99 each source may reach, in ms. With a sidecar the blueprint's threshold holds for the
+    sidecar (its fields are what must be fresh); the main index is allowed its own refresh interval
+    on top, since it is built to be slow on purpose."""
+    from .visibility import refresh_seconds
+
+    limit = float(blueprint.threshold_ms)
+    result = {FreshnessMinute.Source.EVENT: limit, FreshnessMinute.Source.CANARY: limit}
+    live = blueprint.live_index()
+    if live is not None and live.sidecar:
+        interval = refresh_seconds(live.settings.get("refresh_interval")) or 0.0
+        result[FreshnessMinute.Source.CANARY] = limit + interval * 1000
+        result[FreshnessMinute.Source.SIDECAR] = limit
+    return result
+
+
+def breaches(blueprint: IndexBlueprint, window_s: int) -> tuple[float | None, list[tuple[str, float, float]]]:
+    """(worst p99 of any source, [(source, p99, threshold) past its threshold]) over the last ``window_s``."""
+    worst, past = None, []
+    for source, limit in thresholds(blueprint).items():
+        q = recent(blueprint.name, source, window_s)
+        if q is None:
+            continue
+        worst = q.p99_ms if worst is None else max(worst, q.p99_ms)
+        if q.p99_ms > limit:
+            past.append((source, q.p99_ms, limit))
+    return worst, past
+
+
 def history(blueprint: IndexBlueprint, source: str, minutes: int = 60) -> list[FreshnessMinute]:
     since = timezone.now() - timedelta(minutes=minutes)
     return list(FreshnessMinute.objects.filter(blueprint=blueprint, source=source, minute__gte=since).order_by("minute"))
@@ -119,7 +148,8 @@ def send_canary(blueprint: IndexBlueprint) -> tuple[int, float]:
 
 def await_canary(blueprint: IndexBlueprint, version: int, committed_at: float, timeout_s: float,
                  engine=None, poll_s: float = 0.05) -> float | None:
-    """Poll the live index until the canary's version is searchable; record and return the lag in ms."""
+    """Poll the live index (and its sidecar) until the canary's version is searchable in each; record
+    each index's lag (the sidecar's under ``sidecar``) and return the main index's, in ms."""
     from .blueprints import CANARY_ENTITY_ID
     from .engines import EngineUnavailable, get_engine
 
@@ -132,18 +162,25 @@ def await_canary(blueprint: IndexBlueprint, version: int, committed_at: float, t
         "_source": False,
         "query": {"bool": {"filter": [{"ids": {"values": [CANARY_ENTITY_ID]}}, {"range": {"version": {"gte": version}}}]}},
     }
+    waiting = {live.name: FreshnessMinute.Source.CANARY}
+    if live.sidecar:
+        waiting[live.sidecar["name"]] = FreshnessMinute.Source.SIDECAR
+    found: dict[str, float] = {}
     deadline = committed_at + timeout_s
-    while time.time() < deadline:
-        try:
-            hits = engine.search(live.name, query)["hits"]["hits"]
-        except EngineUnavailable:
-            hits = []
-        if hits:
-            lag_ms = (time.time() - committed_at) * 1000
-            record(blueprint.name, FreshnessMinute.Source.CANARY, [lag_ms])
-            return lag_ms
-        time.sleep(poll_s)
+    while waiting and time.time() < deadline:
+        for index, source in list(waiting.items()):
+            try:
+                hits = engine.search(index, query)["hits"]["hits"]
+            except EngineUnavailable:
+                hits = []
+            if hits:
+                found[index] = (time.time() - committed_at) * 1000
+                record(blueprint.name, source, [found[index]])
+                del waiting[index]
+        if waiting:
+            time.sleep(poll_s)
     # A canary that never shows up is the worst freshness there is: record the
     # timeout itself so the quantiles turn red instead of going quiet.
-    record(blueprint.name, FreshnessMinute.Source.CANARY, [timeout_s * 1000])
-    return None
+    for source in waiting.values():
+        record(blueprint.name, source, [timeout_s * 1000])
+    return found.get(live.name)

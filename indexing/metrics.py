@@ -107,7 +107,7 @@ class SearchsyncCollector:
         family = GaugeMetricFamily("searchsync_freshness_seconds", "Commit-to-index lag over the last 5 minutes.",
                                    labels=["blueprint", "source", "quantile"])
         for bp in blueprints:
-            for source in ("event", "canary"):
+            for source in ("event", "canary", "sidecar"):  # sidecar: the sidecar index's canary, when there is one
                 q = freshness.recent(bp.name, source, 300)
                 if q is None:
                     continue

@@ -69,6 +69,8 @@ class IndexBlueprint(models.Model):
     document_builder = models.CharField(max_length=255, help_text="Name of a registered document builder.")
     source_model = models.CharField(max_length=255, help_text="app_label.Model the backfills read from.")
     delete_mode = models.CharField(max_length=20, choices=DeleteMode.choices, default=DeleteMode.TOMBSTONE)
+    sidecar = models.JSONField(default=dict, blank=True,
+                               help_text="Fields routed to a sidecar index and its refresh interval (indexing/sidecar.py).")
     event_format = models.CharField(max_length=20, choices=EventFormat.choices, default=EventFormat.OUTBOX)
     source_topic = models.CharField(max_length=255, blank=True,
                                     help_text="Kafka topic to consume; default: topic prefix + aggregate type.")
@@ -121,6 +123,18 @@ class IndexBlueprint(models.Model):
         return self.indices.filter(state=PhysicalIndex.State.LIVE).first()
 
     @property
+    def sidecar_read_alias(self) -> str:
+        from .sidecar import read_alias
+
+        return read_alias(self.name)
+
+    @property
+    def sidecar_write_alias(self) -> str:
+        from .sidecar import write_alias
+
+        return write_alias(self.name)
+
+    @property
     def serving_revision(self):
         """The revision of the live index: it follows cutovers and rollbacks."""
         live = self.live_index()
@@ -143,7 +157,8 @@ class BlueprintRevision(models.Model):
     """One immutable version of a blueprint's definition: settings, mapping, event schema,
     builder, delete mode and golden queries, with who proposed it, when and why."""
 
-    DEFINITION_KEYS = ("settings", "mappings", "event_schema", "document_builder", "delete_mode", "golden_queries")
+    DEFINITION_KEYS = ("settings", "mappings", "event_schema", "document_builder", "delete_mode", "golden_queries",
+                       "sidecar")
 
     blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
@@ -196,6 +211,9 @@ class PhysicalIndex(models.Model):
                                  related_name="indices", help_text="The revision this index was built from.")
     settings = models.JSONField(default=dict)
     mappings = models.JSONField(default=dict)
+    # {"name", "fields", "settings", "mappings"} of its sidecar index, or empty: created, aliased,
+    # written, reconciled and deleted with this index.
+    sidecar = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     live_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -290,6 +308,7 @@ class FreshnessMinute(models.Model):
     class Source(models.TextChoices):
         EVENT = "event", "Commit → acknowledged by bulk"
         CANARY = "canary", "Commit → searchable (canary)"
+        SIDECAR = "sidecar", "Commit → searchable in the sidecar index (canary)"
 
     blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="freshness")
     source = models.CharField(max_length=10, choices=Source.choices)

@@ -12,6 +12,7 @@ from typing import Iterable
 import orjson
 from django.db import transaction
 
+from . import visibility
 from .contracts import Event, event_type_for
 from .models import OutboxEvent
 
@@ -37,6 +38,7 @@ def emit(*, aggregate_type: str, aggregate_id, version: int, payload: dict | Non
         tenant_id=tenant_id,
     )
     notify(aggregate_type, using)
+    visibility.emitted(aggregate_type, event.aggregate_id, version)  # read-your-writes, when the caller waits
     return event
 
 

@@ -22,6 +22,11 @@ class IndexStatus:
     documents: int | None = None
     event_lag: freshness.Quantiles | None = None
     canary_lag: freshness.Quantiles | None = None
+    sidecar: dict = field(default_factory=dict)  # the live index's sidecar: name, fields, settings
+    sidecar_lag: freshness.Quantiles | None = None
+    sidecar_documents: int | None = None
+    refresh_interval: str = ""
+    freshness_breached: bool = False
     chart: list[tuple[str, float]] = field(default_factory=list)  # (minute label, p99 ms)
     partitions: list[PartitionLag] = field(default_factory=list)
     dead_letters: int = 0
@@ -49,8 +54,7 @@ class IndexStatus:
         """red: past the freshness threshold, no consumer, or unreachable; amber: paused, backlog or dead letters."""
         if self.errors or not self.consumers or self.alerts:
             return "red"
-        worst = max((q.p99_ms for q in (self.canary_lag, self.event_lag) if q), default=None)
-        if worst is not None and worst > self.threshold_ms:
+        if self.freshness_breached:
             return "red"
         if any(c.get("state") in ("paused", "unavailable") for c in self.consumers.values()):
             return "amber"
@@ -68,6 +72,9 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
     status = IndexStatus(blueprint)
     live = blueprint.live_index()
     status.live_index = live.name if live else None
+    if live is not None:
+        status.sidecar = live.sidecar
+        status.refresh_interval = str(live.settings.get("refresh_interval", "1s"))
     status.write_targets = [i.name for i in blueprint.write_targets()]
     status.dead_letters = DeadLetter.objects.filter(blueprint=blueprint, status=DeadLetter.Status.PENDING).count()
     status.alerts = list(blueprint.alerts.filter(state=Alert.State.OPEN))
@@ -77,11 +84,15 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
     try:
         status.alias_targets = sorted(engine.get_alias(blueprint.read_alias))
         status.documents = engine.count(blueprint.read_alias)
+        if status.sidecar:
+            status.sidecar_documents = engine.count(blueprint.sidecar_read_alias)
     except Exception as exc:
         status.errors.append(f"search: {exc}")
     try:
         status.event_lag = freshness.recent(blueprint.name, "event", 60)
         status.canary_lag = freshness.recent(blueprint.name, "canary", 60)
+        status.sidecar_lag = freshness.recent(blueprint.name, "sidecar", 60) if status.sidecar else None
+        status.freshness_breached = bool(freshness.breaches(blueprint, 60)[1])
         status.consumers = stats.consumer_states(blueprint.name)
         status.counters = stats.counters(blueprint.name)
         status.supervisor = liveness.failures(liveness.consumer_thread(blueprint.name))

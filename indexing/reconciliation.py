@@ -244,6 +244,7 @@ class Reconciler:
         self.engine = engine or get_engine()
         self.chunk_size = chunk_size
         self.source = self.model = None  # resolved in run(), where a failure lands on the report
+        self.joined_fields: tuple = ()
         self.replica = settings.SEARCHSYNC_REPLICA_ALIAS
         self.tally = Tally()
         self.pacer = Pacer(report.rows_per_second)
@@ -262,6 +263,7 @@ class Reconciler:
             self.model = self.source.model
             self._reset(report)
             expire_before = timezone.now() - timedelta(hours=self.blueprint.tombstone_retention_hours)
+            self.joined_fields = joined_fields_of(self.blueprint, report.index_name, self.source.joined_fields)
             for rows in row_chunks(self.model, self.replica, self.chunk_size, self.source.version_field):
                 joined = None
                 if self.source.joined_fields:
@@ -269,7 +271,7 @@ class Reconciler:
                     events = self.source.events(self.model.objects.using(self.replica).filter(
                         pk__in=[pk for pk, _ in rows]).order_by("pk"))
                     rows = [(e.entity_id, e.version) for e in events]
-                    joined = {e.entity_id: {f: e.payload.get(f) for f in self.source.joined_fields} for e in events}
+                    joined = {e.entity_id: {f: e.payload.get(f) for f in self.joined_fields} for e in events}
                 self._check_rows(rows, joined)
                 self._chunk_done(len(rows))
             # A search sees only refreshed writes (unlike _mget): refresh once, so the
@@ -300,7 +302,7 @@ class Reconciler:
         if joined is not None:
             events = self.source.events(self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale))
             current = {e.entity_id: e.version for e in events}
-            now_joined = {e.entity_id: {f: e.payload.get(f) for f in self.source.joined_fields} for e in events}
+            now_joined = {e.entity_id: {f: e.payload.get(f) for f in self.joined_fields} for e in events}
             stale = [pk for pk in stale if pk in current and (
                 current[pk] > docs[pk].version or _joined_differ(docs[pk].joined, now_joined[pk]))]
         else:
@@ -337,7 +339,7 @@ class Reconciler:
             self.report.purged += self._purge(expired)
 
     def _docs_of(self, ids: list[str]) -> dict[str, IndexDoc]:
-        joined = self.source.joined_fields
+        joined = self.joined_fields
         hits = self.engine.mget(self.report.index_name, ids, source=DOC_FIELDS + list(joined))
         return {doc_id: IndexDoc.from_hit(hit, joined) for doc_id, hit in hits.items()}
 
@@ -446,10 +448,20 @@ class Reconciler:
 # --- entry points -----------------------------------------------------------------
 
 
+def joined_fields_of(blueprint: IndexBlueprint, index_name: str, joined_fields) -> tuple:
+    """The joined fields the index holds: all of them in a main index, only its own in a sidecar."""
+    side = blueprint.indices.filter(sidecar__name=index_name).values_list("sidecar", flat=True).first()
+    if side:
+        return tuple(f for f in joined_fields if f in side["fields"])
+    return tuple(joined_fields)
+
+
 def target_index(blueprint: IndexBlueprint, index_name: str | None = None) -> str:
-    """The index to compare: the named one (it must belong to the blueprint and take writes), else the live one."""
+    """The index to compare: the named one (it must belong to the blueprint and take writes, or be the
+    sidecar of one), else the live one."""
     if index_name:
-        if not blueprint.indices.filter(name=index_name, state__in=PhysicalIndex.WRITE_STATES).exists():
+        writing = blueprint.indices.filter(state__in=PhysicalIndex.WRITE_STATES)
+        if not (writing.filter(name=index_name).exists() or writing.filter(sidecar__name=index_name).exists()):
             raise ReconciliationError(f"{index_name} is not a live or building index of {blueprint.name}")
         return index_name
     live = blueprint.live_index()

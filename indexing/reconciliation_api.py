@@ -37,7 +37,7 @@ class ReconciliationStartSerializer(serializers.Serializer):
                                                required=False, default=None,
                                                help_text="Read throttle; null = unthrottled.")
     index = serializers.CharField(required=False, allow_blank=True, default="",
-                                  help_text="A live or building index of the blueprint; the live one if omitted.")
+                                  help_text="A live or building index of the blueprint, or its sidecar; the live one if omitted.")
 
     def validate(self, data):
         try:

@@ -10,7 +10,8 @@ code (version-controlled) and registers it once, from its ``AppConfig.ready()``:
 
 ``files_dir`` holds ``<name>_mapping.json`` (``settings`` + ``mappings``),
 ``<name>_event.schema.json`` (the event's JSON Schema) and ``<name>_blueprint.json``
-(``document_builder``, ``delete_mode``, ``golden_queries``). ``manage.py bootstrap``
+(``document_builder``, ``delete_mode``, ``golden_queries``, and optionally ``sidecar``:
+high-velocity fields routed to a sidecar index, see ``indexing/sidecar.py``). ``manage.py bootstrap``
 creates the registered blueprints; afterwards a definition changes only through
 ``manage.py blueprints propose`` (a new, validated, immutable revision).
 The platform never imports the registering app: it only knows what was registered.
@@ -51,6 +52,7 @@ class Registration:
             "document_builder": extra.get("document_builder", self.name),
             "delete_mode": extra.get("delete_mode", "tombstone"),
             "golden_queries": extra.get("golden_queries", []),
+            "sidecar": extra.get("sidecar", {}),
         }
 
 

@@ -21,9 +21,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
+from . import sidecar
 from .documents import drop_unmapped, get_builder
 from .engines import BulkAction, SearchEngine, get_engine
 from .models import BlueprintRevision, IndexBlueprint
+from .sidecar import SidecarSpec
 from .sources import get_source
 from .table_sources import blueprint_source
 
@@ -46,20 +48,29 @@ class NothingToPropose(Exception):
 # -- content ------------------------------------------------------------------------
 
 
+# Keys added after revisions were first recorded: absent or empty, they leave the content hash
+# (and the diff) as it was, so an unchanged definition is never proposed again.
+OPTIONAL_KEYS = {"sidecar": {}}
+
+
+def canonical(definition: dict) -> dict:
+    return {k: definition.get(k) for k in BlueprintRevision.DEFINITION_KEYS
+            if k not in OPTIONAL_KEYS or definition.get(k)}
+
+
 def content_hash(definition: dict) -> str:
-    canonical = json.dumps({k: definition.get(k) for k in BlueprintRevision.DEFINITION_KEYS}, sort_keys=True,
-                           separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    text = json.dumps(canonical(definition), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def row_fields(definition: dict) -> dict:
     """The IndexBlueprint fields a revision determines (golden queries live on the revision only)."""
-    return {key: definition[key] for key in BlueprintRevision.DEFINITION_KEYS if key != "golden_queries"}
+    return {key: definition.get(key, OPTIONAL_KEYS.get(key)) for key in BlueprintRevision.DEFINITION_KEYS
+            if key != "golden_queries"}
 
 
 def pretty(definition: dict) -> list[str]:
-    return json.dumps({k: definition.get(k) for k in BlueprintRevision.DEFINITION_KEYS}, indent=2,
-                      sort_keys=True).splitlines()
+    return json.dumps(canonical(definition), indent=2, sort_keys=True).splitlines()
 
 
 def diff(before: dict | None, after: dict, before_name: str = "before", after_name: str = "after") -> list[str]:
@@ -87,7 +98,8 @@ def record(blueprint: IndexBlueprint, definition: dict, *, by: str, reason: str,
     """Store a new revision (number = previous + 1). Callers validate first: see ``propose``."""
     if not reason.strip():
         raise ValueError("a revision needs a reason")
-    definition = {k: definition[k] for k in BlueprintRevision.DEFINITION_KEYS}
+    definition = {k: definition.get(k, OPTIONAL_KEYS.get(k)) if k in OPTIONAL_KEYS else definition[k]
+                  for k in BlueprintRevision.DEFINITION_KEYS}
     with transaction.atomic():
         locked = IndexBlueprint.objects.select_for_update().get(pk=blueprint.pk)
         number = (locked.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -142,19 +154,36 @@ def validate(blueprint: IndexBlueprint, definition: dict, engine: SearchEngine) 
 
     Raises ``RevisionRejected`` naming the cause; the scratch index is always deleted."""
     scratch = f"{SCRATCH_PREFIX}{blueprint.name}-{uuid.uuid4().hex[:8]}".lower()
+    spec = SidecarSpec.of(definition.get("sidecar"))
+    mappings = definition["mappings"]
+    if spec is not None:
+        try:
+            sidecar.check(spec, mappings)
+        except sidecar.InvalidSidecar as exc:
+            raise RevisionRejected(str(exc), cause="sidecar") from exc
+        mappings = sidecar.main_mappings(mappings, spec)
+    scratch_sidecar = sidecar.index_name(scratch) if spec else None
     try:
         try:
-            engine.create_index(scratch, scratch_settings(blueprint, definition), definition["mappings"])
+            settings_ = scratch_settings(blueprint, definition)
+            engine.create_index(scratch, settings_, mappings)
+            if spec is not None:
+                engine.create_index(scratch_sidecar, sidecar.sidecar_settings(settings_, spec),
+                                    sidecar.sidecar_mappings(definition["mappings"], spec))
         except engine.request_errors as exc:
             raise rejected("settings or mapping rejected", exc) from exc
-        documents = _index_samples(blueprint, definition, engine, scratch)
+        documents = _index_samples(blueprint, definition, engine, scratch, scratch_sidecar)
         queries = _run_golden_queries(definition, engine, scratch)
-        return {"engine": engine.kind, "documents": documents, "golden_queries": queries}
+        return {"engine": engine.kind, "documents": documents, "golden_queries": queries,
+                **({"sidecar": list(spec.fields)} if spec else {})}
     finally:
         engine.delete_index(scratch)
+        if scratch_sidecar:
+            engine.delete_index(scratch_sidecar)
 
 
-def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEngine, scratch: str) -> int:
+def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEngine, scratch: str,
+                   scratch_sidecar: str | None = None) -> int:
     try:
         builder = get_builder(definition["document_builder"])
     except LookupError as exc:
@@ -168,6 +197,9 @@ def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEn
     for row in rows:
         event = source.to_event(row)
         document, _ = drop_unmapped(builder(event), definition["mappings"])
+        if scratch_sidecar:
+            document, side = sidecar.split(document, SidecarSpec.of(definition["sidecar"]).fields)
+            actions.append(BulkAction("index", scratch_sidecar, event.entity_id, event.version, side))
         actions.append(BulkAction("index", scratch, event.entity_id, event.version, document))
     if not actions:
         return 0

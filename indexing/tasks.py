@@ -87,10 +87,14 @@ def reconcile_all() -> int:
     started = 0
     for blueprint in IndexBlueprint.objects.filter(enabled=True):
         live = blueprint.live_index()
-        if live is None or is_running(live.name):
-            continue  # nothing to compare yet, or the previous round is still going
-        start(blueprint, dry_run=False)
-        started += 1
+        if live is None:
+            continue  # nothing to compare yet
+        # The main index and its sidecar drift independently (a bulk item can fail on one only).
+        for name in [live.name] + ([live.sidecar["name"]] if live.sidecar else []):
+            if is_running(name):
+                continue  # the previous round is still going
+            start(blueprint, dry_run=False, index_name=name)
+            started += 1
     return started
 
 

@@ -10,6 +10,8 @@ For each event and each write target:
 - the blueprint's builder makes the document (a builder error dead-letters that
   event only), fields the target's mapping does not know are dropped and counted;
 - a document over ``MAX_DOCUMENT_BYTES`` is dead-lettered as too large;
+- a target with a sidecar index gets two actions: the sidecar's fields (plus id, tenant,
+  version, updated_at, deleted) to the sidecar, the rest to the main index, same version;
 - everything else goes to the bulk sink with the event's version as external
   version: indexed, stale (409, counted, never retried) or a dead letter.
 
@@ -29,7 +31,7 @@ from typing import Iterable
 import orjson
 from django.conf import settings
 
-from . import dead_letters
+from . import dead_letters, sidecar, visibility
 from .contracts import Event, Incoming
 from .dead_letters import Letter
 from .documents import drop_unmapped, get_builder, record_unmapped, tombstone_document
@@ -42,11 +44,26 @@ from .sink import BulkSink
 class WriteTarget:
     name: str
     mappings: dict
+    sidecar: dict | None = None  # {"name", "fields", "mappings", ...} when the index has a sidecar
 
 
 def write_targets(blueprint: IndexBlueprint) -> list[WriteTarget]:
-    """The live index and any index being built: every one of them gets every write."""
-    return [WriteTarget(name, mappings) for name, mappings in blueprint.write_targets().values_list("name", "mappings")]
+    """The live index and any index being built: every one of them gets every write (with its sidecar)."""
+    return [WriteTarget(name, mappings, side or None)
+            for name, mappings, side in blueprint.write_targets().values_list("name", "mappings", "sidecar")]
+
+
+def target_of(index) -> WriteTarget:
+    """The write target of one physical index (a backfill's), sidecar included."""
+    return WriteTarget(index.name, index.mappings, index.sidecar or None)
+
+
+def _parts(target: WriteTarget, document: dict) -> list[tuple[str, dict, dict]]:
+    """(index, mappings, document) for the target and its sidecar: the sidecar's fields go to it only."""
+    if not target.sidecar:
+        return [(target.name, target.mappings, document)]
+    main, side = sidecar.split(document, tuple(target.sidecar["fields"]))
+    return [(target.name, target.mappings, main), (target.sidecar["name"], target.sidecar["mappings"], side)]
 
 
 @dataclass
@@ -99,9 +116,10 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
     for message, event in events:
         if event.is_delete and hard_delete:
             for target in targets:
-                action = BulkAction("delete", target.name, event.entity_id, event.version)
-                actions.append(action)
-                owners[id(action)] = (message, event)
+                for name in [target.name] + ([target.sidecar["name"]] if target.sidecar else []):
+                    action = BulkAction("delete", name, event.entity_id, event.version)
+                    actions.append(action)
+                    owners[id(action)] = (message, event)
             continue
         try:
             document = tombstone_document(event) if event.is_delete else builder(event)
@@ -109,18 +127,19 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
             reject(message, DeadLetter.Reason.BUILD_FAILED, f"{type(exc).__name__}: {exc}", event)
             continue
         for target in targets:
-            kept, dropped = drop_unmapped(document, target.mappings)
-            for name, sample in dropped.items():
-                result.dropped_fields[(target.name, name)] += 1
-                samples[(target.name, name)] = sample
-            size = document_size(kept)
-            if size > limit:
-                reject(message, DeadLetter.Reason.TOO_LARGE, f"document is {size} bytes, limit {limit}", event,
-                       target.name)
-                continue
-            action = BulkAction("index", target.name, event.entity_id, event.version, kept)
-            actions.append(action)
-            owners[id(action)] = (message, event)
+            for index, mappings, part in _parts(target, document):
+                kept, dropped = drop_unmapped(part, mappings)
+                for name, sample in dropped.items():
+                    result.dropped_fields[(index, name)] += 1
+                    samples[(index, name)] = sample
+                size = document_size(kept)
+                if size > limit:
+                    reject(message, DeadLetter.Reason.TOO_LARGE, f"document is {size} bytes, limit {limit}", event,
+                           index)
+                    continue
+                action = BulkAction("index", index, event.entity_id, event.version, kept)
+                actions.append(action)
+                owners[id(action)] = (message, event)
 
     started = time.monotonic()
     written = sink.write(actions)
@@ -139,4 +158,6 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
         dead_letters.record(blueprint, result.dead)
     if result.dropped_fields:
         record_unmapped(result.dropped_fields, samples)
+    # Read-your-writes: while an API client waits on this aggregate, say which versions each index holds.
+    visibility.acknowledge(blueprint.aggregate_type, written.indexed, written.acked_at)
     return result

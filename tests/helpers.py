@@ -169,12 +169,24 @@ def db_state(deleted_ids=()) -> dict[str, tuple[int, dict]]:
 
 
 def index_state(engine, index: str) -> dict[str, tuple[int, dict]]:
+    """Each document's version and source; an index with a sidecar is read joined with it, and a
+    document whose two halves carry different versions gets version -1 (never equal to the DB's)."""
+    from indexing.blueprints import sidecar_index_name
+
     engine.refresh(index)
     state = {}
     for hit in engine.scan(index):
         if hit["_id"] == CANARY_ENTITY_ID:
             continue
         state[hit["_id"]] = (hit["_version"], hit["_source"])
+    side = sidecar_index_name(index)
+    if side:
+        engine.refresh(side)
+        halves = {hit["_id"]: (hit["_version"], hit["_source"]) for hit in engine.scan(side)}
+        for doc_id, (version, source) in list(state.items()):
+            other = halves.get(doc_id)
+            merged = {**source, **(other[1] if other else {})}
+            state[doc_id] = (version if other and other[0] == version else -1, merged)
     return state
 
 
