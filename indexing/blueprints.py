@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -27,6 +28,10 @@ def serving_settings(blueprint: IndexBlueprint) -> dict:
         # arriving after that would resurrect the document, so keep it longer
         # than any replay or retry can be late.
         settings["gc_deletes"] = blueprint.hard_delete_gc_deletes
+    replicas = django_settings.SEARCHSYNC.get("INDEX_REPLICAS")
+    if replicas is not None:
+        # the cluster's size, not the blueprint, decides how many copies it can hold
+        settings["number_of_replicas"] = replicas
     return settings
 
 
