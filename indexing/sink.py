@@ -21,6 +21,7 @@ Retry rules, per item:
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -64,6 +65,8 @@ class BulkSink:
         self.on_throttled = on_throttled or (lambda n: None)
         self.on_unavailable = on_unavailable or (lambda error: None)
         self.on_not_ready = on_not_ready or (lambda n: None)
+        # since this sink was made: what its writes needed (a backfill worker's figures)
+        self.totals: Counter = Counter()
 
     @classmethod
     def from_settings(cls, engine: SearchEngine, *, chunk_size: int | None = None, **callbacks) -> "BulkSink":
@@ -130,6 +133,8 @@ class BulkSink:
                 self.wait(delay)
             pending = retry
         result.acked_at = time.time()
+        self.totals.update(retried=result.retried, not_ready=result.not_ready, rejected_429=result.rejected_429,
+                           unavailable_waits=result.unavailable_waits)
         return result
 
 

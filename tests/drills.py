@@ -67,7 +67,15 @@ def drift(engine, index: str, deleted: dict[str, int]) -> int:
     return len(wrong)
 
 
-def report(title: str, writes: SteadyWrites | None, blueprint, engine, index: str, started: float, **extra) -> dict:
+class Started:
+    """When a drill started, and how many node failures the process's adapter had counted by then."""
+
+    def __init__(self):
+        self.at = time.monotonic()
+        self.node_failures = get_engine().node_failures
+
+
+def report(title: str, writes: SteadyWrites | None, blueprint, engine, index: str, started: Started, **extra) -> dict:
     counters = stats.counters(blueprint.name)
     figures = {
         "writes": writes.writes if writes else 0,
@@ -77,11 +85,11 @@ def report(title: str, writes: SteadyWrites | None, blueprint, engine, index: st
         "not_ready": counters.get("not_ready", 0),
         "unavailable_waits": counters.get("unavailable_waits", 0),
         "stale": counters.get("stale", 0),
-        "node_failovers": get_engine().node_failures,
+        "node_failovers": get_engine().node_failures - started.node_failures,
         "dead_letters": DeadLetter.objects.filter(blueprint=blueprint).count(),
         "drift": drift(engine, index, writes.deleted if writes else {}),
         **extra,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(time.monotonic() - started.at, 1),
     }
     print(f"\n[{title}] " + " ".join(f"{k}={v}" for k, v in figures.items()))
     return figures

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from indexing.models import DeadLetter, OutboxEvent
 from indexing.producer import producer_config
 from indexing.topics import topic_for
-from tests.drills import SteadyWrites, report
+from tests.drills import Started, SteadyWrites, report
 from tests.helpers import devstack, pipeline, wait_converged, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -119,7 +119,7 @@ def topic_order(topic: str) -> tuple[int, int, int]:
 def test_broker_stopped_30s_and_restarted_under_writes_loses_nothing(restart_broker, products_blueprint, engine):
     config = producer_config()
     assert config["enable.idempotence"] is True and config["acks"] == "all"
-    started = time.monotonic()
+    started = Started()
     live = products_blueprint.live_index().name
     with pipeline(products_blueprint), VersionWatch(engine, live) as watch:
         with SteadyWrites(seed=18) as writes:

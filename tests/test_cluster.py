@@ -23,7 +23,7 @@ from catalog import services as catalog
 from indexing import alerts
 from indexing.models import Alert, DeadLetter
 from indexing.overview import cluster_status
-from tests.drills import WRITES_PER_S, SteadyWrites, report
+from tests.drills import WRITES_PER_S, Started, SteadyWrites, report
 from tests.helpers import assert_index_matches_db, db_thread, devstack, pipeline, wait_converged, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
@@ -113,7 +113,7 @@ def blueprint(cluster_pipeline, unique, engine):
 # -- drills ---------------------------------------------------------------------------------------
 
 def test_data_node_killed_under_load_and_back_later_loses_nothing(blueprint, engine):
-    started = time.monotonic()
+    started = Started()
     live = blueprint.live_index().name
     with pipeline(blueprint):
         with SteadyWrites(seed=16) as writes:
@@ -138,7 +138,7 @@ def test_data_node_killed_under_load_and_back_later_loses_nothing(blueprint, eng
 
 
 def test_rolling_restart_of_all_three_nodes_while_writes_go_on(blueprint, engine):
-    started = time.monotonic()
+    started = Started()
     live = blueprint.live_index().name
     restarts = []
     with pipeline(blueprint):
@@ -163,7 +163,7 @@ def test_backfill_while_a_node_is_away_pauses_then_finishes_with_the_right_count
     alert and shows on the overview; when the node is back the backfill finishes with every row."""
     from indexing.blueprints import create_physical_index
 
-    started = time.monotonic()
+    started = Started()
     rows = [dict(tenant_id=f"t{i % 3}", title=f"Backfilled {i}", price_minor=i, available_qty=i % 50)
             for i in range(6000)]
     catalog.create_products_bulk(rows)
@@ -177,7 +177,8 @@ def test_backfill_while_a_node_is_away_pauses_then_finishes_with_the_right_count
     Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
     victim = primary_node(index.name)
 
-    worker = db_thread(lambda: ChunkRunner(backfill.pk).run())
+    runner = ChunkRunner(backfill.pk)
+    worker = db_thread(runner.run)
     worker.start()
     wait_until(lambda: backfills.progress(backfill).rows_done >= 1000, timeout=60, message="backfill under way")
     cluster_node("kill", victim)
@@ -192,6 +193,7 @@ def test_backfill_while_a_node_is_away_pauses_then_finishes_with_the_right_count
     done_while_away = backfills.progress(backfill).rows_done
     backfill.refresh_from_db()
     assert backfill.status == Backfill.Status.RUNNING  # paused by the missing shard, not failed
+    assert done_while_away < len(rows)
     cluster_node("start", victim)
     away = time.monotonic() - killed_at
     worker.join(300)
@@ -207,6 +209,8 @@ def test_backfill_while_a_node_is_away_pauses_then_finishes_with_the_right_count
     assert red_alert.state == Alert.State.RESOLVED
     report("backfill-node-away", None, blueprint, engine, index.name, started, killed_node=victim,
            node_away_s=round(away, 1), rows=len(rows), rows_before_kill=done_before,
-           rows_while_away=done_while_away - done_before,
-           dead_letters_backfill=DeadLetter.objects.filter(blueprint=blueprint).count())
+           rows_while_away=done_while_away - done_before, backfill_retried=runner.sink.totals["retried"],
+           backfill_not_ready=runner.sink.totals["not_ready"],
+           backfill_unavailable_waits=runner.sink.totals["unavailable_waits"])
     assert DeadLetter.objects.filter(blueprint=blueprint).count() == 0
+    assert runner.sink.totals["not_ready"] > 0  # the missing primary was answered item by item, and retried
