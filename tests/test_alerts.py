@@ -5,6 +5,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import requests
 
 from indexing import alerts, freshness
 from indexing.models import Alert, DeadLetter, Reconciliation
@@ -84,8 +85,10 @@ def test_a_red_search_cluster_opens_an_alert_shows_on_the_overview_and_resolves(
     # A real red cluster without stopping anything: an index whose only shard may live on no
     # existing node has an unassigned primary.
     name = f"red-{unique}"
-    engine.create_index(name, {"number_of_shards": 1, "number_of_replicas": 0,
-                               "routing.allocation.require._name": "no-such-node"}, {})
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "routing.allocation.require._name": "no-such-node"}
+    # not through the adapter: its create waits for the primary, which will never start
+    requests.put(f"{engine.hosts[0]}/{name}", params={"wait_for_active_shards": "0"}, json={"settings": settings},
+                 timeout=30).raise_for_status()
     try:
         assert engine.cluster_health().status == "red"
         for _ in range(2):
