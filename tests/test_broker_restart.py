@@ -9,6 +9,7 @@ Part of ``make test-cluster`` (marked ``cluster``): it runs against the search c
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -89,8 +90,6 @@ def topic_order(topic: str) -> tuple[int, int, int]:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        import json
-
         seen: dict = defaultdict(set)
         highest: dict = {}
         messages = duplicates = regressions = 0
