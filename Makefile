@@ -8,7 +8,7 @@ DEMO_PRODUCTS ?= 5000
 # production leaves it unset and configures the secure settings (README, Configuration).
 export DJANGO_DEBUG ?= true
 
-.PHONY: up down status test test-default test-elasticsearch test-opensearch3 venv migrate bootstrap browser bench
+.PHONY: up down status test test-default test-elasticsearch test-opensearch3 test-cluster venv migrate bootstrap browser bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,8 +55,9 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 # `make test`: the whole suite on the default engine (OpenSearch 2.19), then the engine
-# contract tests and the drills on Elasticsearch 7.17 and on OpenSearch 3.x.
-test: test-default test-elasticsearch test-opensearch3
+# contract tests and the drills on Elasticsearch 7.17 and on OpenSearch 3.x, then the drills
+# on the three-node cluster and the broker restart.
+test: test-default test-elasticsearch test-opensearch3 test-cluster
 
 # The suite's drills stop and start their search node, so the default run uses a node of its own
 # (OpenSearch 2.19 on 9203): a console from `make up` on 9200 stays green meanwhile.
@@ -86,6 +87,17 @@ test-elasticsearch: venv
 test-opensearch3: venv
 	devstack/up postgres redis kafka opensearch3
 	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9202 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch3 $(ENGINE_PYTEST)
+
+# Node loss, a rolling restart and a backfill with a node away on the three-node OpenSearch
+# cluster (devstack `opensearch-cluster`, HTTP 9220-9222; left running for reuse like the other
+# engines' nodes, `make down` stops it), and a Kafka broker restart on a broker of the drill's own
+# (19392, stopped by the drill). `-s` prints each drill's writes, retries and drift.
+CLUSTER_URL := http://127.0.0.1:9220,http://127.0.0.1:9221,http://127.0.0.1:9222
+CLUSTER_TESTS := tests/test_cluster.py tests/test_broker_restart.py
+
+test-cluster: venv
+	devstack/up postgres redis kafka opensearch-cluster
+	LOG_LEVEL=WARNING SEARCH_ENGINE=opensearch SEARCH_URL=$(CLUSTER_URL) $(VENV)/bin/pytest -m cluster -s --durations=0 $(CLUSTER_TESTS)
 
 bench: venv
 	devstack/up

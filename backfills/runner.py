@@ -43,7 +43,9 @@ class ChunkRunner:
         self._throttled = 0
         self._pool_read_at = 0.0
         self._pool_pressure = False
-        self.sink = BulkSink.from_settings(self.engine, on_throttled=self._on_throttled)
+        # "Not ready" (a node away, a primary moving) slows the backfill down like a 429 would.
+        self.sink = BulkSink.from_settings(self.engine, on_throttled=self._on_throttled,
+                                           on_not_ready=self._on_throttled)
 
     def _on_throttled(self, rejected: int) -> None:
         self._throttled += rejected

@@ -240,6 +240,13 @@ SEARCHSYNC = {
     # Kafka topic of an aggregate is f"{TOPIC_PREFIX}{aggregate_type}".
     "TOPIC_PREFIX": env("SEARCHSYNC_TOPIC_PREFIX", "searchsync."),
     "TOPIC_PARTITIONS": env_int("SEARCHSYNC_TOPIC_PARTITIONS", 4),
+    # Replication of the topics searchsync creates: 1 on a single broker; 3 on a production cluster,
+    # with min.insync.replicas 2 so that an acks=all write survives one broker loss (README, Kafka).
+    "TOPIC_REPLICATION_FACTOR": env_int("SEARCHSYNC_TOPIC_REPLICATION_FACTOR", 1),
+    "TOPIC_MIN_INSYNC_REPLICAS": env_int("SEARCHSYNC_TOPIC_MIN_INSYNC_REPLICAS", 0),  # 0: the broker's default
+    # Replicas of every index searchsync creates, overriding the blueprint's number_of_replicas
+    # (unset: the blueprint decides). 1 on a cluster of several data nodes: a node can leave.
+    "INDEX_REPLICAS": env_int("SEARCHSYNC_INDEX_REPLICAS", 0) if env("SEARCHSYNC_INDEX_REPLICAS", "") else None,
     "CONSUMER_GROUP_PREFIX": env("SEARCHSYNC_CONSUMER_GROUP_PREFIX", "searchsync-indexer."),
     "BATCH_SIZE": env_int("SEARCHSYNC_BATCH_SIZE", 2000),
     "BATCH_WAIT_MS": env_int("SEARCHSYNC_BATCH_WAIT_MS", 100),

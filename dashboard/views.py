@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from indexing.overview import all_index_statuses
+from indexing.overview import all_index_statuses, cluster_status
 
 from .dependencies import recent_checks
 
@@ -25,6 +25,7 @@ def _indices_context() -> dict:
         relays = None
     return {
         "statuses": all_index_statuses(),
+        "cluster": cluster_status(),
         "relays_live": relays,
         "slots": replication_slots(),
         "global_alerts": Alert.objects.filter(blueprint__isnull=True, state=Alert.State.OPEN),

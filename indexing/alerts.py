@@ -122,5 +122,29 @@ def evaluate_slots() -> list[str]:
     return alarming
 
 
+def evaluate_cluster() -> bool:
+    """The search cluster red: some primary shard has no active copy, so writes to it are retried
+    (not dead-lettered) and searches miss its documents until a node comes back. Yellow (a replica
+    missing) is shown on the overview but does not alert: nothing fails. A cluster that does not
+    answer at all is the dependencies panel's business, and leaves the alert as it was."""
+    from .engines import get_engine
+
+    engine = get_engine()
+    try:
+        health = engine.cluster_health()
+    except Exception as exc:
+        log.warning("cluster health unavailable: %s", exc)
+        return Alert.objects.filter(condition=Alert.Condition.CLUSTER_RED, state=Alert.State.OPEN).exists()
+    subject = engine.url
+    if health.status == "red":
+        raise_alert(None, Alert.Condition.CLUSTER_RED,
+                    f"search cluster red: {health.unassigned_shards} unassigned shard(s), "
+                    f"{health.data_nodes} data node(s) in the cluster", health.unassigned_shards, subject=subject)
+        return True
+    clear(None, Alert.Condition.CLUSTER_RED, subject)
+    return False
+
+
 def evaluate_all() -> int:
-    return sum(len(evaluate(b)) for b in IndexBlueprint.objects.filter(enabled=True)) + len(evaluate_slots())
+    return (sum(len(evaluate(b)) for b in IndexBlueprint.objects.filter(enabled=True)) + len(evaluate_slots())
+            + int(evaluate_cluster()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -32,6 +33,10 @@ def serving_settings(blueprint: IndexBlueprint) -> dict:
     spec = SidecarSpec.of(getattr(blueprint, "sidecar", None))
     if spec is not None and spec.main_refresh_interval:
         settings["refresh_interval"] = spec.main_refresh_interval
+    replicas = django_settings.SEARCHSYNC.get("INDEX_REPLICAS")
+    if replicas is not None:
+        # the cluster's size, not the blueprint, decides how many copies it can hold
+        settings["number_of_replicas"] = replicas
     return settings
 
 

@@ -89,6 +89,7 @@ class IndexingConsumer:
             wait=self._idle,
             on_throttled=self.backpressure.on_throttled,
             on_unavailable=self.backpressure.on_unavailable,
+            on_not_ready=lambda n: self.backpressure.on_unavailable("cluster not ready"),
         )
         self.processor = BatchProcessor(blueprint, self.sink)
         self.consumer = Consumer(consumer_config(blueprint.consumer_group, **(consumer_overrides or {})))

@@ -17,7 +17,7 @@ from .models import DeadLetter, IndexBlueprint, OutboxEvent
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("indexed", "stale", "retried", "dead_lettered", "superseded", "dropped_fields")
+OUTCOMES = ("indexed", "stale", "retried", "not_ready", "dead_lettered", "superseded", "dropped_fields")
 
 
 class SearchsyncCollector:
@@ -161,4 +161,19 @@ def replication_slot_metrics():
     yield active
 
 
-EXTRA_PROVIDERS: list = [replication_slot_metrics]
+CLUSTER_STATUS_CODES = {"green": 0, "yellow": 1, "red": 2}
+
+
+def search_cluster_metrics():
+    """The search cluster's health: status 0 green / 1 yellow / 2 red (alert on 2), nodes, unassigned shards."""
+    from .engines import get_engine
+
+    health = get_engine().cluster_health()
+    yield GaugeMetricFamily("searchsync_search_cluster_status", "Search cluster health: 0 green, 1 yellow, 2 red.",
+                            value=CLUSTER_STATUS_CODES.get(health.status, 2))
+    yield GaugeMetricFamily("searchsync_search_cluster_nodes", "Nodes in the search cluster.", value=health.nodes)
+    yield GaugeMetricFamily("searchsync_search_cluster_unassigned_shards", "Shard copies with no node.",
+                            value=health.unassigned_shards)
+
+
+EXTRA_PROVIDERS: list = [replication_slot_metrics, search_cluster_metrics]

@@ -391,6 +391,7 @@ class Alert(models.Model):
         DRIFT = "drift", "Reconciliation found drift"
         DEAD_LETTERS = "dead_letters", "Dead letters growing"
         SLOT_LAG = "slot_lag", "Replication slot retaining WAL"
+        CLUSTER_RED = "cluster_red", "Search cluster red"
 
     class State(models.TextChoices):
         OPEN = "open"

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from . import freshness, liveness, stats
-from .engines import get_engine
+from .engines import ClusterHealth, get_engine
 from .lag import PartitionLag, consumer_lag
 from .models import Alert, DeadLetter, IndexBlueprint, UnmappedField
 
@@ -104,6 +104,27 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
     except Exception as exc:
         status.errors.append(f"kafka: {exc}")
     return status
+
+
+@dataclass
+class ClusterStatus:
+    """The search cluster's health as the overview shows it; ``error`` when it did not answer."""
+
+    health: ClusterHealth | None = None
+    error: str = ""
+
+    @property
+    def colour(self) -> str:
+        if self.health is None:
+            return "red"
+        return {"green": "green", "yellow": "amber"}.get(self.health.status, "red")
+
+
+def cluster_status() -> ClusterStatus:
+    try:
+        return ClusterStatus(health=get_engine().cluster_health())
+    except Exception as exc:
+        return ClusterStatus(error=str(exc)[:300])
 
 
 def all_index_statuses() -> list[IndexStatus]:

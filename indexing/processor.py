@@ -36,6 +36,8 @@ class BatchReport:
     dead_lettered: int = 0
     retried: int = 0
     rejected_429: int = 0
+    not_ready: int = 0
+    unavailable_waits: int = 0
     dropped_fields: Counter = field(default_factory=Counter)
 
 
@@ -107,6 +109,8 @@ class BatchProcessor:
         report.stale = result.stale
         report.retried = result.retried
         report.rejected_429 = result.rejected_429
+        report.not_ready = result.not_ready
+        report.unavailable_waits = result.unavailable_waits
         report.dropped_fields = result.dropped_fields
         report.dead_lettered = len(result.dead) + len(undecodable)
         for letter in undecodable + result.dead:
@@ -121,6 +125,8 @@ class BatchProcessor:
             indexed=report.indexed,
             stale=report.stale,
             retried=report.retried,
+            not_ready=report.not_ready,
+            unavailable_waits=report.unavailable_waits,
             dead_lettered=report.dead_lettered,
             superseded=report.superseded,
             dropped_fields=sum(report.dropped_fields.values()),

@@ -69,6 +69,7 @@ class OutboxRelay:
         if retrying:
             log.warning("relay: %d of %d rows not acknowledged (%s); they stay in the outbox",
                         retrying, len(rows), next(iter(failed.values())))
+            self._renew_producer()
         stats.incr("relay", relayed=len(acked), failed=retrying, dead_lettered=dead)
         return len(acked) + dead
 
@@ -120,6 +121,21 @@ class OutboxRelay:
                 problem = permanent_reason(err), f"broker refused the message ({len(value)} bytes): {err}"
             unpublishable.append(Unpublishable(row, topic, *problem, value))
         return acked, failed, unpublishable
+
+    def _renew_producer(self) -> None:
+        """Start the next round with a new producer. After messages timed out across a broker
+        restart, librdkafka's idempotent producer was seen to time out every later message too
+        (a partition leader it no longer found, an epoch it never bumped), for minutes, although
+        the broker was back. The unacknowledged rows are still in the outbox: a new producer
+        (new producer id, fresh metadata) sends them again, in order. Anything the old one still
+        held is purged first, so that it cannot land after them."""
+        old = self.producer
+        try:
+            old.purge()
+            old.flush(0)
+        except Exception as exc:  # a producer in a fatal state may refuse even this
+            log.debug("purging the old producer failed: %s", exc)
+        self.producer = build_producer()
 
     def _produce(self, topic: str, key: bytes, value: bytes, callback) -> tuple[str, str] | None:
         """Hand one message to the producer; (reason, error) if it can never be sent, None if queued.

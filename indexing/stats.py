@@ -15,7 +15,8 @@ COUNTERS_KEY = "searchsync:counters:{name}"
 STATE_KEY = "searchsync:consumer-state:{name}"
 STATE_TTL_S = 30
 
-OUTCOMES = ("indexed", "stale", "retried", "dead_lettered", "superseded", "dropped_fields", "batches", "relayed")
+OUTCOMES = ("indexed", "stale", "retried", "not_ready", "unavailable_waits", "dead_lettered", "superseded",
+            "dropped_fields", "batches", "relayed")
 
 
 def incr(name: str, **counts: int) -> None:

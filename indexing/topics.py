@@ -22,12 +22,24 @@ def topic_for(aggregate_type: str) -> str:
     return f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{aggregate_type}"
 
 
+def topic_config() -> dict:
+    """Per-topic settings from configuration. With replication factor 3 and min.insync.replicas 2,
+    an ``acks=all`` produce is acknowledged once two brokers hold it: one broker can restart or
+    die without losing an acknowledged event or stopping the producers."""
+    # The topic accepts whatever the publishers may send (see MAX_MESSAGE_BYTES).
+    config = {"max.message.bytes": str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])}
+    if settings.SEARCHSYNC["TOPIC_MIN_INSYNC_REPLICAS"]:
+        config["min.insync.replicas"] = str(settings.SEARCHSYNC["TOPIC_MIN_INSYNC_REPLICAS"])
+    return config
+
+
 def ensure_topic(topic: str, partitions: int | None = None, timeout: float = 15.0) -> None:
     partitions = partitions or settings.SEARCHSYNC["TOPIC_PARTITIONS"]
     admin = admin_client()  # keep a reference: a collected client cancels its pending futures
-    # The topic accepts whatever the publishers may send (see MAX_MESSAGE_BYTES).
-    config = {"max.message.bytes": str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])}
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config)],
+    config = topic_config()
+    replication = settings.SEARCHSYNC["TOPIC_REPLICATION_FACTOR"]
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication,
+                                            config=config)],
                                            operation_timeout=timeout, request_timeout=timeout)
     for future in futures.values():
         try:

@@ -72,6 +72,8 @@ class WriteResult:
     stale: int = 0
     retried: int = 0
     rejected_429: int = 0
+    not_ready: int = 0  # item answers "the cluster is not ready" (retried, counted in ``retried`` too)
+    unavailable_waits: int = 0  # whole requests nobody answered (waited out, never dead-lettered)
     documents: int = 0  # actions sent to the cluster
     bulk_seconds: float = 0.0
     acked_at: float = 0.0
@@ -150,6 +152,8 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
     result.stale = len(written.stale)
     result.retried = written.retried
     result.rejected_429 = written.rejected_429
+    result.not_ready = written.not_ready
+    result.unavailable_waits = written.unavailable_waits
     for failure in written.failed:
         message, event = owners[id(failure.action)]
         reject(message, failure.reason, failure.error, event, failure.action.index)

@@ -5,6 +5,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import requests
 
 from indexing import alerts, freshness
 from indexing.models import Alert, DeadLetter, Reconciliation
@@ -77,3 +78,29 @@ def test_unreachable_webhook_is_recorded_and_the_alert_stands(products_blueprint
     assert alert.state == "open" and not alert.notified and alert.notify_error
     page = admin_client.get("/partials/indices/").content.decode()
     assert 'data-alert="freshness"' in page and 'data-status="red"' in page
+
+
+def test_a_red_search_cluster_opens_an_alert_shows_on_the_overview_and_resolves(transactional_db, engine, unique,
+                                                                                  webhook, admin_client):
+    # A real red cluster without stopping anything: an index whose only shard may live on no
+    # existing node has an unassigned primary.
+    name = f"red-{unique}"
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "routing.allocation.require._name": "no-such-node"}
+    # not through the adapter: its create waits for the primary, which will never start
+    requests.put(f"{engine.hosts[0]}/{name}", params={"wait_for_active_shards": "0"}, json={"settings": settings},
+                 timeout=30).raise_for_status()
+    try:
+        assert engine.cluster_health().status == "red"
+        for _ in range(2):
+            assert alerts.evaluate_cluster() is True
+        alert = Alert.objects.get(condition=Alert.Condition.CLUSTER_RED, state=Alert.State.OPEN)
+        assert alert.blueprint is None and alert.value >= 1
+        page = admin_client.get("/partials/indices/").content.decode()
+        assert 'data-cluster-health="red"' in page and 'data-alert="cluster_red"' in page
+    finally:
+        engine.delete_index(name)
+    assert alerts.evaluate_cluster() is False
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.RESOLVED
+    assert [(w["event"], w["condition"]) for w in webhook] == [("opened", "cluster_red"), ("resolved", "cluster_red")]
+    assert 'data-cluster-health="red"' not in admin_client.get("/partials/indices/").content.decode()

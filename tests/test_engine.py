@@ -177,6 +177,28 @@ def test_a_node_that_does_not_answer_in_time_is_unavailable_not_an_error(engine)
     assert classify(results[0]) is Outcome.TRANSIENT
 
 
+def test_several_hosts_spread_requests_and_skip_nodes_that_do_not_answer(engine, index, settings):
+    # SEARCH_URL may name several nodes: one refusing connections and one hung are skipped, each
+    # request (reads and versioned bulks alike) lands on the node that answers.
+    with _silent_server() as hung_port:
+        url = f"http://127.0.0.1:{_closed_port()},{settings.SEARCH_URL},http://127.0.0.1:{hung_port}"
+        several = build_engine(engine.kind, url, timeout=1)
+        assert len(several.hosts) == 2 + len(settings.SEARCH_URL.split(","))
+        for i in range(1, 7):
+            assert several.info().engine == engine.kind
+            results = several.bulk([BulkAction("index", index, str(i), 1, doc(i))])
+            assert [r.status for r in results] == [201]
+    assert several.node_failures >= 2
+    engine.refresh(index)
+    assert engine.count(index) == 6
+
+
+def test_cluster_health_is_reported(engine):
+    health = engine.cluster_health()
+    assert health.status in ("green", "yellow", "red")
+    assert health.nodes >= 1 and health.data_nodes >= 1 and health.active_shards >= 0
+
+
 def test_get_is_real_time_and_search_sees_writes_after_refresh(engine, unique):
     definition = products_definition()
     name = f"engine-rt-{unique}"

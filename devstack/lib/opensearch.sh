@@ -7,6 +7,12 @@
 # Settings given through the environment are remembered in <dir>/instance.env, so a later
 # 'up'/'down'/'status' with only DEVSTACK_OPENSEARCH_NAME set reuses them; an env var set
 # to the empty string resets that setting to its default.
+#
+# A node joins a multi-node cluster instead of running single-node discovery when
+# DEVSTACK_OPENSEARCH_SEED_HOSTS (comma-separated host:transport_port) and
+# DEVSTACK_OPENSEARCH_INITIAL_MANAGERS (comma-separated node names) are set; lib/opensearch_cluster.sh
+# starts three such nodes. DEVSTACK_OPENSEARCH_NO_WAIT=1 makes 'up' return once the JVM is
+# spawned: a cluster node cannot become healthy before enough of its peers are up.
 
 OS_NAME="${DEVSTACK_OPENSEARCH_NAME:-opensearch}"
 if [[ ! "$OS_NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || [[ "$OS_NAME" =~ ^(postgres|redis|kafka|lib)$ ]] \
@@ -25,7 +31,7 @@ OS_INSTANCE_ENV="$OS_ROOT/instance.env"
 
 # Resolve settings: env var (if set, even empty) > remembered value > default.
 _os_load_settings() {
-  local saved_port="" saved_tport="" saved_queue="" saved_threads="" saved_heap="" saved_cluster=""
+  local saved_port="" saved_tport="" saved_queue="" saved_threads="" saved_heap="" saved_cluster="" saved_seeds="" saved_managers=""
   if [[ -f "$OS_INSTANCE_ENV" ]]; then
     # shellcheck disable=SC1090
     source "$OS_INSTANCE_ENV"
@@ -39,6 +45,8 @@ _os_load_settings() {
   OS_WRITE_THREADS="${DEVSTACK_OPENSEARCH_WRITE_THREADS-$saved_threads}"
   OS_HEAP="${DEVSTACK_OPENSEARCH_HEAP-$saved_heap}";                OS_HEAP="${OS_HEAP:-1g}"
   OS_CLUSTER="${DEVSTACK_OPENSEARCH_CLUSTER_NAME-$saved_cluster}";  OS_CLUSTER="${OS_CLUSTER:-$def_cluster}"
+  OS_SEEDS="${DEVSTACK_OPENSEARCH_SEED_HOSTS-$saved_seeds}"
+  OS_MANAGERS="${DEVSTACK_OPENSEARCH_INITIAL_MANAGERS-$saved_managers}"
 }
 _os_load_settings
 
@@ -52,6 +60,8 @@ saved_queue='$OS_WRITE_QUEUE'
 saved_threads='$OS_WRITE_THREADS'
 saved_heap='$OS_HEAP'
 saved_cluster='$OS_CLUSTER'
+saved_seeds='$OS_SEEDS'
+saved_managers='$OS_MANAGERS'
 EOF
 }
 
@@ -87,6 +97,7 @@ _os_endpoint() {
   local extra=""
   [[ -n "$OS_WRITE_QUEUE" ]] && extra+=" write.queue_size=$OS_WRITE_QUEUE"
   [[ -n "$OS_WRITE_THREADS" ]] && extra+=" write.size=$OS_WRITE_THREADS"
+  [[ -n "$OS_SEEDS" ]] && extra+=" seeds=$OS_SEEDS"
   echo "$(_os_url)  (transport 127.0.0.1:$OS_TRANSPORT_PORT, cluster $OS_CLUSTER${extra:+,$extra})"
 }
 
@@ -103,7 +114,16 @@ _os_write_config() {
     echo "network.host: 127.0.0.1"
     echo "http.port: $OS_PORT"
     echo "transport.port: $OS_TRANSPORT_PORT"
-    echo "discovery.type: single-node"
+    if [[ -n "$OS_SEEDS" ]]; then
+      echo "discovery.seed_hosts: [${OS_SEEDS}]"
+      # only read when the cluster forms for the first time (empty data directories)
+      echo "cluster.initial_cluster_manager_nodes: [${OS_MANAGERS}]"
+      # a node that left is noticed within seconds, not after the default 30 s of retries
+      echo "cluster.fault_detection.follower_check.timeout: 5s"
+      echo "cluster.fault_detection.leader_check.timeout: 5s"
+    else
+      echo "discovery.type: single-node"
+    fi
     echo "bootstrap.memory_lock: false"
     echo "cluster.routing.allocation.disk.threshold_enabled: false"
     echo "action.destructive_requires_name: false"
@@ -151,7 +171,7 @@ opensearch_up() {
   if read_pidfile "$OS_PIDFILE" "DevstackOpenSearch $OS_ROOT " >/dev/null && _os_healthy; then
     local running_port=""
     [[ -f "$OS_ROOT/running.env" ]] && running_port="$(cat "$OS_ROOT/running.env")"
-    if [[ -n "$running_port" && "$running_port" != "$OS_PORT $OS_TRANSPORT_PORT $OS_WRITE_QUEUE $OS_WRITE_THREADS $OS_HEAP $OS_CLUSTER" ]]; then
+    if [[ -n "$running_port" && "$running_port" != "$OS_PORT $OS_TRANSPORT_PORT $OS_WRITE_QUEUE $OS_WRITE_THREADS $OS_HEAP $OS_CLUSTER${OS_SEEDS:+ $OS_SEEDS}" ]]; then
       warn "$label is already running with other settings ($running_port); run devstack/down opensearch first to apply new ones"
     fi
     service_line "$label" up "$(_os_endpoint)"
@@ -166,7 +186,7 @@ opensearch_up() {
     done
     _os_save_settings
     _os_write_config
-    echo "$OS_PORT $OS_TRANSPORT_PORT $OS_WRITE_QUEUE $OS_WRITE_THREADS $OS_HEAP $OS_CLUSTER" >"$OS_ROOT/running.env"
+    echo "$OS_PORT $OS_TRANSPORT_PORT $OS_WRITE_QUEUE $OS_WRITE_THREADS $OS_HEAP $OS_CLUSTER${OS_SEEDS:+ $OS_SEEDS}" >"$OS_ROOT/running.env"
     log "$label: starting on $(_os_url)"
     spawn_detached "$OS_PIDFILE" "$OS_OUT" "$JAVA_BIN" \
       "-Xms$OS_HEAP" "-Xmx$OS_HEAP" \
@@ -183,6 +203,10 @@ opensearch_up() {
       -Dopensearch.path.home="$OS_ROOT" -Dopensearch.path.conf="$OS_ROOT/config" \
       -cp "$OS_LAUNCHER_DIR:$OS_LIB/*" DevstackOpenSearch "$OS_ROOT" \
       || die_service "$label" "$OS_OUT" "could not spawn the OpenSearch JVM"
+  fi
+  if [[ "${DEVSTACK_OPENSEARCH_NO_WAIT:-0}" == 1 ]]; then
+    service_line "$label" start "$(_os_endpoint)  (joining cluster $OS_CLUSTER)"
+    return 0
   fi
   local deadline=$((SECONDS + 180))
   until _os_healthy; do

@@ -110,7 +110,11 @@ postgres_up() {
   mkdir -p "$PG_ROOT" "$PG_RUN"
   if [[ $(id -u) -eq 0 ]]; then
     chown postgres:postgres "$PG_ROOT" "$PG_RUN"
-    [[ -d "$PG_DATA" ]] && chown -R postgres:postgres "$PG_DATA"
+    # Only while the server is stopped: on a running one, files of a database being dropped
+    # vanish under chown -R, which then fails 'up' for a server that was fine.
+    if [[ -d "$PG_DATA" ]] && ! _pg_pid >/dev/null; then
+      chown -R postgres:postgres "$PG_DATA"
+    fi
     if ! _as_pg test -w "$PG_ROOT"; then
       die_service postgres "" "OS user 'postgres' cannot write $PG_ROOT (a parent directory is not traversable?); set DEVSTACK_HOME elsewhere"
     fi

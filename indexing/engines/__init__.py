@@ -4,12 +4,13 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .base import (BulkAction, BulkItemResult, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
+from .base import (BulkAction, BulkItemResult, ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
                    UnsupportedServer)
 
 __all__ = [
     "BulkAction",
     "BulkItemResult",
+    "ClusterHealth",
     "EngineInfo",
     "EngineUnavailable",
     "SearchEngine",

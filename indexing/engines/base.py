@@ -81,6 +81,47 @@ class ThreadPoolStats:
 
 
 @dataclass(frozen=True)
+class ClusterHealth:
+    """The cluster's own health: green (every shard copy assigned), yellow (a replica missing),
+    red (a primary missing: some writes and searches fail until it comes back)."""
+
+    status: str
+    nodes: int
+    data_nodes: int
+    active_shards: int
+    unassigned_shards: int
+    initializing_shards: int = 0
+    relocating_shards: int = 0
+
+    @classmethod
+    def from_response(cls, body: dict) -> "ClusterHealth":
+        return cls(status=str(body.get("status", "unknown")), nodes=int(body.get("number_of_nodes", 0)),
+                   data_nodes=int(body.get("number_of_data_nodes", 0)),
+                   active_shards=int(body.get("active_shards", 0)),
+                   unassigned_shards=int(body.get("unassigned_shards", 0)),
+                   initializing_shards=int(body.get("initializing_shards", 0)),
+                   relocating_shards=int(body.get("relocating_shards", 0)))
+
+
+def split_hosts(url: str) -> list[str]:
+    """``SEARCH_URL`` names one node or several, comma-separated (``http://a:9200,http://b:9200``)."""
+    hosts = [h.strip() for h in url.split(",") if h.strip()]
+    if not hosts:
+        raise ValueError("SEARCH_URL names no host")
+    return hosts
+
+
+def failover_options(hosts: list[str]) -> dict:
+    """Client options shared by the adapters: requests go round-robin over the hosts, and one that
+    does not answer (refused, reset, timed out) is marked dead for a while and the request is sent
+    to the next one. Only "no answer" is retried on another node: an HTTP status is an answer, and
+    what to do with it (a 429, a 503) is the pipeline's decision. Retrying a timed-out bulk on
+    another node is safe because every write carries an external version."""
+    several = len(hosts) > 1
+    return {"max_retries": len(hosts) - 1, "retry_on_timeout": several, "retry_on_status": ()}
+
+
+@dataclass(frozen=True)
 class EngineInfo:
     engine: str
     distribution: str
@@ -96,7 +137,29 @@ class SearchEngine(ABC):
 
     def __init__(self, url: str, timeout: float = 10.0):
         self.url = url
+        self.hosts = split_hosts(url)
         self.timeout = timeout
+        self.node_failures = 0  # requests a host did not answer (each sent on to the next host, if any)
+
+    def _count_node_failures(self, pool: Any) -> None:
+        """Count the client's "mark this host dead" decisions: how often a node did not answer."""
+        mark_dead = pool.mark_dead
+
+        def counted(node, *args, **kwargs):
+            self.node_failures += 1
+            return mark_dead(node, *args, **kwargs)
+
+        pool.mark_dead = counted
+
+    @property
+    def bulk_timeout(self) -> str:
+        """How long the cluster may wait for an unavailable primary before it answers an item with
+        503: shorter than our request timeout, so a missing shard comes back as a per-item
+        "not ready" answer for the pipeline to retry, not as a request that timed out."""
+        return f"{max(1, int(self.timeout * 0.6))}s"
+
+    def _bulk_params(self) -> dict:
+        return {"timeout": self.bulk_timeout}
 
     # -- cluster -------------------------------------------------------------
     @abstractmethod
@@ -104,6 +167,9 @@ class SearchEngine(ABC):
 
     @abstractmethod
     def write_thread_pool(self) -> ThreadPoolStats: ...
+
+    @abstractmethod
+    def cluster_health(self) -> ClusterHealth: ...
 
     # -- indices -------------------------------------------------------------
     @abstractmethod
@@ -154,6 +220,7 @@ class SearchEngine(ABC):
                 raise_on_error=False,
                 raise_on_exception=False,
                 max_retries=0,  # retries are the pipeline's decision, with jitter
+                **self._bulk_params(),
             )
             return [self._result_from_helper(a, ok, item) for a, (ok, item) in zip(actions, stream)]
         except self.request_errors as exc:

@@ -25,7 +25,8 @@ from elastic_transport import ConnectionTimeout as ESConnectionTimeout
 from elastic_transport import TransportError as ESTransportError
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, UnsupportedProductError, helpers
 
-from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats, UnsupportedServer
+from .base import (ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats, UnsupportedServer,
+                   failover_options)
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
@@ -37,7 +38,8 @@ class ElasticsearchEngine(SearchEngine):
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
-        self.client = Elasticsearch(hosts=[url], request_timeout=timeout, max_retries=0, retry_on_timeout=False)
+        self.client = Elasticsearch(hosts=self.hosts, request_timeout=timeout, **failover_options(self.hosts))
+        self._count_node_failures(self.client.transport.node_pool)
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -63,6 +65,9 @@ class ElasticsearchEngine(SearchEngine):
     def write_thread_pool(self) -> ThreadPoolStats:
         rows = self._call(self.client.cat.thread_pool, thread_pool_patterns="write", format="json", h=_WRITE_POOL_COLUMNS)
         return self._sum_cat_write_pools(list(rows.body))
+
+    def cluster_health(self) -> ClusterHealth:
+        return ClusterHealth.from_response(self._call(self.client.cluster.health).body)
 
     def create_index(self, name: str, settings: dict, mappings: dict) -> None:
         self._call(self.client.indices.create, index=name, settings=settings, mappings=mappings)

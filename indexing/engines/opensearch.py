@@ -8,7 +8,7 @@ from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from .base import EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats
+from .base import ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats, failover_options
 from .serializers import OrjsonSerializer
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
@@ -21,8 +21,14 @@ class OpenSearchEngine(SearchEngine):
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
-        self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, pool_maxsize=16,
-                                 serializer=OrjsonSerializer())
+        self.client = OpenSearch(hosts=self.hosts, timeout=timeout, pool_maxsize=16, serializer=OrjsonSerializer(),
+                                 **failover_options(self.hosts))
+        self._count_node_failures(self.client.transport)
+
+    def _bulk_params(self) -> dict:
+        # opensearch-py takes a lone ``timeout`` for the HTTP request's; with ``request_timeout``
+        # beside it, ``timeout`` goes to the cluster as the bulk's wait for an unavailable primary.
+        return {"request_timeout": self.timeout, "timeout": self.bulk_timeout}
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -45,6 +51,9 @@ class OpenSearchEngine(SearchEngine):
             self.client.cat.thread_pool, thread_pool_patterns="write", format="json", h=_WRITE_POOL_COLUMNS
         )
         return self._sum_cat_write_pools(rows)
+
+    def cluster_health(self) -> ClusterHealth:
+        return ClusterHealth.from_response(self._call(self.client.cluster.health))
 
     def create_index(self, name: str, settings: dict, mappings: dict) -> None:
         self._call(self.client.indices.create, index=name, body={"settings": settings, "mappings": mappings})
