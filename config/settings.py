@@ -243,6 +243,8 @@ SEARCHSYNC = {
     "CONSUMER_GROUP_PREFIX": env("SEARCHSYNC_CONSUMER_GROUP_PREFIX", "searchsync-indexer."),
     "BATCH_SIZE": env_int("SEARCHSYNC_BATCH_SIZE", 2000),
     "BATCH_WAIT_MS": env_int("SEARCHSYNC_BATCH_WAIT_MS", 100),
+    # Bulk requests a consumer keeps in flight while it prepares the next batch (see consumer.py).
+    "BULKS_IN_FLIGHT": env_int("SEARCHSYNC_BULKS_IN_FLIGHT", 1),
     "MIN_BATCH_SIZE": env_int("SEARCHSYNC_MIN_BATCH_SIZE", 10),
     "TRANSIENT_RETRIES": env_int("SEARCHSYNC_TRANSIENT_RETRIES", 8),
     "RETRY_BASE_MS": env_int("SEARCHSYNC_RETRY_BASE_MS", 100),

@@ -1,8 +1,8 @@
 """Write events to the transactional outbox, inside the caller's transaction.
 
 This is the only way application code publishes a change: the row commits or
-rolls back with the entity change (no dual write), and ``pg_notify`` wakes the
-relay at commit time, never before.
+rolls back with the entity change (no dual write), and the relay is woken
+after the commit, never before and never inside it (``relay_wakeup``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from django.db import transaction
 
 from .contracts import event_type_for
 from .models import OutboxEvent
-
-NOTIFY_CHANNEL = "searchsync_outbox"
-
+from .relay_wakeup import request_wakeup
 
 class OutboxOutsideTransaction(RuntimeError):
     pass
@@ -38,9 +36,8 @@ def emit(*, aggregate_type: str, aggregate_id, version: int, payload: dict | Non
 
 
 def notify(aggregate_type: str, using: str = "default") -> None:
-    """Wake the relay; delivered only when the transaction commits."""
-    with transaction.get_connection(using).cursor() as cur:
-        cur.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, aggregate_type])
+    """Wake the relay once the transaction has committed (coalesced: once per transaction)."""
+    request_wakeup(using)
 
 
 def as_event_json(row: OutboxEvent) -> dict:

@@ -29,12 +29,20 @@ class Source:
     depends_on: tuple = ()  # indexing.dependencies.Dependency, set by register_blueprint
     # Document fields built from joined rows: reconciliation compares them with the source too.
     joined_fields: tuple[str, ...] = ()
+    # Primary keys read on a database alias → their events, without model instances (backfill pages).
+    ids_to_events: Callable[[Sequence, str], list[Event]] | None = None
 
     def events(self, rows) -> list[Event]:
         rows = list(rows)
         if self.to_events is not None:
             return self.to_events(rows)
         return [self.to_event(row) for row in rows]
+
+    def events_for_ids(self, ids: Sequence, using: str = "default") -> list[Event]:
+        """Events of the rows ``ids`` as the database ``using`` holds them now, in id order."""
+        if self.ids_to_events is not None:
+            return self.ids_to_events(ids, using)
+        return self.events(self.model.objects.using(using).filter(pk__in=ids).order_by("pk"))
 
 
 _SOURCES: dict[str, Source] = {}
