@@ -196,6 +196,7 @@ class ChunkRunner:
         """Events at each row's current version → the same document writer as the live stream."""
         blueprint = backfill.blueprint
         target = WriteTarget(backfill.target_index.name, backfill.target_index.mappings)
+        self.sink.chunk_size = max(1, backfill.page_size)  # one page, one bulk request
         # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
         write_documents(blueprint, [target], [(None, with_new_event_id(e, str(uuid.uuid4()))) for e in events],
                         self.sink)

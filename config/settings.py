@@ -259,6 +259,8 @@ SEARCHSYNC = {
     "BACKPRESSURE_CHECK_S": env_float("SEARCHSYNC_BACKPRESSURE_CHECK_S", 1.0),
     "RELAY_BATCH_SIZE": env_int("SEARCHSYNC_RELAY_BATCH_SIZE", 500),
     "RELAY_POLL_S": env_float("SEARCHSYNC_RELAY_POLL_S", 1.0),
+    # A process pushes at most one relay wake-up per interval (relay_wakeup.py): commits in between coalesce.
+    "RELAY_WAKEUP_INTERVAL_MS": env_int("SEARCHSYNC_RELAY_WAKEUP_INTERVAL_MS", 20),
     "OUTBOX_RETENTION_HOURS": env_float("SEARCHSYNC_OUTBOX_RETENTION_HOURS", 24),
     "FRESHNESS_THRESHOLD_MS": env_int("SEARCHSYNC_FRESHNESS_THRESHOLD_MS", 2000),
     "CANARY_INTERVAL_S": env_float("SEARCHSYNC_CANARY_INTERVAL_S", 5.0),

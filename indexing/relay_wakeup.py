@@ -5,7 +5,9 @@ notifying transactions on one database-wide lock, held until each commit is
 flushed: at a few thousand commits/s that lock, not the work, is the ceiling.
 So a transaction that wrote outbox rows instead asks, once and only after it
 committed, for a wake-up through Redis: ``LPUSH`` of a token to a list capped at
-one element (every wake-up since the relay last looked coalesces into one).
+one element (every wake-up since the relay last looked coalesces into one). The
+push itself runs on a per-process daemon thread, so the request thread does not
+even wait for that round trip; pushes requested meanwhile coalesce too.
 The relay blocks on that list with ``BLPOP`` for at most its poll interval, so
 a lost wake-up (Redis down, a writer killed between commit and push) costs at
 most one poll interval, never a row: the relay always polls as well.
@@ -17,6 +19,9 @@ waits again, so a commit that raced with a relay round is never left waiting.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -41,16 +46,63 @@ def request_wakeup(using: str = "default") -> None:
 
 
 def push_wakeup(using: str = "default") -> None:
+    """Ask for a wake-up now (what a committed transaction's callback does); returns at once."""
+    _pusher.request(wakeup_key(using))
+
+
+class _Pusher:
+    """One daemon thread per process sends the wake-ups, so a request thread never waits on Redis.
+
+    Requests that arrive while a push is under way, or within ``RELAY_WAKEUP_INTERVAL_MS`` after
+    it, coalesce into the next one: a bounded number of Redis round trips per process, however
+    many transactions commit meanwhile.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._keys: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def request(self, key: str) -> None:
+        with self._lock:
+            self._keys.add(key)
+            # A forked child inherits no running thread: start one in this process.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._wanted = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._wanted,), name="relay-wakeup",
+                                                daemon=True)
+                self._thread.start()
+        self._wanted.set()
+
+    def _run(self, wanted: threading.Event) -> None:
+        while True:
+            wanted.wait()
+            wanted.clear()
+            with self._lock:
+                keys, self._keys = self._keys, set()
+            for key in keys:
+                _push_now(key)
+            # Under a steady stream of commits, at most one push per interval per process: the first
+            # commit after a quiet spell is pushed at once, a busy process adds at most this delay.
+            time.sleep(settings.SEARCHSYNC["RELAY_WAKEUP_INTERVAL_MS"] / 1000)
+
+
+def _push_now(key: str) -> None:
     from .redis_store import get_redis
 
     try:
         pipe = get_redis().pipeline(transaction=False)
-        key = wakeup_key(using)
         pipe.lpush(key, 1)
         pipe.ltrim(key, 0, 0)
         pipe.execute()
     except Exception as exc:  # the relay's poll picks the rows up; a write never fails for this
         log.debug("relay wake-up not sent (%s); the relay's poll will find the rows", exc)
+
+
+_pusher = _Pusher()
 
 
 class _PerAlias(dict):
