@@ -90,3 +90,4 @@ test-opensearch3: venv
 bench: venv
 	devstack/up
 	$(PY) bench/pipeline_freshness.py
+	$(PY) bench/commit_path.py
