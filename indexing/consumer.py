@@ -202,6 +202,7 @@ class IndexingConsumer:
                 self.order.fail(seq)
                 continue
             self.order.resolve(seq)
+            self._failures = 0  # the backoff grows only while batches keep failing
             self.batches += 1
             self.backpressure.on_batch_done(report)
             self._commit(self.order.releasable())
@@ -212,8 +213,6 @@ class IndexingConsumer:
             self._rewind(self.order.discard_all())
             self._failures += 1
             self._idle(backoff_delay(self._failures, 0.5, 30.0))
-        elif not self._in_flight:
-            self._failures = 0
 
     def _settle_all(self) -> None:
         while self._in_flight:
