@@ -102,3 +102,4 @@ test-cluster: venv
 bench: venv
 	devstack/up
 	$(PY) bench/pipeline_freshness.py
+	$(PY) bench/commit_path.py

@@ -14,10 +14,13 @@ import logging
 import socket
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -33,6 +36,13 @@ from .throttle import BackfillThrottle, Pressure
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Page:
+    ids: list  # primary keys read, in order: the last one is the resume point once the page is written
+    events: list
+    read_ms: float
+
+
 class ChunkRunner:
     def __init__(self, backfill_id, engine: SearchEngine | None = None, worker: str | None = None):
         self.backfill_id = backfill_id
@@ -46,6 +56,8 @@ class ChunkRunner:
         # "Not ready" (a node away, a primary moving) slows the backfill down like a 429 would.
         self.sink = BulkSink.from_settings(self.engine, on_throttled=self._on_throttled,
                                            on_not_ready=self._on_throttled)
+        self._writes: ThreadPoolExecutor | None = None
+        self._page_round = 0
 
     def _on_throttled(self, rejected: int) -> None:
         self._throttled += rejected
@@ -77,6 +89,16 @@ class ChunkRunner:
     def run(self, max_chunks: int | None = None) -> int:
         """Work chunks until none is left (or the backfill stops); returns chunks completed."""
         done = 0
+        # One page's write in flight on this thread while the next page is read.
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-write")
+        try:
+            done = self._run(max_chunks)
+        finally:
+            self.close()
+        return done
+
+    def _run(self, max_chunks: int | None) -> int:
+        done = 0
         while max_chunks is None or done < max_chunks:
             backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
             if backfill.status != Backfill.Status.RUNNING:
@@ -91,75 +113,107 @@ class ChunkRunner:
         complete_if_done(self.backfill_id)
         return done
 
-    def run_chunk(self, chunk: BackfillProgress) -> bool:
-        """Index one chunk from where it was left; False if the backfill was paused or cancelled."""
-        page_round = 0
-        while True:
-            backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
-            if backfill.status != Backfill.Status.RUNNING:
-                # Hand the chunk back as it is: whoever resumes continues from last_processed_id.
-                BackfillProgress.objects.filter(pk=chunk.pk, worker=self.worker).update(
-                    status=BackfillProgress.Status.PENDING, updated_at=timezone.now())
-                return False
-            rows, read_ms = self.read_page(backfill, chunk.last_processed_id, chunk.end_id)
-            if not rows:
-                BackfillProgress.objects.filter(pk=chunk.pk).update(
-                    status=BackfillProgress.Status.COMPLETED, updated_at=timezone.now())
-                return True
-            self.throttle.acquire(len(rows), backfill.rows_per_second)
-            self._throttled = 0
-            if backfill.purpose == Backfill.Purpose.FANOUT:
-                self.emit_rows(backfill, rows)
-            else:
-                self.index_rows(backfill, rows)
-            pressure = Pressure(cluster=self._cluster_pressure(), database=read_ms > self.cfg["DB_LATENCY_BOUND_MS"])
-            self.throttle.observe(pressure)
-            if pressure.any and not backfill.rows_per_second:
-                # Unthrottled backfills have no rate to shrink: they back off instead.
-                time.sleep(backoff_delay(page_round, 0.25, 5.0))
-                page_round += 1
-            else:
-                page_round = 0
-            chunk.last_processed_id = rows[-1].pk
-            BackfillProgress.objects.filter(pk=chunk.pk).update(
-                last_processed_id=chunk.last_processed_id, rows_done=F("rows_done") + len(rows),
-                updated_at=timezone.now(), worker=self.worker)
+    def close(self) -> None:
+        """Close the write thread and its database connection."""
+        wait_for_futures([self._writes.submit(connections.close_all)])
+        self._writes.shutdown(wait=True)
 
-    def read_page(self, backfill: Backfill, after_id: int, end_id: int):
-        """One keyset page in a read-only transaction with a statement timeout, on the replica alias
-        (a fan-out's on the primary)."""
+    def run_chunk(self, chunk: BackfillProgress) -> bool:
+        """Index one chunk from where it was left; False if the backfill was paused or cancelled.
+
+        Reads overlap writes: page N+1 is read while page N's bulk is in flight on the write thread.
+        A page's progress (``last_processed_id``) is saved only once its write has resolved, so a
+        worker that dies redoes at most the page it was writing."""
+        self._page_round = 0
+        in_flight: tuple[Future, Page, Backfill] | None = None
+        try:
+            while True:
+                backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
+                if backfill.status != Backfill.Status.RUNNING:
+                    if in_flight is not None:
+                        self._page_done(chunk, *in_flight)
+                        in_flight = None
+                    # Hand the chunk back as it is: whoever resumes continues from last_processed_id.
+                    BackfillProgress.objects.filter(pk=chunk.pk, worker=self.worker).update(
+                        status=BackfillProgress.Status.PENDING, updated_at=timezone.now())
+                    return False
+                after_id = in_flight[1].ids[-1] if in_flight is not None else chunk.last_processed_id
+                page = self.read_page(backfill, after_id, chunk.end_id)
+                if in_flight is not None:
+                    self._page_done(chunk, *in_flight)
+                    in_flight = None
+                if not page.ids:
+                    BackfillProgress.objects.filter(pk=chunk.pk).update(
+                        status=BackfillProgress.Status.COMPLETED, updated_at=timezone.now())
+                    return True
+                self.throttle.acquire(len(page.ids), backfill.rows_per_second)
+                self._throttled = 0
+                write = self.emit_rows if backfill.purpose == Backfill.Purpose.FANOUT else self.index_rows
+                in_flight = (self._writes.submit(self._write, write, backfill, page.events), page, backfill)
+        finally:
+            if in_flight is not None:  # an error or a stop: let the write finish, save nothing more
+                wait_for_futures([in_flight[0]])
+
+    def _write(self, write, backfill: Backfill, events) -> None:
+        close_old_connections()
+        write(backfill, events)
+
+    def _page_done(self, chunk: BackfillProgress, future: Future, page: "Page", backfill: Backfill) -> None:
+        """After a page's write resolved: pressure, then its progress (the resume point)."""
+        future.result()
+        pressure = Pressure(cluster=self._cluster_pressure(),
+                            database=page.read_ms > self.cfg["DB_LATENCY_BOUND_MS"])
+        self.throttle.observe(pressure)
+        if pressure.any and not backfill.rows_per_second:
+            # Unthrottled backfills have no rate to shrink: they back off instead.
+            time.sleep(backoff_delay(self._page_round, 0.25, 5.0))
+            self._page_round += 1
+        else:
+            self._page_round = 0
+        chunk.last_processed_id = page.ids[-1]
+        BackfillProgress.objects.filter(pk=chunk.pk).update(
+            last_processed_id=chunk.last_processed_id, rows_done=F("rows_done") + len(page.ids),
+            updated_at=timezone.now(), worker=self.worker)
+
+    def read_page(self, backfill: Backfill, after_id: int, end_id: int) -> "Page":
+        """One keyset page and its events, in a read-only transaction with a statement timeout, on the
+        replica alias (a fan-out's on the primary). Only primary keys are read into Python; the source
+        builds the events from them in one statement where it can (no model instances)."""
+        from indexing.table_sources import blueprint_source
+
         alias = source_alias(backfill)
         _, qs = selected(backfill)
+        source = blueprint_source(backfill.blueprint)
         started = time.monotonic()
         with transaction.atomic(using=alias):
             with connections[alias].cursor() as cur:
                 cur.execute("SET TRANSACTION READ ONLY")
                 cur.execute("SELECT set_config('statement_timeout', %s, true)", [str(self.cfg["STATEMENT_TIMEOUT_MS"])])
-            rows = list(qs.filter(pk__gt=after_id, pk__lte=end_id).order_by("pk")[: backfill.page_size])
-        return rows, (time.monotonic() - started) * 1000
+            ids = list(qs.filter(pk__gt=after_id, pk__lte=end_id).order_by("pk")
+                       .values_list("pk", flat=True)[: backfill.page_size])
+            # The database-pressure signal is the keyset read's latency, as it always was; building
+            # the events is a join whose cost grows with the page, not with the database's load.
+            read_ms = (time.monotonic() - started) * 1000
+            events = source.events_for_ids(ids, alias) if ids else []
+        return Page(ids, events, read_ms)
 
-    def index_rows(self, backfill: Backfill, rows) -> None:
-        """Rows → events at each row's current version → the same document writer as the live stream."""
-        from indexing.table_sources import blueprint_source
-
+    def index_rows(self, backfill: Backfill, events) -> None:
+        """Events at each row's current version → the same document writer as the live stream."""
         blueprint = backfill.blueprint
-        source = blueprint_source(blueprint)
         target = target_of(backfill.target_index)
+        self.sink.chunk_size = max(1, backfill.page_size)  # one page, one bulk request
         # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
-        events = [(None, with_new_event_id(event, str(uuid.uuid4()))) for event in source.events(rows)]
-        write_documents(blueprint, [target], events, self.sink)
+        write_documents(blueprint, [target], [(None, with_new_event_id(e, str(uuid.uuid4()))) for e in events],
+                        self.sink)
 
-    def emit_rows(self, backfill: Backfill, rows) -> None:
-        """A fan-out page: the rows' upserts, built now from one snapshot of the primary, into the
-        outbox. The live pipeline writes them to every write target with their versions; a page
-        emitted twice (a worker died before saving its progress) is a duplicate versions absorb."""
+    def emit_rows(self, backfill: Backfill, events) -> None:
+        """A fan-out page: the rows' upserts, built from one snapshot of the primary, into the outbox.
+        The live pipeline writes them to every write target with their versions; a page emitted twice
+        (a worker died before saving its progress) is a duplicate versions absorb."""
         from indexing.outbox import emit_many
-        from indexing.sources import get_source
 
-        blueprint = backfill.blueprint
-        source = get_source(blueprint.source_model)
         with transaction.atomic():
-            emit_many(blueprint.aggregate_type, source.events(rows))
+            emit_many(backfill.blueprint.aggregate_type, events)
 
     def _cluster_pressure(self) -> bool:
         if self._throttled:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 from common import ROOT, LoadMonitor, log, setup_django  # noqa: E402
 
+import ceiling  # noqa: E402
+
 SEED_CHUNK = 5_000             # products per create_products_bulk transaction
 TP_CHUNK_SIZE = 10_000         # backfill chunk (id range) size of the throughput runs
-BULK_CHUNK = 500               # _bulk request size (the backfill's sink uses 500 as well)
 SAMPLE_EVERY_S = 0.5           # rows_done sum sampled this often
 TICK_S = 0.1                   # status / throttle factor polled this often
 FIRST_CLAIM_TICK_S = 0.02      # until the first chunk is claimed
@@ -44,17 +45,19 @@ CHECK_SAMPLE = 20              # documents compared with a local build after eac
 # --------------------------------------------------------------------------------------
 
 def build_actions(rows, index_name: str, mappings: dict) -> tuple[list, int]:
-    """row → product_event → build_product → drop_unmapped → BulkAction (external version); and fields dropped."""
-    from catalog.documents import build_product, product_event
+    """rows → their events (one statement per 5,000, as a backfill page reads them) → build_product →
+    drop_unmapped → BulkAction (external version); and fields dropped."""
+    from catalog.documents import build_product, product_events
     from indexing.documents import drop_unmapped
     from indexing.engines import BulkAction
 
+    ids = [row.pk for row in rows]
     actions, dropped = [], 0
-    for row in rows:
-        event = product_event(row)
-        document, unknown = drop_unmapped(build_product(event), mappings)
-        dropped += len(unknown)
-        actions.append(BulkAction("index", index_name, event.entity_id, event.version, document))
+    for start in range(0, len(ids), 5000):
+        for event in product_events(ids[start:start + 5000]):
+            document, unknown = drop_unmapped(build_product(event), mappings)
+            dropped += len(unknown)
+            actions.append(BulkAction("index", index_name, event.entity_id, event.version, document))
     return actions, dropped
 
 
@@ -73,96 +76,6 @@ def check_index(engine, index_name: str, mappings: dict, ids: list[int], expecte
             mismatches += 1
     mismatches += len(sample) - len(actions)
     return {"count": count, "expected": expected, "mismatches": mismatches, "sampled": len(sample)}
-
-
-# --------------------------------------------------------------------------------------
-# Raw _bulk clients (spawned processes; each sets up Django itself)
-# --------------------------------------------------------------------------------------
-
-def raw_client_main(env: dict, index_name: str, mappings: dict, lo: int, hi: int, ready, start, results) -> None:
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    try:
-        import django
-
-        django.setup()
-        from catalog.models import Product
-        from django.db import connection
-        from indexing.engines import get_engine
-
-        engine = get_engine()
-        t = time.perf_counter()
-        actions, dropped = build_actions(Product.objects.filter(pk__gte=lo, pk__lte=hi).order_by("pk")
-                                         .iterator(chunk_size=5000), index_name, mappings)
-        build_s = time.perf_counter() - t
-        connection.close()
-        ready.put(("ready", len(actions), build_s))
-        if not start.wait(600):
-            results.put(("error", "no start signal in 600 s"))
-            return
-        started = time.time()
-        answers = engine.bulk(actions, chunk_size=BULK_CHUNK)
-        finished = time.time()
-        failed = [a for a in answers if not a.ok]
-        results.put(("done", {"n": len(actions), "ok": len(answers) - len(failed), "started": started,
-                              "finished": finished, "dropped": dropped,
-                              "first_error": (f"{failed[0].status} {failed[0].error_type}: {failed[0].reason}"[:300]
-                                              if failed else "")}))
-    except Exception as exc:  # reported by the parent
-        try:
-            ready.put(("error", 0, 0.0))
-        finally:
-            results.put(("error", f"{type(exc).__name__}: {exc}"[:500]))
-
-
-def raw_bulk(engine, env: dict, index_name: str, settings_: dict, mappings: dict, id_ranges: list[tuple[int, int]],
-             expected: int, timeout_s: float) -> dict:
-    """One spawned client per id range: each builds its documents, then all send at one start signal."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-    if engine.index_exists(index_name):
-        engine.delete_index(index_name)
-    engine.create_index(index_name, settings_, mappings)
-    procs = [ctx.Process(target=raw_client_main, args=(env, index_name, mappings, lo, hi, ready, start, results),
-                         daemon=True) for lo, hi in id_ranges]
-    out: dict = {"clients": len(procs), "error": ""}
-    try:
-        for p in procs:
-            p.start()
-        build_rates = []
-        deadline = time.time() + timeout_s
-        for _ in procs:
-            kind, n, build_s = ready.get(timeout=max(0.1, deadline - time.time()))
-            if kind != "ready":
-                raise RuntimeError("a raw _bulk client failed while building its documents")
-            build_rates.append(n / max(1e-9, build_s))
-        load = LoadMonitor()
-        t0 = time.time()
-        start.set()
-        done = []
-        for _ in procs:
-            kind, payload = results.get(timeout=max(0.1, deadline - time.time()))
-            if kind != "done":
-                raise RuntimeError(f"a raw _bulk client failed: {payload}")
-            done.append(payload)
-        t1 = max(d["finished"] for d in done)
-        out.update(
-            seconds=t1 - t0, n=sum(d["n"] for d in done), ok=sum(d["ok"] for d in done), cpu_busy=load.busy(),
-            build_rate=statistics.mean(build_rates), dropped=sum(d["dropped"] for d in done),
-            first_error=next((d["first_error"] for d in done if d["first_error"]), ""),
-        )
-        out["rate"] = out["n"] / out["seconds"]
-    except Exception as exc:
-        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
-    finally:
-        for p in procs:
-            p.join(30)
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -371,6 +284,7 @@ def main() -> int:
     ts = time.strftime("%Y%m%d%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix=f"searchsync-bench-bf-{ts}-"))
     setup_django({"LOG_LEVEL": "WARNING"})
+    from django.conf import settings
     from django.db import connection
 
     from backfills.services import BUILD_SETTINGS
@@ -420,11 +334,13 @@ def main() -> int:
         # rotated per repetition, so a slow moment of the shared machine does not hit one config only.
         tp_timeout = max(180.0, rows / 200)
         raw_settings = {**serving_settings(bp), **BUILD_SETTINGS}
-        client_sets = [[(ids[0], ids[-1])]]
-        if workers > 1:
-            step = -(-len(ids) // workers)
-            client_sets.append([(ids[k], ids[min(k + step, len(ids)) - 1]) for k in range(0, len(ids), step)])
-        configs = [("backfill", p) for p in page_sizes] + [("raw", r) for r in client_sets]
+        from catalog.models import Product
+
+        t = time.perf_counter()
+        all_actions, _ = build_actions(Product.objects.order_by("pk").only("pk"), "", bp.mappings)
+        build_rate = len(all_actions) / (time.perf_counter() - t)
+        client_counts = sorted({1, workers})
+        configs = [("backfill", p) for p in page_sizes] + [("raw", c) for c in client_counts]
         for rep in range(repeat):
             shift = rep % len(configs)
             for kind, conf in configs[shift:] + configs[:shift]:
@@ -443,21 +359,22 @@ def main() -> int:
                     else:
                         log(f"  did not complete: {run['error']}")
                     continue
-                name = f"bench-bf-{ts}-raw{len(conf)}-r{rep + 1}"
+                name = f"bench-bf-{ts}-raw{conf}-r{rep + 1}"
                 ctx["indices"].append(name)
-                log(f"[{rep + 1}/{repeat}] raw _bulk of the same {rows:,} documents into {name}, "
-                    f"{len(conf)} client process(es)")
-                res = raw_bulk(engine, ctx["worker_env"], name, raw_settings, bp.mappings, conf, rows,
-                               timeout_s=max(300.0, rows / 100))
+                log(f"[{rep + 1}/{repeat}] node ceiling: the same {rows:,} documents as prebuilt NDJSON into {name}, "
+                    f"{conf} keep-alive client(s), bulk sizes {'/'.join(str(n) for n in ceiling.SIZES)}")
+                load = LoadMonitor()
+                try:
+                    res = ceiling.measure(engine, settings.SEARCH_URL, all_actions, name, raw_settings, bp.mappings,
+                                          conf, build_settings=True)
+                    res["error"] = ""
+                except Exception as exc:
+                    res = {"clients": conf, "error": f"{type(exc).__name__}: {exc}"[:500]}
+                res["cpu_busy"] = load.busy()
                 res["rep"] = rep + 1
-                if not res["error"]:
-                    res["check"] = check_index(engine, name, bp.mappings, ids, rows, seed=100 + rep)
-                    log(f"  {res['ok']:,} ok in {res['seconds']:.2f} s → {res['rate']:,.0f} docs/s; "
-                        f"count {res['check']['count']:,}")
-                else:
-                    log(f"  failed: {res['error']}")
+                res["build_rate"] = build_rate
+                log(f"  {ceiling.describe(res)}" if not res["error"] else f"  failed: {res['error']}")
                 raws.append(res)
-                engine.delete_index(name)
 
         # ------------------------------------------------------------------ phase 3
         sel_a = {"kind": "range", "start_id": ids[0], "end_id": ids[throttle_rows - 1]}
@@ -548,31 +465,22 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
     print("   min factor: lowest adaptive throttle factor seen (< 1.00: the workers saw cluster or database pressure "
           "and backed off).")
 
-    print(f"\n2. Raw _bulk ceiling (same node, same run, same {rows:,} documents: product_event → build_product → "
-          f"drop_unmapped;")
-    print(f"   fresh index with the same build settings; chunks of {BULK_CHUNK}, external versions; each client "
-          "process builds its documents before the timer starts)")
-    print(f"   {'clients':>7} {'runs':>4} | {'s':>6} {'docs/s':>8}  {'(every run, in order)':<23} | {'count':>11} "
-          f"{'diff':>6} | {'CPU':>4} | {'build, docs/s':>13}")
-    print(f"   {'':>7} {'ok':>4} | {'':>6} {'':>8}  {'':<23} | {'(every run)':>11} {'':>6} | {'busy':>4} |"
-          f" {'per client':>13}")
+    print(f"\n2. The node's ceiling (same node, same run, same {rows:,} documents: product_event → build_product → "
+          f"drop_unmapped, built before the clock starts;")
+    print(f"   prebuilt NDJSON over plain HTTP keep-alive (urllib3), external versions, fresh index with build "
+          f"settings, best bulk size of {'/'.join(str(n) for n in ceiling.SIZES)})")
     for clients in dict.fromkeys(r["clients"] for r in raws):
         runs = [r for r in raws if r["clients"] == clients]
         ok = [r for r in runs if not r.get("error")]
         if ok:
-            each = " ".join(f"{r['rate']:,.0f}" for r in ok)
-            counts = {r["check"]["count"] for r in ok}
-            count = f"{counts.pop():,}" if len(counts) == 1 else "/".join(f"{r['check']['count']:,}" for r in ok)
-            diff = f"{sum(r['check']['mismatches'] for r in ok)}/{sum(r['check']['sampled'] for r in ok)}"
-            cell = f"{med(ok, 'seconds'):>6.2f} {med(ok, 'rate'):>8,.0f}  ({each})"
-            print(f"   {clients:>7} {len(ok):>2}/{len(runs)} | {cell:<40} | {count:>11} {diff:>6} |"
-                  f" {med(ok, 'cpu_busy'):>3.0f}% |"
-                  f" {med(ok, 'build_rate'):>13,.0f}")
+            each = " ".join(f"{r['rate']:,.0f} (bulk {r['size']:,})" for r in ok)
+            print(f"   {clients} client(s): median {med(ok, 'rate'):,.0f} docs/s; every run: {each}; "
+                  f"CPU busy {med(ok, 'cpu_busy'):.0f} %")
         for r in runs:
             if r.get("error"):
-                print(f"   {clients:>7} run {r['rep']} failed: {r['error']}")
-            elif r["first_error"]:
-                print(f"   {clients:>7} run {r['rep']}: {r['n'] - r['ok']} items failed, first: {r['first_error']}")
+                print(f"   {clients} client(s) run {r['rep']} failed: {r['error']}")
+            elif r["errors"]:
+                print(f"   {clients} client(s) run {r['rep']}: {r['errors']} bodies with item errors")
 
     print(f"\n3. Throttle accuracy ({workers} worker processes, page 500, chunks of 5,000; rows_done sampled every "
           f"{SAMPLE_EVERY_S} s; windows of ≥ {WINDOW_S:.0f} s between samples)")
@@ -609,16 +517,16 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
         b, f = med(by_page[best], "rate"), med(fair, "rate")
         ratio = b / f
         verdict = "PASS" if ratio >= 0.90 else "MISS"
-        print(f"   backfill / raw _bulk ({workers} workers vs {workers} clients)   {ratio * 100:6.1f} %   "
+        print(f"   backfill / node ceiling ({workers} workers vs {workers} clients)   {ratio * 100:6.1f} %   "
               f"(target ≥ 90 %)   {verdict}   [page {best}: {b:,.0f} / {f:,.0f} docs/s, medians]")
         for page, runs in by_page.items():
             if page != best:
                 print(f"      page {page}: {med(runs, 'rate') / f * 100:.1f} %")
         if 1 in by_clients and workers != 1:
             one = med(by_clients[1], "rate")
-            print(f"      against 1 raw client ({one:,.0f} docs/s): {b / one * 100:.1f} %")
+            print(f"      against the 1-client ceiling ({one:,.0f} docs/s): {b / one * 100:.1f} %")
     else:
-        print("   backfill / raw _bulk            n/a")
+        print("   backfill / node ceiling         n/a   MISS")
     for r in throttle_runs:
         if not r.get("completed"):
             continue

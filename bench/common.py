@@ -13,7 +13,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PG_ADMIN_URL = "postgresql://searchsync:searchsync@127.0.0.1:5432/searchsync"
-BENCH_DB = "searchsync_bench"
+# Overridable so two benchmarks on one machine never share (and drop) one database.
+BENCH_DB = os.environ.get("SEARCHSYNC_BENCH_DB", "searchsync_bench")
 BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{BENCH_DB}"
 
 
@@ -69,3 +70,24 @@ class LoadMonitor:
         i0, t0 = self.start
         i1, t1 = self._read()
         return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU-seconds (user + system) a process has used so far, children excluded."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def node_cpu_s(url: str) -> float | None:
+    """CPU-seconds the search node's process has used so far (from its own node stats)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_nodes/_local/stats/process", timeout=5) as resp:
+            stats = json.load(resp)
+    except Exception:
+        return None
+    nodes = (stats or {}).get("nodes", {})
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000 if nodes else None

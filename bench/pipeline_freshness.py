@@ -24,7 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, LoadMonitor, log, setup_django  # noqa: E402
+import ceiling  # noqa: E402
+
+from common import ROOT, LoadMonitor, log, node_cpu_s, process_cpu_s, setup_django  # noqa: E402
 
 POOL_PRODUCTS = 8_000          # products the writers update / delete during the freshness phase
 PROBE_PRODUCTS = 30            # products only the probe touches (round robin)
@@ -377,7 +379,7 @@ def samples_since(bp_name: str, marks: dict[int, int], until: float) -> list[flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="200,1000", help="commit rates (commits/s) of the freshness phase")
+    parser.add_argument("--rates", default="400,1000", help="commit rates (commits/s) of the freshness phase")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each freshness rate")
     parser.add_argument("--backlog", type=int, default=50_000, help="upsert events of the throughput phase")
     parser.add_argument("--writers", type=int, default=8, help="writer processes of the freshness phase")
@@ -534,6 +536,7 @@ def main() -> int:
         pipelines.append(p2)
         first_ack = done_at = None
         first_batch = 0
+        node_cpu0 = node_cpu_s(settings.SEARCH_URL)
         deadline = time.time() + max(180.0, backlog / 200)
         while time.time() < deadline and p2.alive():
             c = stats.counters(bp2.name)
@@ -543,6 +546,13 @@ def main() -> int:
                 first_ack, first_batch = now, n
             if n >= backlog:
                 done_at = now
+                try:
+                    tp["consumer_cpu_s"] = process_cpu_s(p2.proc.pid)
+                except OSError:
+                    pass
+                node_cpu1 = node_cpu_s(settings.SEARCH_URL)
+                if node_cpu0 is not None and node_cpu1 is not None:
+                    tp["node_cpu_s"] = node_cpu1 - node_cpu0
                 break
             time.sleep(0.02)
         tp["cpu_busy"] = load.busy()
@@ -589,20 +599,13 @@ def main() -> int:
             if got is None or got["_source"] != a.document or got["_version"] != a.version:
                 mismatches += 1
         raw["mismatches"] = mismatches
-        if engine.index_exists(raw_index):
-            engine.delete_index(raw_index)
-        engine.create_index(raw_index, live2.settings, live2.mappings)
         created_indices.append(raw_index)
+        clients = cfg.get("BULKS_IN_FLIGHT", 1)
         load = LoadMonitor()
-        t = time.time()
-        answers = engine.bulk(actions, chunk_size=500)
-        raw["seconds"] = time.time() - t
+        raw.update(ceiling.measure(engine, settings.SEARCH_URL, actions, raw_index, live2.settings, live2.mappings,
+                                   clients))
         raw["cpu_busy"] = load.busy()
-        raw["ok"] = sum(1 for a in answers if a.ok)
-        raw["rate"] = len(actions) / raw["seconds"]
-        engine.refresh(raw_index)
-        raw["count"] = engine.count(raw_index)
-        log(f"  {raw['ok']:,} ok in {raw['seconds']:.1f} s → {raw['rate']:,.0f} docs/s")
+        log(f"  node ceiling: {ceiling.describe(raw)}")
     finally:
         for p in pipelines:
             p.stop()
@@ -650,7 +653,7 @@ def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> 
     print(line)
     print(f"searchsync pipeline benchmark — {info.distribution} {info.version} on {platform.node()}, "
           f"{os.cpu_count()} CPUs; batch {cfg['BATCH_SIZE']} / wait {cfg['BATCH_WAIT_MS']} ms, "
-          f"{cfg['TOPIC_PARTITIONS']} partitions, one consumer process")
+          f"{cfg['TOPIC_PARTITIONS']} partitions, one consumer process, {cfg.get('BULKS_IN_FLIGHT', 1)} bulk(s) in flight")
     print(line)
 
     print("\n1. Freshness at a steady commit rate "
@@ -704,31 +707,43 @@ def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> 
     else:
         print("   did not complete (see warnings above)")
 
-    print(f"\n3. Raw _bulk ceiling (same node, same run, same {raw.get('ok', 0):,} documents, one client, "
-          f"chunks of 500, external versions)")
-    if raw:
-        print(f"   {raw['rate']:,.0f} docs/s ({raw['seconds']:.1f} s; count after refresh {raw['count']:,}; "
-              f"{raw['mismatches']} of 20 sampled documents differ from the consumer's; machine CPU busy "
-              f"{raw['cpu_busy']:.0f} %)")
+    if tp.get("consumer_cpu_s") is not None:
+        per_k = 1000 / backlog
+        node = tp.get("node_cpu_s")
+        print(f"   CPU-seconds per 1,000 documents: consumer process {tp['consumer_cpu_s'] * per_k:.3f} (incl. its "
+              f"start-up), search node {'-' if node is None else f'{node * per_k:.3f}'}")
+
+    print(f"\n3. The node's ceiling (same node, same run, same {backlog:,} documents): prebuilt NDJSON over plain "
+          f"HTTP keep-alive, external versions, best bulk size of {'/'.join(str(n) for n in ceiling.SIZES)}")
+    if raw.get("rate"):
+        print(f"   {ceiling.describe(raw)}; machine CPU busy {raw['cpu_busy']:.0f} %; "
+              f"{raw['mismatches']} of 20 sampled documents differ from the consumer's")
         print(f"   for scale, the consumer's per-event Python steps alone (one thread, bench process): decode + schema "
               f"validation {raw['decode_rate']:,.0f} events/s, build + drop_unmapped {raw['build_rate']:,.0f} events/s")
 
-    print("\nSummary")
+    print("\nSummary (MISS also when the rate a target is measured at was not reached)")
     ratio = tp.get("rate") / raw["rate"] if tp.get("rate") and raw.get("rate") else None
     if ratio is not None:
         verdict = "PASS" if ratio >= 0.80 else "MISS"
-        print(f"   sustained / raw _bulk           {ratio * 100:6.1f} %   (target ≥ 80 %)    {verdict}"
-              f"   [{tp['rate']:,.0f} / {raw['rate']:,.0f} per s]")
+        print(f"   sustained / node ceiling ({raw['clients']} client(s))  {ratio * 100:6.1f} %   (target ≥ 80 %)    "
+              f"{verdict}   [{tp['rate']:,.0f} / {raw['rate']:,.0f} per s]")
     else:
-        print("   sustained / raw _bulk           n/a")
-    target_row = next((r for r in rows if r["rate"] == 1000), rows[-1] if rows else None)
-    if target_row and target_row["probe"]:
-        p99 = target_row["probe"].p99_ms / 1000
-        verdict = "PASS" if p99 <= 1.5 else "MISS"
-        note = ""
-        if target_row["achieved"] < 0.95 * target_row["rate"]:
-            note = f"   [only {target_row['achieved']:,.0f} commits/s achieved of {target_row['rate']:,.0f} asked]"
-        print(f"   p99 commit→searchable @{target_row['rate']:,.0f}/s  {p99:6.2f} s   (target ≤ 1.5 s)   {verdict}{note}")
+        print("   sustained / node ceiling        n/a   MISS")
+    for target_rate, quantile, limit in ((400, "p50_ms", 0.6), (400, "p99_ms", 1.1), (1000, "p99_ms", 1.5)):
+        row = next((r for r in rows if r["rate"] == target_rate), None)
+        label = f"{quantile[:3]} commit→searchable @{target_rate:,}/s"
+        if row is None or not row["probe"]:
+            print(f"   {label:<32} not measured (add {target_rate} to --rates)")
+            continue
+        value = getattr(row["probe"], quantile) / 1000
+        reached = row["achieved"] >= 0.95 * row["rate"]
+        verdict = "PASS" if value <= limit and reached else "MISS"
+        note = "" if reached else f"   [rate not reached: {row['achieved']:,.0f} commits/s of {row['rate']:,.0f}]"
+        print(f"   {label:<32} {value:6.2f} s   (target ≤ {limit} s)   {verdict}{note}")
+    ok = [r for r in rows if r["probe"] and r["achieved"] >= 0.95 * r["rate"] and r["probe"].p99_ms <= 1500]
+    best = max(ok, key=lambda r: r["achieved"], default=None)
+    print(f"   highest rate reached with p99 ≤ 1.5 s: "
+          f"{'none' if best is None else format(best['achieved'], ',.0f') + ' commits/s'}")
     print(f"\n   total run time {took_s:.0f} s; pipeline logs in {logdir}")
     print(line)
 

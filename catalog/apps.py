@@ -14,7 +14,7 @@ class CatalogConfig(AppConfig):
         from indexing.sources import Source
 
         from .brands import brand_payload
-        from .documents import JOINED_FIELDS, build_product, product_event, product_row_events
+        from .documents import JOINED_FIELDS, build_product, product_event, product_events, product_row_events
         from .models import Brand, Category, Product
         from .permissions import grant_product_writes
         from .services import AGGREGATE_TYPE
@@ -23,7 +23,7 @@ class CatalogConfig(AppConfig):
         register_blueprint(
             "products", search, aggregate_type=AGGREGATE_TYPE,
             source=Source("catalog.Product", Product, product_event, to_events=product_row_events,
-                          joined_fields=JOINED_FIELDS, stamp_field="change_stamp"),
+                          ids_to_events=product_events, joined_fields=JOINED_FIELDS, stamp_field="change_stamp"),
             builder=build_product,
             # Documents show the brand's name and the category's path: a rename or a move fans out.
             depends_on=[Dependency(model=Brand, via="brand_id", fields=("name",)),

@@ -250,6 +250,8 @@ SEARCHSYNC = {
     "CONSUMER_GROUP_PREFIX": env("SEARCHSYNC_CONSUMER_GROUP_PREFIX", "searchsync-indexer."),
     "BATCH_SIZE": env_int("SEARCHSYNC_BATCH_SIZE", 2000),
     "BATCH_WAIT_MS": env_int("SEARCHSYNC_BATCH_WAIT_MS", 100),
+    # Bulk requests a consumer keeps in flight while it prepares the next batch (see consumer.py).
+    "BULKS_IN_FLIGHT": env_int("SEARCHSYNC_BULKS_IN_FLIGHT", 1),
     "MIN_BATCH_SIZE": env_int("SEARCHSYNC_MIN_BATCH_SIZE", 10),
     "TRANSIENT_RETRIES": env_int("SEARCHSYNC_TRANSIENT_RETRIES", 8),
     "RETRY_BASE_MS": env_int("SEARCHSYNC_RETRY_BASE_MS", 100),
@@ -264,6 +266,8 @@ SEARCHSYNC = {
     "BACKPRESSURE_CHECK_S": env_float("SEARCHSYNC_BACKPRESSURE_CHECK_S", 1.0),
     "RELAY_BATCH_SIZE": env_int("SEARCHSYNC_RELAY_BATCH_SIZE", 500),
     "RELAY_POLL_S": env_float("SEARCHSYNC_RELAY_POLL_S", 1.0),
+    # A process pushes at most one relay wake-up per interval (relay_wakeup.py): commits in between coalesce.
+    "RELAY_WAKEUP_INTERVAL_MS": env_int("SEARCHSYNC_RELAY_WAKEUP_INTERVAL_MS", 20),
     "OUTBOX_RETENTION_HOURS": env_float("SEARCHSYNC_OUTBOX_RETENTION_HOURS", 24),
     "FRESHNESS_THRESHOLD_MS": env_int("SEARCHSYNC_FRESHNESS_THRESHOLD_MS", 2000),
     "CANARY_INTERVAL_S": env_float("SEARCHSYNC_CANARY_INTERVAL_S", 5.0),

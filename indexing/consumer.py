@@ -1,16 +1,24 @@
 """The indexing consumer: one Kafka consumer group per blueprint.
 
 The commit rule: offsets of a batch are committed only after every message
-in it is resolved (indexed, stale, superseded or dead-lettered), and only for
+in it is resolved (indexed, stale, superseded or dead-lettered), only once
+every batch polled before it is resolved too (``commit_order``), and only for
 partitions this consumer still owns. A crash anywhere before the commit makes
 the next owner replay the batch; external versions make that replay harmless
 (at-least-once delivery + idempotent writes = effectively once).
 
-Rebalances can only happen inside poll calls. Batches are committed before the
-next poll, so a revocation between batches has nothing left to flush; during
-a wait inside a batch (retry or outage) the consumer keeps polling with its
-partitions paused, and commits afterwards only what it still owns. Lost
-partitions are never committed.
+Pipelining: a batch's Python work (decode, validate, build; ``prepare``) runs
+on this thread while up to ``BULKS_IN_FLIGHT`` earlier batches are being
+written by bulk threads (``complete``). Only this thread touches the Kafka
+client: bulk threads wait out retries with a plain stop-aware sleep, and this
+thread, when it has to wait for a bulk for long, polls with its partitions
+paused so the group keeps it. A failed batch holds back the commit of every
+batch after it; all of them are rewound and processed again.
+
+Rebalances can only happen inside poll calls. A revocation while a batch is
+in flight leaves its offsets on the revoked partitions uncommitted (the
+commit takes only partitions still owned): the new owner replays them, which
+the versions make harmless. Lost partitions are never committed.
 """
 
 from __future__ import annotations
@@ -21,14 +29,18 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from . import stats
 from .backoff import backoff_delay
 from .backpressure import BackpressureController
+from .commit_order import CommitOrder
 from .contracts import Incoming
 from .engines import SearchEngine, get_engine
 from .models import IndexBlueprint
@@ -86,7 +98,7 @@ class IndexingConsumer:
         self.sink = BulkSink.from_settings(
             self.engine,
             chunk_size=batch_size,
-            wait=self._idle,
+            wait=self._sleep_in_bulk_thread,
             on_throttled=self.backpressure.on_throttled,
             on_unavailable=self.backpressure.on_unavailable,
             on_not_ready=lambda n: self.backpressure.on_unavailable("cluster not ready"),
@@ -96,6 +108,10 @@ class IndexingConsumer:
         self._stop = threading.Event()
         self._last_state = 0.0
         self.batches = 0
+        self.bulks_in_flight = max(1, cfg.get("BULKS_IN_FLIGHT", 1))
+        self.order = CommitOrder()
+        self._in_flight: deque[tuple[int, list[Incoming], Future]] = deque()
+        self._bulks = ThreadPoolExecutor(max_workers=self.bulks_in_flight, thread_name_prefix=f"bulk-{blueprint.name}")
 
     # -- rebalance callbacks -------------------------------------------------
     def _on_assign(self, consumer, partitions):
@@ -116,51 +132,108 @@ class IndexingConsumer:
         if stop is not None:
             self._stop = stop
         if not wait_for_topic(self.blueprint.topic, self._stop):
+            self._bulks.shutdown(wait=True)
             self.consumer.close()
             return
         self.consumer.subscribe([self.blueprint.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
-        failures = 0
+        self._failures = 0
         try:
             while not self._stop.is_set():
-                if max_batches is not None and self.batches >= max_batches:
+                if max_batches is not None and self.batches + len(self._in_flight) >= max_batches:
+                    self._settle_all()
                     break
                 pause = self.backpressure.pause_for()
                 if pause:
+                    self._settle_all()
                     self._publish_state(force=True)
-                    try:
-                        self._idle(pause)
-                    except ConsumerStopping:
-                        break
+                    self._idle(pause)
                     continue
                 batch = self._poll_batch()
                 self._publish_state()
+                self._settle(block=False)
                 if not batch:
                     continue
+                seq = self.order.register(batch)
                 try:
                     close_old_connections()
-                    report = self.processor.process(batch)
+                    prepared = self.processor.prepare(batch)
                 except ConsumerStopping:
-                    break
+                    raise
                 except Exception:
-                    failures += 1
                     log.exception("%s: batch of %d failed before it was resolved; it will be retried",
                                   self.blueprint.name, len(batch))
-                    self._rewind(batch)
-                    try:
-                        self._idle(backoff_delay(failures, 0.5, 30.0))
-                    except ConsumerStopping:
-                        break
+                    self.order.fail(seq)
+                    self._settle_all()
                     continue
-                failures = 0
-                self._commit(batch)
-                self.batches += 1
-                self.backpressure.on_batch_done(report)
+                while len(self._in_flight) >= self.bulks_in_flight:
+                    self._settle(block=True)
+                if not self.order.holds(seq):
+                    continue  # an earlier batch failed and this one was rewound with it: it is polled again
+                self._in_flight.append((seq, batch, self._bulks.submit(self._complete, prepared)))
+            self._settle_all()
+        except ConsumerStopping:
+            pass
         finally:
             self._close()
 
+    def _complete(self, prepared):
+        """On a bulk thread: write one prepared batch until every message is resolved."""
+        close_old_connections()
+        return self.processor.complete(prepared)
+
+    def _settle(self, block: bool) -> None:
+        """Account for finished bulks (the oldest first, waiting for it if ``block``); commit the resolved
+        prefix; after a failure, wait for every bulk still in flight and rewind to the failed batch."""
+        while self._in_flight:
+            seq, batch, future = self._in_flight[0]
+            if not future.done():
+                if not block:
+                    break
+                self._await(future)
+            self._in_flight.popleft()
+            block = False
+            try:
+                report = future.result()
+            except ConsumerStopping:
+                raise
+            except Exception as exc:
+                log.error("%s: batch of %d failed before it was resolved (%s: %s); it will be retried",
+                          self.blueprint.name, len(batch), type(exc).__name__, exc, exc_info=exc)
+                self.order.fail(seq)
+                continue
+            self.order.resolve(seq)
+            self._failures = 0  # the backoff grows only while batches keep failing
+            self.batches += 1
+            self.backpressure.on_batch_done(report)
+            self._commit(self.order.releasable())
+        if self.order.blocked_by_failure():
+            for _, _, future in self._in_flight:
+                self._await(future)
+            self._in_flight.clear()
+            self._rewind(self.order.discard_all())
+            self._failures += 1
+            self._idle(backoff_delay(self._failures, 0.5, 30.0))
+
+    def _settle_all(self) -> None:
+        while self._in_flight:
+            self._settle(block=True)
+        if self.order.in_flight():  # a batch that failed in prepare with nothing in flight
+            self._settle(block=False)
+
+    def _await(self, future: Future) -> None:
+        """Wait for a bulk thread; past one second, keep polling with partitions paused so the group keeps us."""
+        if wait_for_futures([future], timeout=1.0).not_done:
+            self._idle_until(future.done, None)
+
     def _poll_batch(self) -> list[Incoming]:
-        messages = self.consumer.consume(num_messages=self.backpressure.batch_size, timeout=self.batch_wait_s)
+        # Wait up to the batch wait for the first message only, then take what is already fetched: a
+        # quiet topic gets its event indexed at once, a busy one fills the batch while the previous
+        # bulk is in flight.
+        size = self.backpressure.batch_size
+        messages = self.consumer.consume(num_messages=1, timeout=self.batch_wait_s)
+        if messages and size > 1:
+            messages += self.consumer.consume(num_messages=size - 1, timeout=0)
         batch = []
         for m in messages:
             err = m.error()
@@ -176,6 +249,8 @@ class IndexingConsumer:
         return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
 
     def _commit(self, batch: list[Incoming]) -> None:
+        if not batch:
+            return
         offsets = commit_offsets(batch, self._owned())
         if not offsets:
             return
@@ -199,20 +274,27 @@ class IndexingConsumer:
                 except KafkaException as exc:
                     log.warning("seek failed: %s", exc)
 
+    def _sleep_in_bulk_thread(self, seconds: float) -> None:
+        """The sink's wait between retries, on a bulk thread: no Kafka calls here (the client is not shared)."""
+        if self._stop.wait(seconds):
+            raise ConsumerStopping()
+
     def _idle(self, seconds: float) -> None:
         """Wait with partitions paused while still polling, so the group keeps us and rebalances are served."""
+        self._idle_until(lambda: False, time.monotonic() + seconds)
+
+    def _idle_until(self, done, deadline: float | None) -> None:
         assignment = self.consumer.assignment()
         if assignment:
             self.consumer.pause(assignment)
-        deadline = time.monotonic() + seconds
         try:
-            while True:
-                if self._stop.is_set():
+            while not done():
+                if self._stop.is_set() and deadline is not None:
                     raise ConsumerStopping()
-                remaining = deadline - time.monotonic()
+                remaining = 0.5 if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                msg = self.consumer.poll(min(remaining, 0.5))
+                msg = self.consumer.poll(min(remaining, 0.1 if deadline is None else 0.5))
                 if msg is not None and msg.error() is None:
                     # A partition assigned during the wait is not paused: put the message back.
                     self.consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
@@ -243,9 +325,26 @@ class IndexingConsumer:
             log.debug("could not publish consumer state: %s", exc)
 
     def _close(self) -> None:
+        # Bulks still in flight finish (their retry waits end at once on stop) and are not committed.
+        wait_for_futures([future for _, _, future in self._in_flight])
+        self._close_bulk_connections()
+        self._bulks.shutdown(wait=True)
         try:
             stats.clear_state(self.blueprint.name, self.consumer_id)
         except Exception:
             pass
         # No commit here: everything resolved was committed batch by batch.
         self.consumer.close()
+
+    def _close_bulk_connections(self) -> None:
+        """Each bulk thread closes its own database connection (they are per thread)."""
+        barrier = threading.Barrier(self.bulks_in_flight)
+
+        def close_mine():
+            connection.close()
+            try:
+                barrier.wait(5)  # one task per thread: a thread that closed waits for the others
+            except threading.BrokenBarrierError:
+                pass
+
+        wait_for_futures([self._bulks.submit(close_mine) for _ in range(self.bulks_in_flight)])

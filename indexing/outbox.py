@@ -1,8 +1,8 @@
 """Write events to the transactional outbox, inside the caller's transaction.
 
 This is the only way application code publishes a change: the row commits or
-rolls back with the entity change (no dual write), and ``pg_notify`` wakes the
-relay at commit time, never before.
+rolls back with the entity change (no dual write), and the relay is woken
+after the commit, never before and never inside it (``relay_wakeup``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from django.db import transaction
 from . import visibility
 from .contracts import Event, event_type_for
 from .models import OutboxEvent
-
-NOTIFY_CHANNEL = "searchsync_outbox"
+from .relay_wakeup import request_wakeup
 
 
 class OutboxOutsideTransaction(RuntimeError):
@@ -67,9 +66,8 @@ def emit_many(aggregate_type: str, events: Iterable[Event], using: str = "defaul
 
 
 def notify(aggregate_type: str, using: str = "default") -> None:
-    """Wake the relay; delivered only when the transaction commits."""
-    with transaction.get_connection(using).cursor() as cur:
-        cur.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, aggregate_type])
+    """Wake the relay once the transaction has committed (coalesced: once per transaction)."""
+    request_wakeup(using)
 
 
 def as_event_json(row: OutboxEvent) -> dict:

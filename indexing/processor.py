@@ -1,8 +1,11 @@
 """One batch of Kafka messages, from raw bytes to resolved outcomes.
 
 The steps: decode and validate → keep the highest version per entity → write
-the documents to every write target (``writer.write_documents``: build, drop
-unmapped fields, bulk with external versions, dead-letter what is permanent).
+the documents to every write target (``writer.plan_writes``: build, drop
+unmapped fields; ``writer.send_writes``: bulk with external versions,
+dead-letter what is permanent). ``prepare`` is the Python half and
+``complete`` the I/O half, so the consumer can overlap one batch's Python work
+with the previous batch's bulk.
 ``process`` returns only once every message of the batch is resolved; the
 consumer commits offsets after that and never before (see consumer.py).
 """
@@ -22,7 +25,7 @@ from .debezium import decode_table_change
 from .models import EventFormat, IndexBlueprint
 from .sink import BulkSink
 from .sources import get_source
-from .writer import write_documents, write_targets
+from .writer import WritePlan, plan_writes, send_writes, write_targets
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +92,34 @@ class BatchProcessor:
         self.blueprint = IndexBlueprint.objects.get(pk=self.blueprint.pk)
 
     def process(self, messages: list[Incoming]) -> BatchReport:
-        report = BatchReport(messages=len(messages))
-        self._reload_blueprint()
-        targets = write_targets(self.blueprint)
-        if not targets:
-            raise NoWriteTarget(f"blueprint {self.blueprint.name} has no live or building index to write to")
+        return self.complete(self.prepare(messages))
 
-        valid, invalid = decode_all(messages, self.blueprint)
-        winners, report.superseded = newest_per_entity(valid)
-        result = write_documents(self.blueprint, targets, winners, self.sink,
-                                 max_document_bytes=self.max_document_bytes)
+    def prepare(self, messages: list[Incoming]) -> "PreparedBatch":
+        """Decode, validate, keep the newest per entity and build the documents: the batch's Python work.
+
+        Runs on the consumer's thread, possibly while the previous batch's bulk is in flight."""
+        self._reload_blueprint()
+        blueprint = self.blueprint
+        targets = write_targets(blueprint)
+        if not targets:
+            raise NoWriteTarget(f"blueprint {blueprint.name} has no live or building index to write to")
+        valid, invalid = decode_all(messages, blueprint)
+        winners, superseded = newest_per_entity(valid)
+        plan = plan_writes(blueprint, targets, winners, max_document_bytes=self.max_document_bytes)
         undecodable = [Letter(msg, exc.reason, exc.message, entity_id=_key(msg)) for msg, exc in invalid]
+        return PreparedBatch(blueprint, len(messages), superseded, plan, undecodable)
+
+    def complete(self, prepared: "PreparedBatch") -> BatchReport:
+        """Send the prepared writes and resolve every message; safe to run on a bulk thread."""
+        blueprint = prepared.blueprint
+        report = BatchReport(messages=prepared.messages, superseded=prepared.superseded)
+        result = send_writes(blueprint, prepared.plan, self.sink)
+        undecodable = prepared.undecodable
         if undecodable:
-            dead_letters.record(self.blueprint, undecodable)
+            dead_letters.record(blueprint, undecodable)
 
         if result.documents:
-            stats.observe_bulk(self.blueprint.name, result.bulk_seconds, result.documents)
+            stats.observe_bulk(blueprint.name, result.bulk_seconds, result.documents)
         report.indexed = len(result.indexed)
         report.stale = result.stale
         report.retried = result.retried
@@ -119,9 +134,9 @@ class BatchProcessor:
                         letter.error[:200])
 
         lags = [(result.acked_at - event.timestamp.timestamp()) * 1000 for event in result.indexed]
-        freshness.record(self.blueprint.name, "event", lags, at=result.acked_at)
+        freshness.record(blueprint.name, "event", lags, at=result.acked_at)
         stats.incr(
-            self.blueprint.name,
+            blueprint.name,
             indexed=report.indexed,
             stale=report.stale,
             retried=report.retried,
@@ -133,6 +148,15 @@ class BatchProcessor:
             batches=1,
         )
         return report
+
+
+@dataclass
+class PreparedBatch:
+    blueprint: IndexBlueprint
+    messages: int
+    superseded: int
+    plan: WritePlan
+    undecodable: list[Letter]
 
 
 def _key(msg: Incoming) -> str:

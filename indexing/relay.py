@@ -1,7 +1,7 @@
 """The outbox relay: committed outbox rows → Kafka, one topic per aggregate.
 
-It wakes on LISTEN/NOTIFY (sent at commit by ``outbox.emit``) and polls as a
-fallback. Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several relays
+It wakes on a Redis wake-up pushed after commit by ``outbox.emit``
+(``relay_wakeup``; nothing in the writers' commit path) and polls as a fallback. Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several relays
 share the work without sending a row twice in the normal case; a row is
 marked published only after the broker acknowledged it (idempotent producer,
 ``acks=all``). A stopped Kafka leaves rows unmarked and waiting; application
@@ -20,18 +20,18 @@ import time
 import uuid
 from datetime import timedelta
 
-import psycopg
 from confluent_kafka import KafkaException
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from . import liveness, stats
 from .backoff import backoff_delay
 from .models import DeadLetter, OutboxEvent
-from .outbox import NOTIFY_CHANNEL, as_event_json
+from .outbox import as_event_json
 from .producer import build_producer
 from .relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
+from .relay_wakeup import wait_for_wakeup
 from .topics import ensure_topic, topic_for
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ class OutboxRelay:
         self.delivery_timeout_s = delivery_timeout_s
         self.producer = build_producer()
         self._known_topics: set[str] = set()
-        self._listener: psycopg.Connection | None = None
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def relay_once(self) -> int:
@@ -164,32 +163,8 @@ class OutboxRelay:
         return total
 
     # -- long-running loop ---------------------------------------------------
-    def _listen(self) -> psycopg.Connection | None:
-        if self._listener is not None and not self._listener.closed:
-            return self._listener
-        try:
-            params = connections["default"].get_connection_params()
-            params.pop("cursor_factory", None)
-            params.pop("context", None)
-            conn = psycopg.connect(**params, autocommit=True)
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            self._listener = conn
-        except psycopg.Error as exc:
-            log.warning("relay: LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_s)
-            self._listener = None
-        return self._listener
-
-    def _wait_for_notify(self) -> None:
-        conn = self._listen()
-        if conn is None:
-            time.sleep(self.poll_s)
-            return
-        try:
-            for _ in conn.notifies(timeout=self.poll_s, stop_after=1):
-                pass
-        except psycopg.Error as exc:
-            log.warning("relay: listener failed (%s); reconnecting", exc)
-            self._listener = None
+    def _wait_for_wakeup(self) -> None:
+        wait_for_wakeup(self.poll_s)
 
     def run(self, stop: threading.Event) -> None:
         log.info("outbox relay started (batch %d, poll %.1fs)", self.batch_size, self.poll_s)
@@ -221,9 +196,7 @@ class OutboxRelay:
                 stop.wait(backoff_delay(failures, 0.5, 30.0))
                 continue
             if published < self.batch_size:
-                self._wait_for_notify()
-        if self._listener is not None:
-            self._listener.close()
+                self._wait_for_wakeup()
         self.producer.flush(self.delivery_timeout_s)
 
 

@@ -37,12 +37,20 @@ class Source:
     # blueprint can be backfilled, reconciled and cut over (see debezium.py). None: versions of
     # table changes are WAL positions, which only the connector's snapshot can reproduce.
     stamp_field: str | None = None
+    # Primary keys read on a database alias → their events, without model instances (backfill pages).
+    ids_to_events: Callable[[Sequence, str], list[Event]] | None = None
 
     def events(self, rows) -> list[Event]:
         rows = list(rows)
         if self.to_events is not None:
             return self.to_events(rows)
         return [self.to_event(row) for row in rows]
+
+    def events_for_ids(self, ids: Sequence, using: str = "default") -> list[Event]:
+        """Events of the rows ``ids`` as the database ``using`` holds them now, in id order."""
+        if self.ids_to_events is not None:
+            return self.ids_to_events(ids, using)
+        return self.events(self.model.objects.using(using).filter(pk__in=ids).order_by("pk"))
 
 
 _SOURCES: dict[str, Source] = {}

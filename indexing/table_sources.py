@@ -67,7 +67,7 @@ def row_source(source: Source, aggregate_type: str) -> Source:
         return row_event(columns, aggregate_type, source, version=columns[source.stamp_field],
                          timestamp=columns.get(source.updated_field) or datetime.now(timezone.utc))
 
-    return replace(source, to_event=to_event, to_events=None, joined_fields=(), depends_on=(),
+    return replace(source, to_event=to_event, to_events=None, ids_to_events=None, joined_fields=(), depends_on=(),
                    version_field=source.stamp_field)
 
 

@@ -99,17 +99,33 @@ def with_new_event_id(event: Event, event_id: str) -> Event:
     return dataclasses.replace(event, event_id=event_id)
 
 
+@dataclass
+class WritePlan:
+    """Documents built and checked, not yet sent: what ``send_writes`` needs to resolve every event."""
+
+    actions: list[BulkAction] = field(default_factory=list)
+    owners: dict = field(default_factory=dict)  # id(action) -> (message, event)
+    result: WriteResult = field(default_factory=WriteResult)
+    samples: dict = field(default_factory=dict)
+
+
 def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
                     events: Iterable[tuple[Incoming | None, Event]], sink: BulkSink, *,
                     max_document_bytes: int | None = None) -> WriteResult:
     """Write each event's document to every target; ``None`` as message means "not from Kafka"."""
+    return send_writes(blueprint, plan_writes(blueprint, targets, events, max_document_bytes=max_document_bytes),
+                       sink)
+
+
+def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
+                events: Iterable[tuple[Incoming | None, Event]], *,
+                max_document_bytes: int | None = None) -> WritePlan:
+    """The Python half of a write (build, drop unmapped, size check); no I/O, so it can overlap a bulk in flight."""
     limit = max_document_bytes or settings.SEARCHSYNC["MAX_DOCUMENT_BYTES"]
-    result = WriteResult()
+    plan = WritePlan()
+    result, actions, owners, samples = plan.result, plan.actions, plan.owners, plan.samples
     builder = get_builder(blueprint.document_builder)
     hard_delete = blueprint.delete_mode == DeleteMode.HARD
-    actions: list[BulkAction] = []
-    owners: dict[int, tuple[Incoming | None, Event]] = {}
-    samples: dict = {}
 
     def reject(message, reason, error, event, target_index=""):
         result.dead.append(Letter.for_event(message or as_message(blueprint, event), reason, error, event,
@@ -142,11 +158,16 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
                 action = BulkAction("index", index, event.entity_id, event.version, kept)
                 actions.append(action)
                 owners[id(action)] = (message, event)
+    return plan
 
+
+def send_writes(blueprint: IndexBlueprint, plan: WritePlan, sink: BulkSink) -> WriteResult:
+    """The I/O half: bulk the planned actions until each is resolved, then store dead letters and unmapped fields."""
+    result, owners = plan.result, plan.owners
     started = time.monotonic()
-    written = sink.write(actions)
+    written = sink.write(plan.actions)
     result.bulk_seconds = time.monotonic() - started
-    result.documents = len(actions)
+    result.documents = len(plan.actions)
     result.acked_at = written.acked_at
     result.indexed = [owners[id(a)][1] for a in written.indexed]
     result.stale = len(written.stale)
@@ -156,12 +177,13 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
     result.unavailable_waits = written.unavailable_waits
     for failure in written.failed:
         message, event = owners[id(failure.action)]
-        reject(message, failure.reason, failure.error, event, failure.action.index)
+        result.dead.append(Letter.for_event(message or as_message(blueprint, event), failure.reason, failure.error,
+                                            event, failure.action.index))
 
     if result.dead:
         dead_letters.record(blueprint, result.dead)
     if result.dropped_fields:
-        record_unmapped(result.dropped_fields, samples)
+        record_unmapped(result.dropped_fields, plan.samples)
     # Read-your-writes: while an API client waits on this aggregate, say which versions each index holds.
     visibility.acknowledge(blueprint.aggregate_type, written.indexed, written.acked_at)
     return result

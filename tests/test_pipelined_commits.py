@@ -1,0 +1,90 @@
+"""The commit rule with bulks in flight, broken on purpose: an earlier batch fails after a later one was
+written. No offset may be committed past the failed batch; everything is replayed and the index converges."""
+
+import random
+import threading
+
+from catalog import services
+from indexing.consumer import IndexingConsumer
+from indexing.relay import OutboxRelay
+from tests.helpers import random_operations, running, wait_converged
+
+
+class FailingFirstBulk(Exception):
+    pass
+
+
+def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(products_blueprint, engine, settings):
+    # One partition: every batch follows the failed one on the same partition, so committing any of
+    # them before the failed batch is replayed would skip it.
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BULKS_IN_FLIGHT": 2, "TOPIC_PARTITIONS": 1}
+    rng = random.Random(23)
+    deleted: dict[str, int] = {}
+    services.create_products_bulk([dict(tenant_id="t", title=f"P {i}", price_minor=i, available_qty=i)
+                                   for i in range(1500)])
+    random_operations(rng, 300, deleted, start_products=0)
+    OutboxRelay().drain()
+
+    consumer = IndexingConsumer(products_blueprint, engine, batch_size=100)
+    original_prepare, original_complete = consumer.processor.prepare, consumer.processor.complete
+    later_resolved = threading.Event()
+    state = {"first": None, "calls": 0}
+    lock = threading.Lock()
+
+    def prepare(messages):
+        prepared = original_prepare(messages)
+        if state["first"] is None:
+            state["first"] = prepared  # the batch polled first; its bulk will fail once
+        return prepared
+
+    def complete(prepared):
+        with lock:
+            state["calls"] += 1
+            first = prepared is state["first"] and not state.get("failed")
+            state["failed"] = state.get("failed") or first
+        if first:
+            # The first batch waits until the one polled after it is written, then fails.
+            later_resolved.wait(30)
+            raise FailingFirstBulk("the first bulk failed after the second was written")
+        report = original_complete(prepared)
+        later_resolved.set()
+        return report
+
+    consumer.processor.prepare, consumer.processor.complete = prepare, complete
+    first_batch: dict[int, int] = {}  # partition -> first offset of the batch whose bulk fails
+    replayed: set[int] = set()  # partitions whose part of that batch was polled again
+    violations: list[tuple[int, int]] = []
+    original_register, original_commit = consumer.order.register, consumer._commit
+
+    def register(messages):
+        if not first_batch:
+            for m in messages:
+                first_batch[m.partition] = min(first_batch.get(m.partition, m.offset), m.offset)
+        else:
+            replayed.update(m.partition for m in messages
+                            if m.partition in first_batch and m.offset == first_batch[m.partition])
+        return original_register(messages)
+
+    def commit(messages):
+        # Committing past the failed batch's first offset on a partition before that part was polled
+        # again would skip it for good.
+        for m in messages:
+            if m.partition in first_batch and m.offset >= first_batch[m.partition] and m.partition not in replayed:
+                violations.append((m.partition, m.offset))
+        if messages:
+            commits.append(len(messages))
+        original_commit(messages)
+
+    commits: list[int] = []
+    consumer.order.register, consumer._commit = register, commit
+    with running(lambda stop: consumer.run(stop), "consumer"):
+        assert later_resolved.wait(60), "the second batch was never written"
+        wait_converged(engine, products_blueprint.live_index().name, deleted, timeout=120)
+
+    assert state["calls"] >= 3  # the failed batch and the one after it were processed again
+    assert commits, "nothing was committed"
+    assert not violations, f"offsets committed past the failed batch before it was replayed: {violations[:5]}"
+    assert replayed == set(first_batch)
+    from indexing.lag import consumer_lag
+
+    assert sum(p.lag for p in consumer_lag(products_blueprint, timeout=5)) == 0
