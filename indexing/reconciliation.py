@@ -44,6 +44,7 @@ from django.conf import settings
 import audit
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import outbox
@@ -55,7 +56,7 @@ from .models import EventFormat, IndexBlueprint, PhysicalIndex, Reconciliation
 from .redis_store import get_redis
 from .sink import BulkSink
 from .table_sources import blueprint_source
-from .writer import WriteTarget, write_documents
+from .writer import target_of, write_documents
 
 log = logging.getLogger(__name__)
 
@@ -382,10 +383,10 @@ class Reconciler:
         """Repairs of a blueprint fed by a table's change stream: the outbox does not reach it, and
         touching the rows would change the application's data. They are written like a backfill's
         documents instead, through the document writer at the rows' stamps: a change streamed
-        meanwhile carries a higher stamp and wins whichever lands last."""
-        target = WriteTarget(self.report.index_name,
-                             PhysicalIndex.objects.get(name=self.report.index_name).mappings)
-        write_documents(self.blueprint, [target], [(None, event) for event in events],
+        meanwhile carries a higher stamp and wins whichever lands last. An index and its sidecar are
+        repaired together, as every write reaches both."""
+        index = self.blueprint.indices.get(Q(name=self.report.index_name) | Q(sidecar__name=self.report.index_name))
+        write_documents(self.blueprint, [target_of(index)], [(None, event) for event in events],
                         BulkSink.from_settings(self.engine))
 
     def _purge(self, docs: list[IndexDoc]) -> int:
