@@ -62,7 +62,7 @@ def test_cutover_api_enforces_four_eyes_and_permissions(products_blueprint, user
     cutover = created.json()
     assert cutover["state"] == "awaiting_approval", cutover["guard_results"]
     url = f"/api/v1/cutovers/{cutover['id']}"
-    assert api_as(admin1).post(f"{url}/approve/").status_code == 409   # the requester
+    assert api_as(admin1).post(f"{url}/approve/").status_code == 403   # the requester (four eyes)
     assert api_as(operator).post(f"{url}/approve/").status_code == 403  # no permission
     assert api_as(admin2).post(f"{url}/execute/").status_code == 409    # not approved yet
     assert api_as(admin2).post(f"{url}/approve/").json()["approved_by"] == "admin2"
