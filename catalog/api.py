@@ -35,7 +35,9 @@ class TenantFiltered:
 class ProductWriteSerializer(ProductSerializer):
     """A product write's answer (documentation only: the views add ``search`` themselves)."""
 
-    search = SearchOutcomeSerializer(required=False, read_only=True,
+    # Not read_only: the schema generator lists read-only fields of an answer as always present,
+    # and ``search`` is there only when the write asked to wait.
+    search = SearchOutcomeSerializer(required=False,
                                      help_text="With wait=searchable: whether the change is searchable.")
 
     class Meta(ProductSerializer.Meta):

@@ -143,12 +143,8 @@ class IndexingConsumer:
                 if max_batches is not None and self.batches + len(self._in_flight) >= max_batches:
                     self._settle_all()
                     break
-                pause = self.backpressure.pause_for()
-                if pause:
-                    self._settle_all()
-                    self._publish_state(force=True)
-                    self._idle(pause)
-                    continue
+                if not self._in_flight:
+                    self._pause_while_under_pressure()
                 batch = self._poll_batch()
                 self._publish_state()
                 self._settle(block=False)
@@ -170,12 +166,25 @@ class IndexingConsumer:
                     self._settle(block=True)
                 if not self.order.holds(seq):
                     continue  # an earlier batch failed and this one was rewound with it: it is polled again
+                if not self._in_flight:
+                    self._pause_while_under_pressure()
                 self._in_flight.append((seq, batch, self._bulks.submit(self._complete, prepared)))
             self._settle_all()
         except ConsumerStopping:
             pass
         finally:
             self._close()
+
+    def _pause_while_under_pressure(self) -> None:
+        """Hold the next bulk while the node's write queue is under pressure. Called only while none of
+        our own bulks is in flight: the queue is then read without our own request in it, which on a
+        node with a short queue would otherwise read as a neighbour's pressure and shrink every batch."""
+        while not self._stop.is_set():
+            pause = self.backpressure.pause_for()
+            if not pause:
+                return
+            self._publish_state(force=True)
+            self._idle(pause)
 
     def _complete(self, prepared):
         """On a bulk thread: write one prepared batch until every message is resolved."""

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -28,7 +27,6 @@ from django.utils import timezone
 from . import liveness, stats
 from .backoff import backoff_delay
 from .models import DeadLetter, OutboxEvent
-from .outbox import as_event_json
 from .producer import build_producer
 from .relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
 from .relay_wakeup import wait_for_wakeup

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -258,3 +259,25 @@ def login(page, live_server, username="operator", password="operator"):
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+def process_env(settings=None, **extra: str) -> dict[str, str]:
+    """The environment of a `manage.py` subprocess: the test database, and the test's own topics and
+    consumer groups when ``settings`` (an isolated pipeline's) is given."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {**os.environ,
+           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "LOG_LEVEL": "WARNING"}
+    if settings is not None:
+        env["SEARCHSYNC_TOPIC_PREFIX"] = settings.SEARCHSYNC["TOPIC_PREFIX"]
+        env["SEARCHSYNC_CONSUMER_GROUP_PREFIX"] = settings.SEARCHSYNC["CONSUMER_GROUP_PREFIX"]
+    return {**env, **extra}
+
+
+def consumer_process(blueprint, settings, **extra: str) -> subprocess.Popen:
+    """A consumer of ``blueprint`` in a process of its own (`run_pipeline --no-relay`), to be killed."""
+    env = process_env(settings, SEARCHSYNC_BATCH_SIZE="200", **extra)
+    return subprocess.Popen([sys.executable, "manage.py", "run_pipeline", "--no-relay", "--blueprint", blueprint.name],
+                            cwd=ROOT, env=env)

@@ -1,7 +1,7 @@
 """The audit trail: append-only, and every operator and admin action in it with its actor."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 

@@ -1,7 +1,6 @@
 """Invariants 3 and 9: backfills converge even while racing live updates, resume after a
 worker dies mid-chunk, and hold their rows/s limit (changeable while running)."""
 
-import os
 import random
 import signal
 import subprocess
@@ -12,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from backfills import services
@@ -21,7 +19,7 @@ from backfills.runner import ChunkRunner
 from backfills.throttle import BackfillThrottle
 from catalog import services as catalog
 from indexing.models import PhysicalIndex
-from tests.helpers import assert_index_matches_db, db_thread, pipeline, wait_converged, wait_until
+from tests.helpers import assert_index_matches_db, db_thread, pipeline, process_env, wait_converged, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # Backfills read from the replica alias (the same test database here).
@@ -128,10 +126,7 @@ def _tombstones_in(engine, index, deleted):
 
 
 def _worker_process(backfill, stale_s):
-    db = connection.settings_dict
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "SEARCHSYNC_BACKFILL_STALE_CHUNK_S": str(stale_s), "LOG_LEVEL": "WARNING"}
+    env = process_env(SEARCHSYNC_BACKFILL_STALE_CHUNK_S=str(stale_s))
     return subprocess.Popen([sys.executable, "manage.py", "run_backfill_worker", str(backfill.pk)], cwd=ROOT, env=env)
 
 

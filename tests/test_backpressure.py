@@ -43,7 +43,9 @@ def noisy_neighbour(engine, index, stop):
 
 def test_consumer_backs_off_under_429_and_converges(small_queue_node, transactional_db, isolated_pipeline, unique):
     engine = small_queue_node
-    blueprint = ensure_products_blueprint(name=f"bp-{unique}")
+    # One index per document: a sidecar doubles the shard requests of every bulk, and this node's
+    # one-slot write queue would then refuse some of ours even after the neighbour stopped.
+    blueprint = ensure_products_blueprint(name=f"bp-{unique}", sidecar={})
     index = ensure_live_index(blueprint, engine).name
     noise_index = f"noise-{unique}"
     engine.create_index(noise_index, blueprint.settings, blueprint.mappings)
@@ -70,6 +72,11 @@ def test_consumer_backs_off_under_429_and_converges(small_queue_node, transactio
             stop_noise.set()
             for t in noise:
                 t.join(30)
+            # The batch size grows back one batch at a time: give it batches to grow on, whatever was
+            # left of the backlog when the pressure cleared (a fast consumer may have drained it).
+            services.create_products_bulk([dict(tenant_id="t", title=f"Q {i}", price_minor=i, available_qty=i)
+                                           for i in range(6000)])
+            OutboxRelay().drain()
             wait_converged(engine, index, timeout=180)
             recovered = consumer.backpressure.batch_size
             rejected = engine.write_thread_pool().rejected - rejected_before

@@ -4,7 +4,6 @@ admins are not superusers."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from urllib.parse import urljoin, urlsplit

@@ -2,21 +2,17 @@
 writes, and the indexing consumer SIGKILLed mid-batch. Afterwards the index must equal the
 database and nothing may be lost."""
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from django.db import connection
 
 from catalog import services
 from indexing import connectors, stats
 from indexing.relay import OutboxRelay
 from indexing.topics import ensure_topic
-from tests.helpers import (ROOT, pipeline, random_operations, start_search_node, stop_search_node, wait_converged,
+from tests.helpers import (consumer_process, pipeline, random_operations, start_search_node, stop_search_node, wait_converged,
                            wait_until)
 
 pytestmark = pytest.mark.slow
@@ -105,20 +101,6 @@ def _p50(values):
     return sorted(values)[len(values) // 2] if values else float("nan")
 
 
-def _consumer_process(blueprint, settings):
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SEARCHSYNC_TOPIC_PREFIX": settings.SEARCHSYNC["TOPIC_PREFIX"],
-        "SEARCHSYNC_CONSUMER_GROUP_PREFIX": settings.SEARCHSYNC["CONSUMER_GROUP_PREFIX"],
-        "SEARCHSYNC_BATCH_SIZE": "200",
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "manage.py", "run_pipeline", "--no-relay", "--blueprint", blueprint.name],
-                            cwd=ROOT, env=env)
-
-
 def test_consumer_killed_mid_batch_loses_nothing(products_blueprint, engine, isolated_pipeline, publisher):
     rng = random.Random(5)
     deleted: dict[str, int] = {}
@@ -132,7 +114,7 @@ def test_consumer_killed_mid_batch_loses_nothing(products_blueprint, engine, iso
     # (the replayed events come back as stale): proof the kill landed between bulk and commit.
     while kills < 10:
         batches = stats.counters(products_blueprint.name).get("batches", 0)
-        proc = _consumer_process(products_blueprint, isolated_pipeline)
+        proc = consumer_process(products_blueprint, isolated_pipeline)
         # Once it is indexing (it has joined the group and finished a batch), kill it at a random moment.
         wait_until(lambda: stats.counters(products_blueprint.name).get("batches", 0) > batches, timeout=90,
                    interval=0.02, message="the consumer indexing")
@@ -142,7 +124,7 @@ def test_consumer_killed_mid_batch_loses_nothing(products_blueprint, engine, iso
         kills += 1
         if stats.counters(products_blueprint.name).get("stale", 0) > 0:
             break
-    proc = _consumer_process(products_blueprint, isolated_pipeline)
+    proc = consumer_process(products_blueprint, isolated_pipeline)
     try:
         wait_converged(engine, index, deleted, timeout=240)
     finally:

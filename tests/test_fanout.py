@@ -22,9 +22,8 @@ from catalog.models import Product
 from indexing import reconciliation, stats
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent
-from tests.helpers import assert_index_matches_db, db_thread, index_state, pipeline, wait_converged, wait_until
+from tests.helpers import consumer_process, db_thread, index_state, pipeline, wait_converged, wait_until
 from tests.test_backfills import _worker_process
-from tests.test_failures import _consumer_process
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -166,7 +165,7 @@ def test_renames_racing_product_updates_and_a_sigkilled_consumer_converge(produc
     consumer = None
     try:
         with pipeline(products_blueprint, consumer=False):  # the relay here; the consumer is a process
-            consumer = _consumer_process(products_blueprint, isolated_pipeline)
+            consumer = consumer_process(products_blueprint, isolated_pipeline)
             started = batches()
             wait_until(lambda: batches() > started, timeout=90, message="the consumer indexing")
             brands.update_brand(acme.pk, name="Acme Two")
@@ -185,7 +184,7 @@ def test_renames_racing_product_updates_and_a_sigkilled_consumer_converge(produc
             brands.update_brand(acme.pk, name="Acme Three")
             runners.append(db_thread(ChunkRunner(fanouts()[-1].pk).run))
             runners[-1].start()
-            consumer = _consumer_process(products_blueprint, isolated_pipeline)
+            consumer = consumer_process(products_blueprint, isolated_pipeline)
             time.sleep(2)
             stop.set()
             for thread in writers + runners:

@@ -3,37 +3,21 @@ another added. Nothing is lost: the index equals the database and the group's la
 
 import random
 import signal
-import subprocess
-import sys
+import threading
+import time
 
 import pytest
-from django.db import connection
 
 from catalog import services
 from indexing import stats
 from indexing.lag import consumer_lag
 from indexing.relay import OutboxRelay
 from indexing.topics import ensure_topic
-from tests.helpers import ROOT, random_operations, wait_converged, wait_until
+from tests.helpers import consumer_process, db_thread, random_operations, wait_converged, wait_until
 
 pytestmark = pytest.mark.slow
 
 PARTITIONS = 6
-
-
-def consumer_process(blueprint, settings):
-    db = connection.settings_dict
-    env = {
-        **__import__("os").environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SEARCHSYNC_TOPIC_PREFIX": settings.SEARCHSYNC["TOPIC_PREFIX"],
-        "SEARCHSYNC_CONSUMER_GROUP_PREFIX": settings.SEARCHSYNC["CONSUMER_GROUP_PREFIX"],
-        "SEARCHSYNC_TOPIC_PARTITIONS": str(PARTITIONS),
-        "SEARCHSYNC_BATCH_SIZE": "200",
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "manage.py", "run_pipeline", "--no-relay", "--blueprint", blueprint.name],
-                            cwd=ROOT, env=env)
 
 
 def owners(blueprint) -> dict[str, list[int]]:
@@ -52,26 +36,43 @@ def test_three_consumers_share_partitions_survive_a_kill_and_an_addition(product
     random_operations(rng, 800, deleted, start_products=0)
     OutboxRelay().drain()
 
-    procs = [consumer_process(products_blueprint, isolated_pipeline) for _ in range(3)]
-    added = None
+    procs = [consumer_process(products_blueprint, isolated_pipeline, SEARCHSYNC_TOPIC_PARTITIONS=str(PARTITIONS)) for _ in range(3)]
+    added, stop = None, threading.Event()
+
+    def keep_writing():
+        # Changes go on through the kill and the addition, so the kill lands mid-stream however fast
+        # the group drained the backlog while it was forming.
+        while not stop.is_set():
+            random_operations(rng, 40, deleted, start_products=0)
+            OutboxRelay().drain()
+            time.sleep(0.05)
+
+    writer = db_thread(keep_writing)
     try:
         # All three have joined and split the partitions between them.
         wait_until(lambda: sum(1 for p in owners(products_blueprint).values() if p) == 3, timeout=120, interval=0.2,
                    message="three consumers owning partitions")
         assert sorted(p for ps in owners(products_blueprint).values() for p in ps) == list(range(PARTITIONS))
+        writer.start()
         batches = stats.counters(products_blueprint.name).get("batches", 0)
         wait_until(lambda: stats.counters(products_blueprint.name).get("batches", 0) > batches + 3, timeout=120,
                    interval=0.05, message="the consumers indexing")
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait()
-        added = consumer_process(products_blueprint, isolated_pipeline)
-        # More changes while the group rebalances.
-        random_operations(rng, 400, deleted, start_products=0)
-        OutboxRelay().drain()
+        added = consumer_process(products_blueprint, isolated_pipeline, SEARCHSYNC_TOPIC_PARTITIONS=str(PARTITIONS))
+        # Changes go on while the group rebalances, then stop so the index can converge.
+        after_kill = stats.counters(products_blueprint.name).get("batches", 0)
+        wait_until(lambda: stats.counters(products_blueprint.name).get("batches", 0) > after_kill + 3, timeout=120,
+                   interval=0.05, message="indexing going on after the kill and the addition")
+        stop.set()
+        writer.join(60)
         wait_converged(engine, index, deleted, timeout=240)
         wait_until(lambda: sum(p.lag for p in consumer_lag(products_blueprint, timeout=5)) == 0, timeout=120,
                    message="the group's lag drained")
     finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join(60)
         for p in procs[1:] + ([added] if added else []):
             p.send_signal(signal.SIGTERM)
         for p in procs[1:] + ([added] if added else []):
