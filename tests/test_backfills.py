@@ -130,6 +130,18 @@ def _worker_process(backfill, stale_s):
     return subprocess.Popen([sys.executable, "manage.py", "run_backfill_worker", str(backfill.pk)], cwd=ROOT, env=env)
 
 
+def kill_worker_mid_chunk(backfill, after_rows: int):
+    """A worker process on the backfill's one chunk, SIGKILLed once it has done ``after_rows``:
+    the chunk, and the chunk as the killed worker left it."""
+    proc = _worker_process(backfill, stale_s=60)
+    chunk = BackfillProgress.objects.get(backfill=backfill)
+    wait_until(lambda: BackfillProgress.objects.get(pk=chunk.pk).rows_done >= after_rows, timeout=120,
+               interval=0.05, message="the worker writing")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return chunk, BackfillProgress.objects.get(pk=chunk.pk)
+
+
 def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, engine, settings):
     settings.SEARCHSYNC_BACKFILL = {**settings.SEARCHSYNC_BACKFILL, "STALE_CHUNK_S": 60}
     bulk_products(20_000)
@@ -140,13 +152,7 @@ def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, en
 
     planner.plan(backfill)
     Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
-    proc = _worker_process(backfill, stale_s=60)
-    chunk = BackfillProgress.objects.get(backfill=backfill)
-    wait_until(lambda: BackfillProgress.objects.get(pk=chunk.pk).rows_done >= 3000, timeout=120, interval=0.05,
-               message="the worker indexing")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = BackfillProgress.objects.get(pk=chunk.pk)
+    chunk, killed_at = kill_worker_mid_chunk(backfill, after_rows=3000)
     assert killed_at.status == "RUNNING" and 0 < killed_at.rows_done < 20_000
 
     # A fresh RUNNING chunk belongs to a live worker: nobody takes it over.

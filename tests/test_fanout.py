@@ -23,7 +23,7 @@ from indexing import reconciliation, stats
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent
 from tests.helpers import consumer_process, db_thread, index_state, pipeline, wait_converged, wait_until
-from tests.test_backfills import _worker_process
+from tests.test_backfills import kill_worker_mid_chunk
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -215,13 +215,7 @@ def test_killed_fanout_resumes_and_a_cancelled_one_is_repaired_by_reconciliation
 
     fanout.refresh_from_db()
     planner.plan(fanout)
-    proc = _worker_process(fanout, stale_s=60)
-    [chunk] = BackfillProgress.objects.filter(backfill=fanout)
-    wait_until(lambda: BackfillProgress.objects.get(pk=chunk.pk).rows_done >= 2000, timeout=120, interval=0.05,
-               message="the fan-out emitting")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = BackfillProgress.objects.get(pk=chunk.pk)
+    chunk, killed_at = kill_worker_mid_chunk(fanout, after_rows=2000)
     assert killed_at.status == "RUNNING" and 0 < killed_at.rows_done < 10_000
     BackfillProgress.objects.filter(pk=chunk.pk).update(updated_at=timezone.now() - timedelta(seconds=61))
     assert ChunkRunner(fanout.pk).run() == 1
