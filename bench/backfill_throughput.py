@@ -324,7 +324,7 @@ def main() -> int:
             return ids
 
         ctx["ids_for"] = ids_for
-        bp = ensure_products_blueprint(name=f"bench-bf-{ts}")
+        bp = ensure_products_blueprint(name=f"bench-bf-{ts}", sidecar={})
         ctx["bp"] = bp
         live = ensure_live_index(bp, engine)
         ctx["indices"].append(live.name)

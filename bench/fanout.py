@@ -75,7 +75,7 @@ def main() -> int:
 
     backfills.enqueue = lambda *a, **k: None  # chunk workers are this process's threads
     engine = get_engine()
-    blueprint = ensure_products_blueprint(name=f"bench-fanout-{ts}")
+    blueprint = ensure_products_blueprint(name=f"bench-fanout-{ts}", sidecar={})
     live = ensure_live_index(blueprint, engine)
     scratch = f"bench-fanout-raw-{ts}"
     stop = threading.Event()

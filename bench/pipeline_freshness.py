@@ -358,7 +358,7 @@ def sample_marks(bp_name: str) -> dict[int, int]:
 
 
 def samples_since(bp_name: str, marks: dict[int, int], until: float) -> list[float]:
-    from indexing.freshness import SAMPLES_KEY, _minute
+    from indexing.freshness import SAMPLES_KEY, _minute, parse_entries
     from indexing.redis_store import get_redis
 
     r = get_redis()
@@ -366,7 +366,7 @@ def samples_since(bp_name: str, marks: dict[int, int], until: float) -> list[flo
     minute = min(marks)
     while minute <= _minute(until):
         raw = r.lrange(SAMPLES_KEY.format(name=bp_name, source="event", minute=minute), marks.get(minute, 0), -1)
-        values.extend(float(v) for v in raw)
+        values.extend(parse_entries(raw))
         minute += 60
     return values
 
@@ -433,7 +433,7 @@ def main() -> int:
 
     try:
         # ------------------------------------------------------------------ phase 1
-        bp1 = ensure_products_blueprint(name=f"bench-{ts}")
+        bp1 = ensure_products_blueprint(name=f"bench-{ts}", sidecar={})
         live1 = ensure_live_index(bp1, engine)
         created_indices.append(live1.name)
         topics.append(bp1.topic)
@@ -503,7 +503,7 @@ def main() -> int:
 
         # ------------------------------------------------------------------ phase 2
         settings.SEARCHSYNC = {**cfg, "TOPIC_PREFIX": prefix2, "CONSUMER_GROUP_PREFIX": group2}
-        bp2 = ensure_products_blueprint(name=f"bench-{ts}-tp")
+        bp2 = ensure_products_blueprint(name=f"bench-{ts}-tp", sidecar={})
         live2 = ensure_live_index(bp2, engine)
         created_indices.append(live2.name)
         topics.append(bp2.topic)
@@ -544,6 +544,10 @@ def main() -> int:
             now = time.time()
             if n and first_ack is None:
                 first_ack, first_batch = now, n
+                try:  # the consumer's CPU once it is running: start-up and group join apart from steady state
+                    tp["consumer_cpu_at_first_ack_s"] = process_cpu_s(p2.proc.pid)
+                except OSError:
+                    pass
             if n >= backlog:
                 done_at = now
                 try:
@@ -712,6 +716,12 @@ def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> 
         node = tp.get("node_cpu_s")
         print(f"   CPU-seconds per 1,000 documents: consumer process {tp['consumer_cpu_s'] * per_k:.3f} (incl. its "
               f"start-up), search node {'-' if node is None else f'{node * per_k:.3f}'}")
+        at_first = tp.get("consumer_cpu_at_first_ack_s")
+        steady_docs = backlog - tp.get("first_batch", 0)
+        if at_first is not None and steady_docs > 0:
+            print(f"   consumer steady state (first acknowledged batch → last): "
+                  f"{(tp['consumer_cpu_s'] - at_first) * 1000 / steady_docs:.3f} CPU-s per 1,000; "
+                  f"start-up and group join took {at_first:.2f} CPU-s")
 
     print(f"\n3. The node's ceiling (same node, same run, same {backlog:,} documents): prebuilt NDJSON over plain "
           f"HTTP keep-alive, external versions, best bulk size of {'/'.join(str(n) for n in ceiling.SIZES)}")

@@ -66,20 +66,20 @@ def drop_unmapped(document: dict, mappings: dict, prefix: str = "") -> tuple[dic
     dropped: dict[str, object] = {}
     for key, value in document.items():
         spec = properties.get(key)
-        path = f"{prefix}{key}"
         if spec is None:
-            dropped[path] = value
+            dropped[prefix + key] = value
             continue
-        nested = spec.get("properties")
-        if nested is not None and isinstance(value, dict):
-            inner, inner_dropped = drop_unmapped(value, spec, prefix=f"{path}.")
-            kept[key] = inner
-            dropped.update(inner_dropped)
-        elif nested is not None and isinstance(value, list):
+        # Runs for every field of every document: the dotted path is built only where it is needed.
+        if "properties" in spec and isinstance(value, (dict, list)):
+            inner_prefix = f"{prefix}{key}."
+            if isinstance(value, dict):
+                kept[key], inner_dropped = drop_unmapped(value, spec, prefix=inner_prefix)
+                dropped.update(inner_dropped)
+                continue
             items = []
             for item in value:
                 if isinstance(item, dict):
-                    inner, inner_dropped = drop_unmapped(item, spec, prefix=f"{path}.")
+                    inner, inner_dropped = drop_unmapped(item, spec, prefix=inner_prefix)
                     items.append(inner)
                     dropped.update(inner_dropped)
                 else:

@@ -2,7 +2,10 @@
 
 Samples go to Redis lists, one per blueprint, source and minute, so every
 consumer process adds to the same window; a beat task rolls finished minutes
-up into ``FreshnessMinute`` rows (p50/p95/p99/max) for the charts.
+up into ``FreshnessMinute`` rows (p50/p95/p99/max) for the charts. A batch's
+samples are one list entry (comma-separated): recording runs between one
+bulk's answer and the next bulk, and one entry per event made it a tenth of
+that time.
 """
 
 from __future__ import annotations
@@ -50,14 +53,18 @@ def record(name: str, source: str, lags_ms: list[float], at: float | None = None
         return
     key = SAMPLES_KEY.format(name=name, source=source, minute=_minute(at or time.time()))
     pipe = get_redis().pipeline(transaction=False)
-    pipe.rpush(key, *[f"{max(0.0, lag):.1f}" for lag in lags_ms])
+    pipe.rpush(key, ",".join([f"{max(0.0, lag):.1f}" for lag in lags_ms]))
     pipe.expire(key, SAMPLES_TTL_S)
     pipe.execute()
 
 
 def samples(name: str, source: str, minute: int) -> list[float]:
-    raw = get_redis().lrange(SAMPLES_KEY.format(name=name, source=source, minute=minute), 0, -1)
-    return [float(v) for v in raw]
+    return parse_entries(get_redis().lrange(SAMPLES_KEY.format(name=name, source=source, minute=minute), 0, -1))
+
+
+def parse_entries(entries: list[bytes]) -> list[float]:
+    """The samples of some list entries (each one batch's, comma-separated)."""
+    return [float(v) for entry in entries for v in entry.split(b",")]
 
 
 def recent(name: str, source: str, seconds: int = 60) -> Quantiles | None:

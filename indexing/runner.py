@@ -48,7 +48,10 @@ class PipelineRunner:
 
     def start(self) -> None:
         from .consumer import IndexingConsumer
+        from .gc_tuning import tune_for_streaming
         from .relay import OutboxRelay
+
+        tune_for_streaming()
 
         if self.with_relay and settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
             self.supervisor.spawn(RELAY_THREAD, lambda: OutboxRelay().run)

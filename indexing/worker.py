@@ -17,6 +17,7 @@ import os
 import threading
 
 from celery import bootsteps
+from celery.signals import worker_process_init
 from click import Option
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,15 @@ class CdcStep(bootsteps.StartStopStep):
             self.runner.stop()
 
 
+def _tune_gc(**_) -> None:
+    from indexing.gc_tuning import tune_for_streaming
+
+    tune_for_streaming()
+
+
 def install(app) -> None:
+    # Each pool process runs backfill chunks: the same collector settings as the pipeline threads.
+    worker_process_init.connect(_tune_gc, weak=False)
     app.user_options["worker"].add(
         Option(("--cdc",), is_flag=True, default=False, help="Also run the outbox relay and indexing consumers.")
     )

@@ -28,14 +28,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import orjson
 from django.conf import settings
 
 from . import dead_letters, sidecar, visibility
 from .contracts import Event, Incoming
 from .dead_letters import Letter
 from .documents import drop_unmapped, get_builder, record_unmapped, tombstone_document
-from .engines import BulkAction
+from .engines import BulkAction, serialize_document
 from .models import DeadLetter, DeleteMode, IndexBlueprint
 from .sink import BulkSink
 
@@ -79,14 +78,6 @@ class WriteResult:
     acked_at: float = 0.0
     dead: list[Letter] = field(default_factory=list)
     dropped_fields: Counter = field(default_factory=Counter)  # (index, dotted field) → documents
-
-
-def document_size(document: dict) -> int:
-    """Bytes of the document as the bulk body carries it (serialised with orjson, like the engines)."""
-    try:
-        return len(orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS))
-    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: the slow path copes
-        return len(json.dumps(document, default=str).encode())
 
 
 def as_message(blueprint: IndexBlueprint, event: Event) -> Incoming:
@@ -150,12 +141,13 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
                 for name, sample in dropped.items():
                     result.dropped_fields[(index, name)] += 1
                     samples[(index, name)] = sample
-                size = document_size(kept)
-                if size > limit:
-                    reject(message, DeadLetter.Reason.TOO_LARGE, f"document is {size} bytes, limit {limit}", event,
-                           index)
+                # Serialised once: the size check measures the bytes the bulk body then carries.
+                source = serialize_document(kept)
+                if len(source) > limit:
+                    reject(message, DeadLetter.Reason.TOO_LARGE, f"document is {len(source)} bytes, limit {limit}",
+                           event, index)
                     continue
-                action = BulkAction("index", index, event.entity_id, event.version, kept)
+                action = BulkAction("index", index, event.entity_id, event.version, kept, source)
                 actions.append(action)
                 owners[id(action)] = (message, event)
     return plan

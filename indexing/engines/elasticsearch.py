@@ -24,22 +24,27 @@ from elastic_transport import ConnectionError as ESConnectionError
 from elastic_transport import ConnectionTimeout as ESConnectionTimeout
 from elastic_transport import TransportError as ESTransportError
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, UnsupportedProductError, helpers
+from elasticsearch.serializer import OrjsonSerializer
 
-from .base import (ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats, UnsupportedServer,
-                   failover_options)
+from .base import (BULK_FILTER_PATH, ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
+                   UnsupportedServer, failover_options)
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
 
 class ElasticsearchEngine(SearchEngine):
     kind = "elasticsearch"
-    helpers = helpers
     request_errors = (ESTransportError, ApiError)
 
     def __init__(self, url: str, timeout: float = 10.0):
         super().__init__(url, timeout)
-        self.client = Elasticsearch(hosts=self.hosts, request_timeout=timeout, **failover_options(self.hosts))
+        # orjson both ways, as for OpenSearch: the standard library's json was most of an answer's decoding.
+        self.client = Elasticsearch(hosts=self.hosts, request_timeout=timeout, serializer=OrjsonSerializer(),
+                                    **failover_options(self.hosts))
         self._count_node_failures(self.client.transport.node_pool)
+
+    def _send_bulk(self, body: bytes) -> dict:
+        return self.client.bulk(operations=body, filter_path=BULK_FILTER_PATH, **self._bulk_params()).body
 
     def _call(self, fn, *args, **kwargs):
         try:

@@ -8,7 +8,8 @@ from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from .base import ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats, failover_options
+from .base import (BULK_FILTER_PATH, ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
+                   failover_options)
 from .serializers import OrjsonSerializer
 
 _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
@@ -16,7 +17,6 @@ _WRITE_POOL_COLUMNS = "node_name,size,active,queue,queue_size,rejected"
 
 class OpenSearchEngine(SearchEngine):
     kind = "opensearch"
-    helpers = helpers
     request_errors = (TransportError,)
 
     def __init__(self, url: str, timeout: float = 10.0):
@@ -29,6 +29,9 @@ class OpenSearchEngine(SearchEngine):
         # opensearch-py takes a lone ``timeout`` for the HTTP request's; with ``request_timeout``
         # beside it, ``timeout`` goes to the cluster as the bulk's wait for an unavailable primary.
         return {"request_timeout": self.timeout, "timeout": self.bulk_timeout}
+
+    def _send_bulk(self, body: bytes) -> dict:
+        return self.client.bulk(body=body, filter_path=BULK_FILTER_PATH, **self._bulk_params())
 
     def _call(self, fn, *args, **kwargs):
         try:

@@ -15,7 +15,7 @@ from opensearchpy.serializer import JSONSerializer
 
 class OrjsonSerializer(JSONSerializer):
     def dumps(self, data: Any) -> str:
-        if isinstance(data, str):
+        if isinstance(data, (str, bytes)):  # a prebuilt body (bulk NDJSON) goes out as it is
             return data
         try:
             return orjson.dumps(data, default=self.default).decode()
