@@ -10,6 +10,7 @@ data, never overwrite it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import time
@@ -27,7 +28,7 @@ from django.utils import timezone
 from indexing.backoff import backoff_delay
 from indexing.engines import EngineUnavailable, SearchEngine, get_engine
 from indexing.sink import BulkSink
-from indexing.writer import target_of, with_new_event_id, write_documents
+from indexing.writer import plan_writes, send_writes, target_of
 
 from .models import Backfill, BackfillProgress
 from .planner import selected, source_alias
@@ -126,9 +127,13 @@ class ChunkRunner:
         worker that dies redoes at most the page it was writing."""
         self._page_round = 0
         in_flight: tuple[Future, Page, Backfill] | None = None
+        backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
         try:
             while True:
-                backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
+                # Per page only what may change while a backfill runs (status, rate); the blueprint and the
+                # target index are fixed for its life, and reloading their JSON every page was measurable.
+                backfill.status, backfill.rows_per_second = (
+                    Backfill.objects.filter(pk=self.backfill_id).values_list("status", "rows_per_second").get())
                 if backfill.status != Backfill.Status.RUNNING:
                     if in_flight is not None:
                         self._page_done(chunk, *in_flight)
@@ -139,6 +144,9 @@ class ChunkRunner:
                     return False
                 after_id = in_flight[1].ids[-1] if in_flight is not None else chunk.last_processed_id
                 page = self.read_page(backfill, after_id, chunk.end_id)
+                # The page's Python work (documents built, checked, serialised) is done here too, while the
+                # previous page's bulk is in flight: the write thread then only sends.
+                job = self.prepare_write(backfill, page.events) if page.ids else None
                 if in_flight is not None:
                     self._page_done(chunk, *in_flight)
                     in_flight = None
@@ -148,15 +156,14 @@ class ChunkRunner:
                     return True
                 self.throttle.acquire(len(page.ids), backfill.rows_per_second)
                 self._throttled = 0
-                write = self.emit_rows if backfill.purpose == Backfill.Purpose.FANOUT else self.index_rows
-                in_flight = (self._writes.submit(self._write, write, backfill, page.events), page, backfill)
+                in_flight = (self._writes.submit(self._write, job), page, backfill)
         finally:
             if in_flight is not None:  # an error or a stop: let the write finish, save nothing more
                 wait_for_futures([in_flight[0]])
 
-    def _write(self, write, backfill: Backfill, events) -> None:
+    def _write(self, job) -> None:
         close_old_connections()
-        write(backfill, events)
+        job()
 
     def _page_done(self, chunk: BackfillProgress, future: Future, page: "Page", backfill: Backfill) -> None:
         """After a page's write resolved: pressure, then its progress (the resume point)."""
@@ -197,14 +204,19 @@ class ChunkRunner:
             events = source.events_for_ids(ids, alias) if ids else []
         return Page(ids, events, read_ms)
 
-    def index_rows(self, backfill: Backfill, events) -> None:
-        """Events at each row's current version → the same document writer as the live stream."""
+    def prepare_write(self, backfill: Backfill, events):
+        """The page's write as a job for the write thread, its documents already planned."""
+        if backfill.purpose == Backfill.Purpose.FANOUT:
+            return functools.partial(self.emit_rows, backfill, events)
         blueprint = backfill.blueprint
-        target = target_of(backfill.target_index)
+        # Events at each row's current version → the same document writer as the live stream. A row
+        # that becomes a dead letter gets its own event id then (writer.as_message), not every row now.
+        plan = plan_writes(blueprint, [target_of(backfill.target_index)], [(None, e) for e in events])
+        return functools.partial(self.send_rows, backfill, plan)
+
+    def send_rows(self, backfill: Backfill, plan) -> None:
         self.sink.chunk_size = max(1, backfill.page_size)  # one page, one bulk request
-        # A fresh event id per row: each backfilled write is its own event (dead letters, replays).
-        write_documents(blueprint, [target], [(None, with_new_event_id(e, str(uuid.uuid4()))) for e in events],
-                        self.sink)
+        send_writes(backfill.blueprint, plan, self.sink)
 
     def emit_rows(self, backfill: Backfill, events) -> None:
         """A fan-out page: the rows' upserts, built from one snapshot of the primary, into the outbox.

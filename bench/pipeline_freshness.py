@@ -255,7 +255,9 @@ class Probe:
                 committed = time.time()  # update_product returns after COMMIT
                 self.commits += 1
                 with self.lock:
-                    self.outstanding[str(pid)] = (product.version, committed)
+                    # The document's version is the highest change stamp behind it; this write's stamp is
+                    # the newest of all, so the document is this change once its version reaches it.
+                    self.outstanding[str(pid)] = (product.change_stamp, committed)
         finally:
             connection.close()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -80,10 +81,20 @@ class WriteResult:
     dropped_fields: Counter = field(default_factory=Counter)  # (index, dotted field) → documents
 
 
-def as_message(blueprint: IndexBlueprint, event: Event) -> Incoming:
+def as_message(blueprint: IndexBlueprint, event: Event) -> tuple[Incoming, Event]:
     """An event that never was a Kafka message (a backfilled row), as the message it would have been,
-    so a replayed dead letter goes through the live path."""
-    return Incoming(blueprint.topic, -1, -1, event.entity_id.encode(), json.dumps(event.to_json()).encode())
+    so a replayed dead letter goes through the live path. A row read without an event id gets its own
+    here: each backfilled write is its own event, and only the ones that become letters need the id."""
+    if not event.event_id:
+        event = with_new_event_id(event, str(uuid.uuid4()))
+    return Incoming(blueprint.topic, -1, -1, event.entity_id.encode(), json.dumps(event.to_json()).encode()), event
+
+
+def letter_for(blueprint: IndexBlueprint, message: Incoming | None, reason, error: str, event: Event,
+               target_index: str = "") -> Letter:
+    if message is None:
+        message, event = as_message(blueprint, event)
+    return Letter.for_event(message, reason, error, event, target_index)
 
 
 def with_new_event_id(event: Event, event_id: str) -> Event:
@@ -119,8 +130,7 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
     hard_delete = blueprint.delete_mode == DeleteMode.HARD
 
     def reject(message, reason, error, event, target_index=""):
-        result.dead.append(Letter.for_event(message or as_message(blueprint, event), reason, error, event,
-                                            target_index))
+        result.dead.append(letter_for(blueprint, message, reason, error, event, target_index))
 
     for message, event in events:
         if event.is_delete and hard_delete:
@@ -169,8 +179,7 @@ def send_writes(blueprint: IndexBlueprint, plan: WritePlan, sink: BulkSink) -> W
     result.unavailable_waits = written.unavailable_waits
     for failure in written.failed:
         message, event = owners[id(failure.action)]
-        result.dead.append(Letter.for_event(message or as_message(blueprint, event), failure.reason, failure.error,
-                                            event, failure.action.index))
+        result.dead.append(letter_for(blueprint, message, failure.reason, failure.error, event, failure.action.index))
 
     if result.dead:
         dead_letters.record(blueprint, result.dead)

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from backfills.runner import ChunkRunner
+from indexing.gc_tuning import tune_for_streaming
 
 
 class Command(BaseCommand):
@@ -12,5 +13,6 @@ class Command(BaseCommand):
         parser.add_argument("backfill_id")
 
     def handle(self, *, backfill_id, **options):
+        tune_for_streaming()  # as a Celery pool process does before it runs chunks
         done = ChunkRunner(backfill_id).run()
         self.stdout.write(f"completed {done} chunk(s)")
