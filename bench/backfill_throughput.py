@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import platform
 import random
 import statistics
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, LoadMonitor, log, setup_django  # noqa: E402
+from common import ROOT, LoadMonitor, log, node_cpu_s, setup_django  # noqa: E402
 
 import ceiling  # noqa: E402
 
@@ -82,6 +83,19 @@ def check_index(engine, index_name: str, mappings: dict, ids: list[int], expecte
 # Backfill runs (manage.py run_backfill_worker subprocesses)
 # --------------------------------------------------------------------------------------
 
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def startup_cpu_s(env: dict, backfill_id) -> float:
+    """CPU of one worker that starts, finds nothing to claim and exits: its Python and Django start-up."""
+    before = children_cpu_s()
+    subprocess.run([sys.executable, "manage.py", "run_backfill_worker", str(backfill_id)], cwd=ROOT, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    return children_cpu_s() - before
+
+
 class Workers:
     """`manage.py run_backfill_worker <id>` × n; stdout/stderr of each go to a log file."""
 
@@ -132,6 +146,7 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
     from backfills.planner import plan
     from backfills.services import BUILD_SETTINGS, cancel, schedule, set_rate
     from backfills.throttle import FACTOR_KEY
+    from django.conf import settings
     from django.db.models import Sum
     from django.utils import timezone
     from indexing.blueprints import create_physical_index
@@ -154,6 +169,8 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
            "completed": False, "min_factor": 1.0, "samples": [], "change": None, "error": ""}
 
     load = LoadMonitor()
+    children0 = children_cpu_s()
+    node0 = node_cpu_s(settings.SEARCH_URL)
     procs = Workers(workers, backfill.pk, ctx["worker_env"], ctx["logdir"], label)
     out["spawned"] = procs.started
     claim_at = None
@@ -197,7 +214,12 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
         if status == Backfill.Status.RUNNING:
             out["error"] = "timed out or workers exited" if procs.alive() else "workers exited before completion"
             cancel(backfill)
+        node1 = node_cpu_s(settings.SEARCH_URL)
         rcs = procs.stop()
+        # The workers have exited and been waited for: their CPU is in this process's children's usage.
+        out["workers_cpu_s"] = children_cpu_s() - children0
+        if node0 is not None and node1 is not None:
+            out["node_cpu_s"] = node1 - node0
     except BaseException:
         cancel(backfill)
         procs.stop(10)
@@ -260,6 +282,27 @@ def throttle_figures(run: dict) -> dict:
 # --------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------
+
+def cpu_projection(runs: list[dict], workers: int, ceiling_rate: float) -> None:
+    """CPU-seconds per 1,000 documents, and what they say where workers and node do not share two cores."""
+    startup = STARTUP_CPU_S.get("s") or 0.0
+    rows = [r for r in runs if r.get("workers_cpu_s") and r.get("node_cpu_s")]
+    if not rows:
+        return
+    per_k = statistics.median((r["workers_cpu_s"] - workers * startup) * 1000 / r["rows_total"] for r in rows)
+    node = statistics.median(r["node_cpu_s"] * 1000 / r["rows_total"] for r in rows)
+    cores = os.cpu_count() or 1
+    per_worker = 1000 / per_k  # one worker process, on a core of its own
+    print(f"      CPU-seconds per 1,000 documents: workers {per_k:.3f} (all together; {startup:.2f} s start-up each "
+          f"left out), node {node:.3f}; the rest of the machine's busy time is mostly PostgreSQL")
+    print(f"      projected, each worker on a core of its own: {per_worker:,.0f} docs/s per worker; {workers} workers "
+          f"= {min(workers * per_worker, 1e12) / ceiling_rate * 100:.0f} % of the {workers}-client ceiling")
+    print(f"      bound on this machine, workers and node sharing {cores} CPUs (PostgreSQL not counted): "
+          f"{cores * 1000 / (per_k + node):,.0f} docs/s")
+
+
+STARTUP_CPU_S: dict = {}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -375,6 +418,9 @@ def main() -> int:
                 res["build_rate"] = build_rate
                 log(f"  {ceiling.describe(res)}" if not res["error"] else f"  failed: {res['error']}")
                 raws.append(res)
+
+        if ctx["backfills"]:  # a finished backfill: a worker started on it claims nothing and exits
+            STARTUP_CPU_S["s"] = startup_cpu_s(ctx["worker_env"], ctx["backfills"][0])
 
         # ------------------------------------------------------------------ phase 3
         sel_a = {"kind": "range", "start_id": ids[0], "end_id": ids[throttle_rows - 1]}
@@ -525,6 +571,7 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
         if 1 in by_clients and workers != 1:
             one = med(by_clients[1], "rate")
             print(f"      against the 1-client ceiling ({one:,.0f} docs/s): {b / one * 100:.1f} %")
+        cpu_projection(by_page[best], workers, f)
     else:
         print("   backfill / node ceiling         n/a   MISS")
     for r in throttle_runs:

@@ -608,8 +608,12 @@ def main() -> int:
         created_indices.append(raw_index)
         clients = cfg.get("BULKS_IN_FLIGHT", 1)
         load = LoadMonitor()
+        node_cpu0 = node_cpu_s(settings.SEARCH_URL)
         raw.update(ceiling.measure(engine, settings.SEARCH_URL, actions, raw_index, live2.settings, live2.mappings,
                                    clients))
+        node_cpu1 = node_cpu_s(settings.SEARCH_URL)
+        if node_cpu0 is not None and node_cpu1 is not None:  # every bulk size tried sent every document once
+            raw["node_cpu_per_k"] = (node_cpu1 - node_cpu0) * 1000 / (len(actions) * len(ceiling.SIZES))
         raw["cpu_busy"] = load.busy()
         log(f"  node ceiling: {ceiling.describe(raw)}")
     finally:
@@ -651,6 +655,24 @@ def cleanup(engine, indices: list[str], topics: list[str], bp_names: list[str]) 
             r.delete(*keys)
     except Exception as exc:
         log(f"could not delete Redis keys: {exc}")
+
+
+def projection(tp: dict, raw: dict, backlog: int) -> None:
+    """What the CPU-seconds per document say where consumer and node do not share two cores."""
+    at_first = tp.get("consumer_cpu_at_first_ack_s")
+    steady_docs = backlog - tp.get("first_batch", 0)
+    node = raw.get("node_cpu_per_k")
+    if at_first is None or tp.get("consumer_cpu_s") is None or steady_docs <= 0 or not node:
+        return
+    consumer = (tp["consumer_cpu_s"] - at_first) * 1000 / steady_docs
+    alone = 1000 / consumer
+    cores = os.cpu_count() or 1
+    shared = cores * 1000 / (consumer + node)
+    print(f"      projected, consumer on a core of its own: {alone:,.0f} docs/s = {100 * alone / raw['rate']:.0f} % "
+          f"of this node's ceiling ({consumer:.3f} CPU-s per 1,000 steady)")
+    print(f"      bound on this machine, consumer and node sharing {cores} CPUs: {shared:,.0f} docs/s "
+          f"(consumer {consumer:.3f} + node {node:.3f} CPU-s per 1,000 at the ceiling); measured = "
+          f"{100 * tp['rate'] / shared:.0f} % of it")
 
 
 def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> None:
@@ -739,6 +761,7 @@ def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> 
         verdict = "PASS" if ratio >= 0.80 else "MISS"
         print(f"   sustained / node ceiling ({raw['clients']} client(s))  {ratio * 100:6.1f} %   (target ≥ 80 %)    "
               f"{verdict}   [{tp['rate']:,.0f} / {raw['rate']:,.0f} per s]")
+        projection(tp, raw, backlog)
     else:
         print("   sustained / node ceiling        n/a   MISS")
     for target_rate, quantile, limit in ((400, "p50_ms", 0.6), (400, "p99_ms", 1.1), (1000, "p99_ms", 1.5)):
