@@ -7,9 +7,10 @@ partitions this consumer still owns. A crash anywhere before the commit makes
 the next owner replay the batch; external versions make that replay harmless
 (at-least-once delivery + idempotent writes = effectively once).
 
-Pipelining: a batch's Python work (decode, validate, build; ``prepare``) runs
-on this thread while up to ``BULKS_IN_FLIGHT`` earlier batches are being
-written by bulk threads (``complete``). Only this thread touches the Kafka
+Pipelining: a batch's Python work (decode, validate, build, serialise;
+``prepare``) runs on this thread while up to ``BULKS_IN_FLIGHT`` earlier
+batches are being written by bulk threads (``complete``). A finished batch's
+commit and figures come after the next batch is submitted. Only this thread touches the Kafka
 client: bulk threads wait out retries with a plain stop-aware sleep, and this
 thread, when it has to wait for a bulk for long, polls with its partitions
 paused so the group keeps it. A failed batch holds back the commit of every
@@ -143,7 +144,7 @@ class IndexingConsumer:
                 if max_batches is not None and self.batches + len(self._in_flight) >= max_batches:
                     self._settle_all()
                     break
-                if not self._in_flight:
+                if not self._bulks_running():
                     self._pause_while_under_pressure()
                 batch = self._poll_batch()
                 self._publish_state()
@@ -162,13 +163,14 @@ class IndexingConsumer:
                     self.order.fail(seq)
                     self._settle_all()
                     continue
-                while len(self._in_flight) >= self.bulks_in_flight:
-                    self._settle(block=True)
+                self._make_room()
                 if not self.order.holds(seq):
                     continue  # an earlier batch failed and this one was rewound with it: it is polled again
-                if not self._in_flight:
+                if not self._bulks_running():
                     self._pause_while_under_pressure()
                 self._in_flight.append((seq, batch, self._bulks.submit(self._complete, prepared)))
+                # Batches that finished are accounted and committed now that the node has the next bulk.
+                self._settle(block=False)
             self._settle_all()
         except ConsumerStopping:
             pass
@@ -185,6 +187,19 @@ class IndexingConsumer:
                 return
             self._publish_state(force=True)
             self._idle(pause)
+
+    def _bulks_running(self) -> int:
+        return sum(1 for _, _, future in self._in_flight if not future.done())
+
+    def _make_room(self) -> None:
+        """Wait until a bulk thread is free for the next batch. A batch that finished well is accounted
+        after the next one is submitted, so the node is not kept waiting on our bookkeeping and commit;
+        after a failure everything is settled first (the failure rewinds the batches after it)."""
+        while self._bulks_running() >= self.bulks_in_flight:
+            self._await(next(future for _, _, future in self._in_flight if not future.done()))
+        if any(future.done() and future.exception() is not None for _, _, future in self._in_flight):
+            while self._in_flight:
+                self._settle(block=True)
 
     def _complete(self, prepared):
         """On a bulk thread: write one prepared batch until every message is resolved."""
@@ -216,6 +231,10 @@ class IndexingConsumer:
             self.batches += 1
             self.backpressure.on_batch_done(report)
             self._commit(self.order.releasable())
+            try:
+                self.processor.record(report)
+            except Exception as exc:  # the batch is resolved and committed: figures must not undo that
+                log.warning("%s: could not record a batch's figures: %s", self.blueprint.name, exc)
         if self.order.blocked_by_failure():
             for _, _, future in self._in_flight:
                 self._await(future)

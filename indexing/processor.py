@@ -25,7 +25,7 @@ from .debezium import decode_table_change
 from .models import EventFormat, IndexBlueprint
 from .sink import BulkSink
 from .sources import get_source
-from .writer import WritePlan, plan_writes, send_writes, write_targets
+from .writer import WritePlan, plan_writes, prebuild_body, send_writes, write_targets
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ class BatchReport:
     not_ready: int = 0
     unavailable_waits: int = 0
     dropped_fields: Counter = field(default_factory=Counter)
+    # What ``record`` reports after the batch is resolved: bulk timing, documents, commit → ack lags.
+    bulk_seconds: float = 0.0
+    documents: int = 0
+    acked_at: float = 0.0
+    lags_ms: list = field(default_factory=list, repr=False)
 
 
 def decode_all(messages: list[Incoming], blueprint: IndexBlueprint):
@@ -92,7 +97,9 @@ class BatchProcessor:
         self.blueprint = IndexBlueprint.objects.get(pk=self.blueprint.pk)
 
     def process(self, messages: list[Incoming]) -> BatchReport:
-        return self.complete(self.prepare(messages))
+        report = self.complete(self.prepare(messages))
+        self.record(report)
+        return report
 
     def prepare(self, messages: list[Incoming]) -> "PreparedBatch":
         """Decode, validate, keep the newest per entity and build the documents: the batch's Python work.
@@ -106,11 +113,14 @@ class BatchProcessor:
         valid, invalid = decode_all(messages, blueprint)
         winners, superseded = newest_per_entity(valid)
         plan = plan_writes(blueprint, targets, winners, max_document_bytes=self.max_document_bytes)
+        # The body too: serialised here, it is ready the moment the previous bulk returns.
+        prebuild_body(plan, self.sink.chunk_size)
         undecodable = [Letter(msg, exc.reason, exc.message, entity_id=_key(msg)) for msg, exc in invalid]
         return PreparedBatch(blueprint, len(messages), superseded, plan, undecodable)
 
     def complete(self, prepared: "PreparedBatch") -> BatchReport:
-        """Send the prepared writes and resolve every message; safe to run on a bulk thread."""
+        """Send the prepared writes and resolve every message (dead letters stored); safe to run on a bulk
+        thread. The batch's figures are left for ``record``, which need not delay the next bulk."""
         blueprint = prepared.blueprint
         report = BatchReport(messages=prepared.messages, superseded=prepared.superseded)
         result = send_writes(blueprint, prepared.plan, self.sink)
@@ -118,8 +128,6 @@ class BatchProcessor:
         if undecodable:
             dead_letters.record(blueprint, undecodable)
 
-        if result.documents:
-            stats.observe_bulk(blueprint.name, result.bulk_seconds, result.documents)
         report.indexed = len(result.indexed)
         report.stale = result.stale
         report.retried = result.retried
@@ -128,15 +136,22 @@ class BatchProcessor:
         report.unavailable_waits = result.unavailable_waits
         report.dropped_fields = result.dropped_fields
         report.dead_lettered = len(result.dead) + len(undecodable)
+        report.bulk_seconds, report.documents, report.acked_at = result.bulk_seconds, result.documents, result.acked_at
+        report.lags_ms = [(result.acked_at - event.timestamp.timestamp()) * 1000 for event in result.indexed]
         for letter in undecodable + result.dead:
             msg = letter.message
             log.warning("dead-lettered %s[%s]@%s: %s %s", msg.topic, msg.partition, msg.offset, letter.reason,
                         letter.error[:200])
+        return report
 
-        lags = [(result.acked_at - event.timestamp.timestamp()) * 1000 for event in result.indexed]
-        freshness.record(blueprint.name, "event", lags, at=result.acked_at)
+    def record(self, report: BatchReport) -> None:
+        """Counters, bulk timing and freshness samples of a resolved batch (Redis)."""
+        name = self.blueprint.name
+        if report.documents:
+            stats.observe_bulk(name, report.bulk_seconds, report.documents)
+        freshness.record(name, "event", report.lags_ms, at=report.acked_at)
         stats.incr(
-            blueprint.name,
+            name,
             indexed=report.indexed,
             stale=report.stale,
             retried=report.retried,
@@ -147,7 +162,6 @@ class BatchProcessor:
             dropped_fields=sum(report.dropped_fields.values()),
             batches=1,
         )
-        return report
 
 
 @dataclass

@@ -77,13 +77,15 @@ class BulkSink:
         return cls(engine, max_retries=cfg["TRANSIENT_RETRIES"], base_s=cfg["RETRY_BASE_MS"] / 1000,
                    cap_s=cfg["RETRY_MAX_MS"] / 1000, chunk_size=chunk_size or cfg["BATCH_SIZE"], **callbacks)
 
-    def write(self, actions: list[BulkAction]) -> SinkResult:
+    def write(self, actions: list[BulkAction], body: bytes | None = None) -> SinkResult:
+        """``body``: the actions' bulk body built ahead, for the first attempt (retries build their own)."""
         result = SinkResult()
         pending = list(actions)
         attempts: dict[int, int] = {}  # id(action) -> item errors so far
         throttle_round = unavailable_round = not_ready_round = 0
         while pending:
-            answers = self.engine.bulk(pending, chunk_size=self.chunk_size)
+            answers = self.engine.bulk(pending, chunk_size=self.chunk_size, body=body)
+            body = None
             if answers and all(a.status is None for a in answers):
                 result.unavailable_waits += 1
                 self.on_unavailable(answers[0].reason or "no answer")

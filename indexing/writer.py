@@ -35,7 +35,7 @@ from . import dead_letters, sidecar, visibility
 from .contracts import Event, Incoming
 from .dead_letters import Letter
 from .documents import drop_unmapped, get_builder, record_unmapped, tombstone_document
-from .engines import BulkAction, serialize_document
+from .engines import BulkAction, bulk_body, serialize_document
 from .models import DeadLetter, DeleteMode, IndexBlueprint
 from .sink import BulkSink
 
@@ -106,6 +106,7 @@ class WritePlan:
     """Documents built and checked, not yet sent: what ``send_writes`` needs to resolve every event."""
 
     actions: list[BulkAction] = field(default_factory=list)
+    body: bytes | None = None  # the actions' bulk body, when built ahead (``prebuild_body``)
     owners: dict = field(default_factory=dict)  # id(action) -> (message, event)
     result: WriteResult = field(default_factory=WriteResult)
     samples: dict = field(default_factory=dict)
@@ -163,11 +164,18 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
     return plan
 
 
+def prebuild_body(plan: WritePlan, chunk_size: int) -> WritePlan:
+    """Serialise the plan's bulk body now, off the request's critical path, if it is one request."""
+    if plan.actions and len(plan.actions) <= chunk_size:
+        plan.body = bulk_body(plan.actions)
+    return plan
+
+
 def send_writes(blueprint: IndexBlueprint, plan: WritePlan, sink: BulkSink) -> WriteResult:
     """The I/O half: bulk the planned actions until each is resolved, then store dead letters and unmapped fields."""
     result, owners = plan.result, plan.owners
     started = time.monotonic()
-    written = sink.write(plan.actions)
+    written = sink.write(plan.actions, body=plan.body)
     result.bulk_seconds = time.monotonic() - started
     result.documents = len(plan.actions)
     result.acked_at = written.acked_at

@@ -5,7 +5,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from .base import (BulkAction, BulkItemResult, ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
-                   UnsupportedServer, serialize_document)
+                   UnsupportedServer, bulk_body, serialize_document)
 
 __all__ = [
     "BulkAction",
@@ -17,6 +17,7 @@ __all__ = [
     "ThreadPoolStats",
     "UnsupportedServer",
     "build_engine",
+    "bulk_body",
     "get_engine",
     "serialize_document",
 ]

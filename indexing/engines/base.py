@@ -229,20 +229,23 @@ class SearchEngine(ABC):
     def _send_bulk(self, body: bytes) -> dict:
         """POST one prebuilt NDJSON body to `_bulk` (answer filtered to ``BULK_FILTER_PATH``)."""
 
-    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500) -> list[BulkItemResult]:
+    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500, body: bytes | None = None) -> list[BulkItemResult]:
         """Send versioned writes; one result per action, in order, never raising for item errors.
 
         The body is built here in one pass from bytes (documents the writer already serialised),
         not by the client's bulk helpers, which serialise every line through the client's
         serializer and decode the whole answer: those were a third of the consumer's CPU. The
         client still sends it (hosts, failover, timeouts), and the answer is filtered to what
-        resolving an item needs."""
+        resolving an item needs. ``body``, if given, is ``bulk_body(actions)`` built ahead (by a
+        caller overlapping it with an earlier request); it is used when the actions are one chunk."""
         actions = list(actions)
         results: list[BulkItemResult] = []
+        if body is not None and len(actions) > chunk_size:
+            body = None
         for start in range(0, len(actions), chunk_size):
             chunk = actions[start:start + chunk_size]
             try:
-                answer = self._send_bulk(bulk_body(chunk))
+                answer = self._send_bulk(body if body is not None else bulk_body(chunk))
             except self.request_errors as exc:
                 # The whole request failed before any item answer: every action of it is unresolved,
                 # or has the request's HTTP status when the cluster refused the body as a whole.
