@@ -28,7 +28,7 @@ from django.utils import timezone
 from indexing.backoff import backoff_delay
 from indexing.engines import EngineUnavailable, SearchEngine, get_engine
 from indexing.sink import BulkSink
-from indexing.writer import plan_writes, send_writes, target_of
+from indexing.writer import plan_writes, prebuild_body, send_writes, target_of
 
 from .models import Backfill, BackfillProgress
 from .planner import selected, source_alias
@@ -212,10 +212,12 @@ class ChunkRunner:
         # Events at each row's current version → the same document writer as the live stream. A row
         # that becomes a dead letter gets its own event id then (writer.as_message), not every row now.
         plan = plan_writes(blueprint, [target_of(backfill.target_index)], [(None, e) for e in events])
+        # One page, one bulk request, its body serialised here too.
+        prebuild_body(plan, max(1, backfill.page_size))
         return functools.partial(self.send_rows, backfill, plan)
 
     def send_rows(self, backfill: Backfill, plan) -> None:
-        self.sink.chunk_size = max(1, backfill.page_size)  # one page, one bulk request
+        self.sink.chunk_size = max(1, backfill.page_size)
         send_writes(backfill.blueprint, plan, self.sink)
 
     def emit_rows(self, backfill: Backfill, events) -> None:

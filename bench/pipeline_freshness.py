@@ -657,14 +657,21 @@ def cleanup(engine, indices: list[str], topics: list[str], bp_names: list[str]) 
         log(f"could not delete Redis keys: {exc}")
 
 
+def steady_consumer_cpu(tp: dict, backlog: int) -> float | None:
+    """The consumer's CPU-seconds per 1,000 events from its first acknowledged batch on (start-up left out)."""
+    at_first, total = tp.get("consumer_cpu_at_first_ack_s"), tp.get("consumer_cpu_s")
+    steady_docs = backlog - tp.get("first_batch", 0)
+    if at_first is None or total is None or steady_docs <= 0:
+        return None
+    return (total - at_first) * 1000 / steady_docs
+
+
 def projection(tp: dict, raw: dict, backlog: int) -> None:
     """What the CPU-seconds per document say where consumer and node do not share two cores."""
-    at_first = tp.get("consumer_cpu_at_first_ack_s")
-    steady_docs = backlog - tp.get("first_batch", 0)
+    consumer = steady_consumer_cpu(tp, backlog)
     node = raw.get("node_cpu_per_k")
-    if at_first is None or tp.get("consumer_cpu_s") is None or steady_docs <= 0 or not node:
+    if consumer is None or not node:
         return
-    consumer = (tp["consumer_cpu_s"] - at_first) * 1000 / steady_docs
     alone = 1000 / consumer
     cores = os.cpu_count() or 1
     shared = cores * 1000 / (consumer + node)
@@ -740,12 +747,10 @@ def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> 
         node = tp.get("node_cpu_s")
         print(f"   CPU-seconds per 1,000 documents: consumer process {tp['consumer_cpu_s'] * per_k:.3f} (incl. its "
               f"start-up), search node {'-' if node is None else f'{node * per_k:.3f}'}")
-        at_first = tp.get("consumer_cpu_at_first_ack_s")
-        steady_docs = backlog - tp.get("first_batch", 0)
-        if at_first is not None and steady_docs > 0:
-            print(f"   consumer steady state (first acknowledged batch → last): "
-                  f"{(tp['consumer_cpu_s'] - at_first) * 1000 / steady_docs:.3f} CPU-s per 1,000; "
-                  f"start-up and group join took {at_first:.2f} CPU-s")
+        steady = steady_consumer_cpu(tp, backlog)
+        if steady is not None:
+            print(f"   consumer steady state (first acknowledged batch → last): {steady:.3f} CPU-s per 1,000; "
+                  f"start-up and group join took {tp['consumer_cpu_at_first_ack_s']:.2f} CPU-s")
 
     print(f"\n3. The node's ceiling (same node, same run, same {backlog:,} documents): prebuilt NDJSON over plain "
           f"HTTP keep-alive, external versions, best bulk size of {'/'.join(str(n) for n in ceiling.SIZES)}")
