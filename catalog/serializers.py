@@ -67,10 +67,28 @@ class BrandSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "version", "updated_at"]
 
 
+def fixed_tenant_field():
+    return serializers.CharField(read_only=True, help_text="Fixed at creation: an update naming another tenant is a 400.")
+
+
+def refuse_tenant_change(serializer, kind: str) -> None:
+    """A brand or category stays in its tenant (products of that tenant reference it). ``tenant_id`` is read-only
+    on update; naming another one is refused rather than silently ignored, so the client learns it was not moved."""
+    data = serializer.initial_data
+    if hasattr(data, "get") and "tenant_id" in data and data.get("tenant_id") != serializer.instance.tenant_id:
+        raise serializers.ValidationError({"tenant_id": [
+            f"A tenant is fixed at creation: this {kind} stays in tenant {serializer.instance.tenant_id!r}."]})
+
+
 class BrandUpdateSerializer(BrandSerializer):
+    tenant_id = fixed_tenant_field()
+
     class Meta(BrandSerializer.Meta):
-        # A brand stays in its tenant: products of that tenant reference it.
         read_only_fields = ["id", "tenant_id", "version", "updated_at"]
+
+    def validate(self, attrs):
+        refuse_tenant_change(self, "brand")
+        return super().validate(attrs)
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -93,5 +111,11 @@ class CategorySerializer(serializers.ModelSerializer):
 
 
 class CategoryUpdateSerializer(CategorySerializer):
+    tenant_id = fixed_tenant_field()
+
     class Meta(CategorySerializer.Meta):
         read_only_fields = ["id", "tenant_id", "path", "updated_at"]
+
+    def validate(self, attrs):
+        refuse_tenant_change(self, "category")
+        return super().validate(attrs)

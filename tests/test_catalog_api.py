@@ -29,6 +29,28 @@ def test_brands_create_rename_list_and_delete_only_when_unused(operator_api):
     assert not Brand.objects.exists()
 
 
+@pytest.mark.parametrize("kind", ["brands", "categories"])
+def test_a_brand_or_category_stays_in_the_tenant_it_was_created_in(operator_api, kind):
+    made = operator_api.post(f"/api/v1/catalog/{kind}/", {"tenant_id": "acme", "name": "A"}, format="json").json()
+    url = f"/api/v1/catalog/{kind}/{made['id']}/"
+    moved = operator_api.patch(url, {"tenant_id": "acme-eu"}, format="json")
+    assert moved.status_code == 400, moved.content
+    assert list(moved.json()) == ["tenant_id"] and "fixed at creation" in moved.json()["tenant_id"][0]
+    # A client sending back the tenant it read changes nothing else than what it asks for.
+    same = operator_api.patch(url, {"tenant_id": "acme", "name": "B"}, format="json")
+    assert same.status_code == 200 and same.json()["tenant_id"] == "acme" and same.json()["name"] == "B"
+    model = Brand if kind == "brands" else Category
+    assert model.objects.get(pk=made["id"]).tenant_id == "acme"
+
+
+def test_the_schema_says_a_tenant_is_not_written_by_an_update(operator_api):
+    components = operator_api.get("/api/schema/?format=json").json()["components"]["schemas"]
+    for name in ("PatchedBrandUpdate", "PatchedCategoryUpdate"):
+        schema = components.get(f"{name}Request", components.get(name))
+        tenant = schema["properties"].get("tenant_id")
+        assert tenant is None or tenant.get("readOnly"), (name, tenant)
+
+
 def test_categories_nest_move_and_refuse_cycles_and_deletes_in_use(operator_api):
     def post(**body):
         return operator_api.post("/api/v1/catalog/categories/", {"tenant_id": "t1", **body}, format="json")
