@@ -360,8 +360,9 @@ LOGGING = {
 
 # --- Logins, API tokens and throttles ---------------------------------------------
 
-# axes counts failed logins per (username, address) and locks that pair out for a while;
-# admins see and lift lockouts under Admin → Axes (or `manage.py axes_reset_username`).
+# axes counts failed logins per (username, address) and locks that pair out for a while; the handler
+# also counts them per address over all usernames and blocks that address alone (accounts/address_lockout.py).
+# Admins see and lift lockouts under Admin → Axes (or `manage.py axes_reset_username`).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -371,6 +372,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_float("SEARCHSYNC_LOGIN_LOCKOUT_MINUTE
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HANDLER = "accounts.address_lockout.AddressLimitedHandler"
+# Failed logins from one address, whatever the usernames, within SEARCHSYNC_LOGIN_LOCKOUT_MINUTES that block
+# the address for as long (0: no per-address limit). Above the per-user limit: a user mistyping is not blocked.
+SEARCHSYNC_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("SEARCHSYNC_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 AXES_CLIENT_IP_CALLABLE = "audit.client_ip"
 # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0 = use the peer address).
 SEARCHSYNC_TRUSTED_PROXIES = env_int("SEARCHSYNC_TRUSTED_PROXIES", 0)

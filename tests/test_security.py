@@ -55,6 +55,25 @@ def test_locked_out_login_stays_locked_even_with_the_right_password(operator, cl
     assert AuditEvent.objects.filter(action="login.success", actor="op").exists()
 
 
+def test_an_address_failing_over_many_usernames_is_blocked_and_only_that_address(operator, client, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.SEARCHSYNC_LOGIN_ADDRESS_FAILURE_LIMIT = 6
+    attacker, elsewhere = "203.0.113.9", "198.51.100.7"
+    # One failure each for six usernames: no pair comes near its own limit of 5.
+    answers = [client.post("/accounts/login/", {"username": name, "password": "wrong"}, REMOTE_ADDR=attacker)
+               for name in ["op", "admin", "root", "alice", "bob", "carol"]]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    blocked = answers[-1].content.decode()
+    assert "from this address, whatever the username (6 attempts)" in blocked and answers[-1]["Retry-After"] == "900"
+    # The block covers the right password and any username from that address...
+    assert client.post("/accounts/login/", {"username": "op", "password": "right-password-1"},
+                       REMOTE_ADDR=attacker).status_code == 429
+    # ...and nothing else: the user logs in from another address.
+    assert client.__class__().post("/accounts/login/", {"username": "op", "password": "right-password-1"},
+                                   REMOTE_ADDR=elsewhere).status_code == 302
+    assert AuditEvent.objects.filter(action="login.locked_out", ip_address=attacker, outcome="refused").exists()
+
+
 def test_api_burst_over_the_rate_gets_429_with_retry_after(operator_api, settings):
     settings.SEARCHSYNC_API_THROTTLE = {"user": "3/minute", "anon": "2/minute"}
     codes = [operator_api.get("/api/v1/backfills/").status_code for _ in range(3)]
