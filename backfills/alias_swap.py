@@ -8,7 +8,7 @@ the same state instead of failing on an alias that is already gone.
 
 from __future__ import annotations
 
-from indexing.blueprints import alias_add_actions, all_aliases, sidecar_index_name
+from indexing.blueprints.indices import alias_add_actions, all_aliases, sidecar_index_name
 from indexing.engines import SearchEngine
 from indexing.models import IndexBlueprint
 

@@ -6,9 +6,9 @@ class BackfillsConfig(AppConfig):
     verbose_name = "Backfills and cutovers"
 
     def ready(self):
-        from indexing.metrics import EXTRA_PROVIDERS
+        from indexing.observability.metrics import EXTRA_PROVIDERS
 
-        from indexing.dependencies import dependency_changed
+        from indexing.blueprints.dependencies import dependency_changed
 
         from . import cutover  # noqa: F401  connects the cutover to rebuild_finished
         from .services import schedule_fanout

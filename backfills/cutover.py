@@ -25,10 +25,10 @@ from django.utils import timezone
 
 import audit
 
-from indexing.blueprints import index_names, index_serving_settings
+from indexing.blueprints.indices import index_names, index_serving_settings
 from indexing.engines import get_engine
 from indexing.models import BlueprintRevision, IndexBlueprint, PhysicalIndex
-from indexing.revisions import follow_live_index
+from indexing.control.revisions import follow_live_index
 
 from . import guards
 from .alias_swap import swap_aliases

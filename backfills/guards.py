@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
-from indexing.blueprints import read_alias_filter
+from indexing.blueprints.indices import read_alias_filter
 from indexing.engines import SearchEngine
 from indexing.models import PhysicalIndex
-from indexing.table_sources import blueprint_source
+from indexing.blueprints.table_sources import blueprint_source
 
 from .models import GoldenQuery
 

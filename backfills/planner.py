@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Min
 
-from indexing.sources import get_source
+from indexing.blueprints.sources import get_source
 
 from . import selection as selections
 from .models import Backfill, BackfillProgress

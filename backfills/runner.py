@@ -25,10 +25,10 @@ from django.db import close_old_connections, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from indexing.backoff import backoff_delay
+from indexing.core.backoff import backoff_delay
 from indexing.engines import EngineUnavailable, SearchEngine, get_engine
-from indexing.sink import BulkSink
-from indexing.writer import plan_writes, prebuild_body, send_writes, target_of
+from indexing.pipeline.bulk_sink import BulkSink
+from indexing.pipeline.writer import plan_writes, prebuild_body, send_writes, target_of
 
 from .models import Backfill, BackfillProgress
 from .planner import selected, source_alias
@@ -186,7 +186,7 @@ class ChunkRunner:
         """One keyset page and its events, in a read-only transaction with a statement timeout, on the
         replica alias (a fan-out's on the primary). Only primary keys are read into Python; the source
         builds the events from them in one statement where it can (no model instances)."""
-        from indexing.table_sources import blueprint_source
+        from indexing.blueprints.table_sources import blueprint_source
 
         alias = source_alias(backfill)
         _, qs = selected(backfill)
@@ -224,7 +224,7 @@ class ChunkRunner:
         """A fan-out page: the rows' upserts, built from one snapshot of the primary, into the outbox.
         The live pipeline writes them to every write target with their versions; a page emitted twice
         (a worker died before saving its progress) is a duplicate versions absorb."""
-        from indexing.outbox import emit_many
+        from indexing.outbox.emit import emit_many
 
         with transaction.atomic():
             emit_many(backfill.blueprint.aggregate_type, events)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from django.db.models import QuerySet
 
 from config.api_input import unsafe
-from indexing.sources import Source
+from indexing.blueprints.sources import Source
 
 KINDS = ("all", "range", "ids", "tenant", "updated")
 # Ids are bigint primary keys; a value PostgreSQL cannot compare is a client error, not a 500.
@@ -97,7 +97,7 @@ def validate(selection: dict) -> dict:
 def apply(source: Source, qs: QuerySet, selection: dict) -> QuerySet:
     kind = selection.get("kind", "all")
     if kind == "dependency":  # fan-outs only: made by the platform, never by a client
-        from indexing.dependencies import rows_depending
+        from indexing.blueprints.dependencies import rows_depending
 
         return rows_depending(source, qs, selection, using=qs.db)
     if kind == "range":

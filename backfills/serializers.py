@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from indexing.limits import MAX_ROWS_PER_SECOND
+from indexing.core.limits import MAX_ROWS_PER_SECOND
 from indexing.models import IndexBlueprint, PhysicalIndex
 
 from . import selection as selections

@@ -11,12 +11,12 @@ from django.utils import timezone
 
 import audit
 
-from indexing.blueprints import create_physical_index, index_serving_settings
+from indexing.blueprints.indices import create_physical_index, index_serving_settings
 from indexing.engines import get_engine
-from indexing.jobs import enqueue
+from indexing.core.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
-from indexing.table_sources import versions_are_lsns
-from indexing.sidecar import SidecarSpec
+from indexing.blueprints.table_sources import versions_are_lsns
+from indexing.blueprints.sidecar import SidecarSpec
 
 from . import planner
 from . import selection as selections
@@ -155,7 +155,7 @@ FANOUT_ROWS_PER_SECOND = 5000
 
 def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, **kwargs) -> Backfill | None:
     """Re-emit every document depending on a changed joined row, in the transaction of the change
-    (``indexing.dependencies.dependency_changed``): the change never commits without its fan-out.
+    (``indexing.blueprints.dependencies.dependency_changed``): the change never commits without its fan-out.
 
     Its chunks emit outbox events rather than writing the index, so the documents travel the
     live pipeline to every write target and meet the external versions there."""
@@ -171,7 +171,7 @@ def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, 
 
 
 def indexing_source(blueprint: IndexBlueprint):
-    from indexing.sources import get_source
+    from indexing.blueprints.sources import get_source
 
     return get_source(blueprint.source_model)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from indexing.redis_store import get_redis
+from indexing.core.redis_store import get_redis
 
 BUCKET_KEY = "searchsync:backfill:{id}:bucket"
 FACTOR_KEY = "searchsync:backfill:{id}:factor"

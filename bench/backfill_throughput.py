@@ -49,7 +49,7 @@ def build_actions(rows, index_name: str, mappings: dict) -> tuple[list, int]:
     """rows → their events (one statement per 5,000, as a backfill page reads them) → build_product →
     drop_unmapped → BulkAction (external version); and fields dropped."""
     from catalog.documents import build_product, product_events
-    from indexing.documents import drop_unmapped
+    from indexing.blueprints.documents import drop_unmapped
     from indexing.engines import BulkAction
 
     ids = [row.pk for row in rows]
@@ -149,8 +149,8 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
     from django.conf import settings
     from django.db.models import Sum
     from django.utils import timezone
-    from indexing.blueprints import create_physical_index
-    from indexing.redis_store import get_redis
+    from indexing.blueprints.indices import create_physical_index
+    from indexing.core.redis_store import get_redis
 
     engine, bp = ctx["engine"], ctx["bp"]
     index = create_physical_index(bp, extra_settings=BUILD_SETTINGS, engine=engine)
@@ -335,7 +335,7 @@ def main() -> int:
     from catalog import services
     from catalog.blueprint import ensure_products_blueprint
     from catalog.management.commands.seed_catalog import random_product
-    from indexing.blueprints import ensure_live_index, serving_settings
+    from indexing.blueprints.indices import ensure_live_index, serving_settings
     from indexing.engines import get_engine
 
     engine = get_engine()
@@ -454,7 +454,7 @@ def main() -> int:
             except Exception as exc:
                 log(f"could not delete index {name}: {exc}")
         try:
-            from indexing.redis_store import get_redis
+            from indexing.core.redis_store import get_redis
 
             r = get_redis()
             keys = [k.format(id=b) for b in ctx["backfills"] for k in (BUCKET_KEY, FACTOR_KEY)]

@@ -51,7 +51,7 @@ def writer_main(env: dict, ready, start, seconds: float, results) -> None:
     from django.db import connections
 
     from indexing.models import OutboxEvent
-    from indexing.relay_wakeup import push_wakeup
+    from indexing.outbox.wakeup import push_wakeup
 
     # Plain psycopg: each transaction is one outbox INSERT, so what is measured is the commit path,
     # not the ORM. The wake-up is sent exactly as outbox.emit's on_commit callback sends it.

@@ -67,11 +67,11 @@ def main() -> int:
     from catalog import brands, services
     from catalog.blueprint import ensure_products_blueprint
     from catalog.documents import build_product, product_events
-    from indexing.blueprints import ensure_live_index
-    from indexing.consumer import IndexingConsumer
+    from indexing.blueprints.indices import ensure_live_index
+    from indexing.pipeline.consumer import IndexingConsumer
     from indexing.engines import BulkAction, get_engine
     from indexing.models import OutboxEvent
-    from indexing.relay import OutboxRelay
+    from indexing.outbox.relay import OutboxRelay
 
     backfills.enqueue = lambda *a, **k: None  # chunk workers are this process's threads
     engine = get_engine()

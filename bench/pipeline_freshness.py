@@ -39,7 +39,7 @@ OP_MIX = (("update", 0.80), ("create", 0.10), ("delete", 0.10))
 
 
 def pct(values: list[float]):
-    from indexing.freshness import quantiles
+    from indexing.observability.freshness import quantiles
 
     return quantiles(values)
 
@@ -321,7 +321,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
 
 
 def consumer_joined(bp_name: str) -> bool:
-    from indexing import stats
+    from indexing.core import stats
 
     return any(s.get("partitions") for s in stats.consumer_states(bp_name).values())
 
@@ -333,7 +333,7 @@ def unpublished() -> int:
 
 
 def kafka_lag(bp) -> int | None:
-    from indexing.lag import consumer_lag
+    from indexing.observability.lag import consumer_lag
 
     try:
         lags = consumer_lag(bp, timeout=3.0)
@@ -350,8 +350,8 @@ def caught_up(bp) -> bool:
 
 def sample_marks(bp_name: str) -> dict[int, int]:
     """Lengths of the consumer's freshness sample lists now, so a phase reads only its own samples."""
-    from indexing.freshness import SAMPLES_KEY, _minute
-    from indexing.redis_store import get_redis
+    from indexing.observability.freshness import SAMPLES_KEY, _minute
+    from indexing.core.redis_store import get_redis
 
     now = time.time()
     r = get_redis()
@@ -360,8 +360,8 @@ def sample_marks(bp_name: str) -> dict[int, int]:
 
 
 def samples_since(bp_name: str, marks: dict[int, int], until: float) -> list[float]:
-    from indexing.freshness import SAMPLES_KEY, _minute, parse_entries
-    from indexing.redis_store import get_redis
+    from indexing.observability.freshness import SAMPLES_KEY, _minute, parse_entries
+    from indexing.core.redis_store import get_redis
 
     r = get_redis()
     values: list[float] = []
@@ -409,14 +409,14 @@ def main() -> int:
     from catalog.blueprint import ensure_products_blueprint
     from catalog.documents import build_product
     from catalog.management.commands.seed_catalog import random_product
-    from indexing import stats
-    from indexing.blueprints import ensure_live_index
-    from indexing.contracts import Contract
-    from indexing.documents import drop_unmapped
+    from indexing.core import stats
+    from indexing.blueprints.indices import ensure_live_index
+    from indexing.blueprints.contracts import Contract
+    from indexing.blueprints.documents import drop_unmapped
     from indexing.engines import BulkAction, get_engine
     from indexing.models import OutboxEvent
-    from indexing.outbox import as_event_json
-    from indexing.relay import OutboxRelay
+    from indexing.outbox.emit import as_event_json
+    from indexing.outbox.relay import OutboxRelay
 
     engine = get_engine()
     info = engine.info()
@@ -634,7 +634,7 @@ def cleanup(engine, indices: list[str], topics: list[str], bp_names: list[str]) 
         except Exception as exc:
             log(f"could not delete index {name}: {exc}")
     try:
-        from indexing.topics import admin_client
+        from indexing.core.topics import admin_client
 
         admin = admin_client()
         if topics:
@@ -646,7 +646,7 @@ def cleanup(engine, indices: list[str], topics: list[str], bp_names: list[str]) 
     except Exception as exc:
         log(f"could not delete topics {topics}: {exc}")
     try:
-        from indexing.redis_store import get_redis
+        from indexing.core.redis_store import get_redis
 
         r = get_redis()
         for name in bp_names:

@@ -46,12 +46,12 @@ def main() -> int:
     from catalog.blueprint import ensure_products_blueprint
     from catalog.documents import build_product, product_events
     from catalog.management.commands.seed_catalog import random_product
-    from indexing import stats
-    from indexing.blueprints import ensure_live_index
-    from indexing.documents import drop_unmapped
+    from indexing.core import stats
+    from indexing.blueprints.indices import ensure_live_index
+    from indexing.blueprints.documents import drop_unmapped
     from indexing.engines import BulkAction, get_engine
     from indexing.models import OutboxEvent
-    from indexing.relay import OutboxRelay
+    from indexing.outbox.relay import OutboxRelay
 
     engine = get_engine()
     cfg = settings.SEARCHSYNC

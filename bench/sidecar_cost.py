@@ -3,7 +3,7 @@
 Both layouts get the same write load, in the same run, on the same node: a corpus of products
 loaded first, then a paced stream of price/stock updates (the high-velocity change the sidecar is
 for). The documents are built as the consumer builds them (the products builder, then
-``indexing.sidecar.split`` for the sidecar layout: one action to each index, same external
+``indexing.blueprints.sidecar.split`` for the sidecar layout: one action to each index, same external
 version, sent in one bulk request as ``writer.write_documents`` does). Measured over each phase:
 
 - node CPU-seconds (``_nodes/_local/stats/process``: the search node's JVM only, not the machine);
@@ -55,7 +55,7 @@ class Node:
 
 
 def product_events(count: int, seed: int = 7):
-    from indexing.contracts import Event
+    from indexing.blueprints.contracts import Event
 
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
@@ -73,8 +73,8 @@ class Layout:
     """One index (all fields) or main + sidecar, created from the shipped products definition."""
 
     def __init__(self, engine, definition: dict, name: str, sidecar: bool, fast_only: bool = False):
-        from indexing import sidecar as sc
-        from indexing.documents import drop_unmapped, get_builder
+        from indexing.blueprints import sidecar as sc
+        from indexing.blueprints.documents import drop_unmapped, get_builder
 
         self.engine, self.name = engine, name
         self.fast_only = fast_only  # updates touch the sidecar only (what a writer aware of changed fields would send)

@@ -7,8 +7,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from indexing import read_your_writes
-from indexing.read_your_writes import PARAMETERS as WAIT_PARAMETERS, SearchOutcomeSerializer
+from indexing.pipeline import read_your_writes
+from indexing.pipeline.read_your_writes import PARAMETERS as WAIT_PARAMETERS, SearchOutcomeSerializer
 
 from . import brands, categories, services
 from .models import Brand, Category, Product

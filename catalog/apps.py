@@ -8,16 +8,15 @@ class CatalogConfig(AppConfig):
     verbose_name = "Demo catalog (source application)"
 
     def ready(self):
-        from indexing.dependencies import Dependency
+        from indexing.blueprints.dependencies import Dependency
         from indexing.permissions import roles_ensured
-        from indexing.registry import register_blueprint, register_model
-        from indexing.sources import Source
+        from indexing.control.registry import register_blueprint, register_model
+        from indexing.blueprints.sources import Source
 
         from .brands import brand_payload
-        from .documents import JOINED_FIELDS, build_product, product_event, product_events, product_row_events
+        from .documents import AGGREGATE_TYPE, JOINED_FIELDS, build_product, product_event, product_events, product_row_events
         from .models import Brand, Category, Product
         from .permissions import grant_product_writes
-        from .services import AGGREGATE_TYPE
 
         search = Path(__file__).resolve().parent / "search"
         register_blueprint(

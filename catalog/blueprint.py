@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from indexing.models import IndexBlueprint
-from indexing.registry import ensure_blueprint
+from indexing.control.registry import ensure_blueprint
 
 
 def ensure_products_blueprint(**overrides) -> IndexBlueprint:
@@ -13,6 +13,6 @@ def ensure_products_blueprint(**overrides) -> IndexBlueprint:
 
 def products_definition() -> dict:
     """The definition the files hold now (settings, mappings, event schema...)."""
-    from indexing.registry import get_registration
+    from indexing.control.registry import get_registration
 
     return get_registration("products").definition()

@@ -5,7 +5,7 @@ Every write takes the dependency lock and a change stamp (``catalog.stamps``).""
 
 from django.db import transaction
 
-from indexing.registry import emit_change
+from indexing.control.registry import emit_change
 
 from . import stamps
 from .models import Brand

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from django.db import connections
 
-from indexing.contracts import Event
+from indexing.blueprints.contracts import Event, event_type_for
+
+# The aggregate type of product events: their topic, event types and blueprint.
+AGGREGATE_TYPE = "product"
 
 # Payload keys whose index field has another name (events written before brands were rows).
 RENAMED = {"brand_name": "brand"}
@@ -59,10 +62,6 @@ def build_product(event: Event) -> dict:
 
 def product_events(ids, using: str = "default") -> list[Event]:
     """Upsert events of the products ``ids`` as the database holds them now, in id order."""
-    from indexing.contracts import event_type_for
-
-    from .services import AGGREGATE_TYPE
-
     ids = [int(i) for i in ids]
     if not ids:
         return []

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from indexing.dependencies import DependencyQuerySet
+from indexing.blueprints.dependencies import DependencyQuerySet
 
 from . import stamps
 from .stamps import CHANGE_SEQUENCE

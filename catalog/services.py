@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from indexing import outbox
+from indexing.outbox import emit as outbox
 
 from . import stamps
+from .documents import AGGREGATE_TYPE, product_events
 from .models import Brand, Category, Product
 
-AGGREGATE_TYPE = "product"
 # Fields a caller may set; brand and category are the ids of their rows.
 FIELDS = ("title", "description", "brand_name", "price_minor", "available_qty", "brand_id", "category_id")
 ALIASES = {"brand": "brand_id", "category": "category_id"}
@@ -50,8 +50,6 @@ def check_tenant(tenant_id: str, brand_id=None, category_id=None) -> None:
 
 
 def _emit(product: Product) -> None:
-    from .documents import product_events
-
     # Built by the same statement backfills and reconciliation use, inside this transaction:
     # it sees this write, and the dependency locks hold the joined rows as they will commit.
     event = product_events([product.pk])[0]
@@ -114,24 +112,11 @@ def _check_tenants(rows: list[dict]) -> None:
 @transaction.atomic
 def create_products_bulk(rows: list[dict]) -> list[Product]:
     """Insert many products and their outbox events in one transaction (demo data, imports)."""
-    from indexing.contracts import event_type_for
-    from indexing.models import OutboxEvent
-
-    from .documents import product_events
-
     rows = [_fields(row) for row in rows]
     stamps.share_lock_dependencies([r.get("brand_id") for r in rows], [r.get("category_id") for r in rows])
     _check_tenants(rows)
     new_stamps = stamps.next_stamps(len(rows))
     products = Product.objects.bulk_create(
         [Product(version=1, change_stamp=stamp, **row) for row, stamp in zip(rows, new_stamps)])
-    tenants = {str(p.pk): p.tenant_id for p in products}
-    events = product_events([p.pk for p in products])
-    OutboxEvent.objects.bulk_create(
-        OutboxEvent(aggregate_type=AGGREGATE_TYPE, aggregate_id=e.entity_id,
-                    event_type=event_type_for(AGGREGATE_TYPE, False), payload=e.payload, version=e.version,
-                    tenant_id=tenants[e.entity_id])
-        for e in events
-    )
-    outbox.notify(AGGREGATE_TYPE)
+    outbox.emit_many(AGGREGATE_TYPE, product_events([p.pk for p in products]))
     return products

@@ -8,6 +8,6 @@ app = Celery("searchsync")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-from indexing.worker import install as install_cdc  # noqa: E402
+from indexing.runtime.worker import install as install_cdc  # noqa: E402
 
 install_cdc(app)

@@ -5,7 +5,7 @@ beyond bigint)."""
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 
-from indexing.limits import MAX_PAGE_SIZE
+from indexing.core.limits import MAX_PAGE_SIZE
 
 MAX_OFFSET = 2**62  # far beyond any table, well inside bigint
 

@@ -1,7 +1,7 @@
 from django import forms
 
 from backfills import selection as selections
-from indexing.limits import MAX_ROWS_PER_SECOND
+from indexing.core.limits import MAX_ROWS_PER_SECOND
 from indexing.models import BlueprintRevision, IndexBlueprint, PhysicalIndex
 
 

@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from indexing import revisions
+from indexing.control import revisions
 from indexing.models import IndexBlueprint, PhysicalIndex
 from indexing.permissions import MANAGE_CUTOVERS
 

@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from indexing import dead_letters
+from indexing.pipeline import dead_letters
 from indexing.models import DeadLetter
 from indexing.permissions import operator_required
 

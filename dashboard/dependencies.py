@@ -82,7 +82,7 @@ def check_search():
 
 
 def check_celery():
-    from config.celery import app
+    from celery import current_app as app
 
     replies = app.control.inspect(timeout=1.0).ping() or {}
     if not replies:

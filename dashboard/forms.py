@@ -1,6 +1,6 @@
 from django import forms
 
-from indexing.limits import MAX_IDS_PER_REQUEST
+from indexing.core.limits import MAX_IDS_PER_REQUEST
 from indexing.models import DeadLetter, IndexBlueprint
 
 

@@ -1,7 +1,7 @@
 from django import forms
 
 from indexing import reconciliation
-from indexing.limits import MAX_ROWS_PER_SECOND
+from indexing.core.limits import MAX_ROWS_PER_SECOND
 from indexing.models import IndexBlueprint
 
 

@@ -6,18 +6,18 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from indexing.overview import all_index_statuses, cluster_status
+from indexing.observability.overview import all_index_statuses, cluster_status
 
 from .dependencies import recent_checks
 
 
 def _indices_context() -> dict:
-    from indexing.connectors import replication_slots
+    from indexing.control.connectors import replication_slots
     from indexing.models import Alert
 
     from django.conf import settings
 
-    from indexing.liveness import live_relays
+    from indexing.core.liveness import live_relays
 
     try:
         relays = live_relays() if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay" else None
@@ -53,7 +53,7 @@ def dependencies_partial(request):
 def healthz(request):
     """200 or 503 for load balancers: 503 when a dependency is down or an enabled blueprint has
     nobody indexing it. Versions, cluster ids and worker names only for logged-in users."""
-    from indexing.liveness import pipeline_liveness
+    from indexing.core.liveness import pipeline_liveness
     from indexing.models import IndexBlueprint
 
     deps = recent_checks()

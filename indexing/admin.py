@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import BlueprintRevision, DeadLetter, FreshnessMinute, IndexBlueprint, OutboxEvent, PhysicalIndex, UnmappedField
+from indexing.models import BlueprintRevision, DeadLetter, FreshnessMinute, IndexBlueprint, OutboxEvent, PhysicalIndex, UnmappedField
 
 
 @admin.register(OutboxEvent)
@@ -77,7 +77,7 @@ class FreshnessMinuteAdmin(admin.ModelAdmin):
     list_filter = ("source", "blueprint")
 
 
-from .models import Reconciliation  # noqa: E402
+from indexing.models import Reconciliation  # noqa: E402
 
 
 @admin.register(Reconciliation)

@@ -6,10 +6,10 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from . import dead_letters
-from .models import DeadLetter
-from .permissions import OPERATE
-from .serializers import (
+from indexing.pipeline import dead_letters
+from indexing.models import DeadLetter
+from indexing.permissions import OPERATE
+from indexing.serializers import (
     DeadLetterActionResultSerializer,
     DeadLetterBulkActionSerializer,
     DeadLetterFilterSerializer,

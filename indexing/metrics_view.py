@@ -4,7 +4,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .metrics import SearchsyncCollector
+from indexing.observability.metrics import SearchsyncCollector
 
 
 @never_cache

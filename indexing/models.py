@@ -56,6 +56,10 @@ class EventFormat(models.TextChoices):
     DEBEZIUM_TABLE = "debezium_table", "Debezium table change events (before/after/op; the row's change stamp, else the LSN, is the version)"
 
 
+# A blueprint's sidecar index and aliases carry this suffix (indexing/blueprints/sidecar.py).
+SIDECAR_SUFFIX = "_sidecar"
+
+
 class IndexBlueprint(models.Model):
     """A versioned description of one search index and where its data comes from."""
 
@@ -70,7 +74,7 @@ class IndexBlueprint(models.Model):
     source_model = models.CharField(max_length=255, help_text="app_label.Model the backfills read from.")
     delete_mode = models.CharField(max_length=20, choices=DeleteMode.choices, default=DeleteMode.TOMBSTONE)
     sidecar = models.JSONField(default=dict, blank=True,
-                               help_text="Fields routed to a sidecar index and its refresh interval (indexing/sidecar.py).")
+                               help_text="Fields routed to a sidecar index and its refresh interval (indexing/blueprints/sidecar.py).")
     event_format = models.CharField(max_length=20, choices=EventFormat.choices, default=EventFormat.OUTBOX)
     source_topic = models.CharField(max_length=255, blank=True,
                                     help_text="Kafka topic to consume; default: topic prefix + aggregate type.")
@@ -124,15 +128,11 @@ class IndexBlueprint(models.Model):
 
     @property
     def sidecar_read_alias(self) -> str:
-        from .sidecar import read_alias
-
-        return read_alias(self.name)
+        return f"{self.name}{SIDECAR_SUFFIX}_current"
 
     @property
     def sidecar_write_alias(self) -> str:
-        from .sidecar import write_alias
-
-        return write_alias(self.name)
+        return f"{self.name}{SIDECAR_SUFFIX}_write"
 
     @property
     def serving_revision(self):

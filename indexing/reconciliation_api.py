@@ -7,10 +7,10 @@ from rest_framework.response import Response
 
 import audit
 
-from . import reconciliation
-from .limits import MAX_ROWS_PER_SECOND
-from .models import IndexBlueprint, Reconciliation
-from .permissions import OPERATE
+from indexing import reconciliation
+from indexing.core.limits import MAX_ROWS_PER_SECOND
+from indexing.models import IndexBlueprint, Reconciliation
+from indexing.permissions import OPERATE
 
 
 class ReconciliationSerializer(serializers.ModelSerializer):

@@ -2,8 +2,8 @@ import base64
 
 from rest_framework import serializers
 
-from .limits import MAX_IDS_PER_REQUEST
-from .models import DeadLetter
+from indexing.core.limits import MAX_IDS_PER_REQUEST
+from indexing.models import DeadLetter
 
 
 class DeadLetterSerializer(serializers.ModelSerializer):

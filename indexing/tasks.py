@@ -7,9 +7,9 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from . import freshness
-from .models import DeadLetter, IndexBlueprint
-from .redis_store import get_redis
+from indexing.observability import freshness
+from indexing.models import DeadLetter, IndexBlueprint
+from indexing.core.redis_store import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def roll_up_freshness() -> int:
 
 @shared_task(ignore_result=True)
 def clean_outbox() -> int:
-    from .relay import clean_published
+    from indexing.outbox.relay import clean_published
 
     deleted = clean_published()
     log.info("outbox cleanup: deleted %d published rows", deleted)
@@ -53,7 +53,7 @@ def clean_outbox() -> int:
 
 @shared_task
 def replay_dead_letters(ids: list[int], user: str = "") -> int:
-    from . import dead_letters
+    from indexing.pipeline import dead_letters
 
     return dead_letters.replay(DeadLetter.objects.filter(pk__in=ids).order_by("pk"), user=user)
 
@@ -67,8 +67,8 @@ def reconcile(blueprint_id: int, dry_run: bool = False, rows_per_second: int | N
     """Run one reconciliation; the API and console create the report first and pass its id."""
     from django.contrib.auth import get_user_model
 
-    from .models import Reconciliation
-    from .reconciliation import Reconciler, create_report
+    from indexing.models import Reconciliation
+    from indexing.reconciliation import Reconciler, create_report
 
     if report_id is not None:
         report = Reconciliation.objects.select_related("blueprint").get(pk=report_id)
@@ -82,7 +82,7 @@ def reconcile(blueprint_id: int, dry_run: bool = False, rows_per_second: int | N
 @shared_task(ignore_result=True)
 def reconcile_all() -> int:
     """The hourly self-healing round: one repairing run per enabled blueprint with a live index."""
-    from .reconciliation import is_running, start
+    from indexing.reconciliation import is_running, start
 
     started = 0
     for blueprint in IndexBlueprint.objects.filter(enabled=True):
@@ -100,6 +100,6 @@ def reconcile_all() -> int:
 
 @shared_task(ignore_result=True)
 def evaluate_alerts() -> int:
-    from .alerts import evaluate_all
+    from indexing.observability.alerts import evaluate_all
 
     return evaluate_all()

@@ -1,7 +1,7 @@
 from rest_framework.routers import DefaultRouter
 
-from .api import DeadLetterViewSet
-from .reconciliation_api import ReconciliationViewSet
+from indexing.api import DeadLetterViewSet
+from indexing.reconciliation_api import ReconciliationViewSet
 
 router = DefaultRouter()
 router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")

@@ -61,7 +61,7 @@ def products_blueprint(transactional_db, isolated_pipeline, unique, engine):
     Without its sidecar: one index at a 1 s refresh, as the pipeline tests measure it; the sidecar
     is proposed as a revision and served by a cutover in ``products_sidecar_blueprint``."""
     from catalog.blueprint import ensure_products_blueprint
-    from indexing.blueprints import ensure_live_index, index_names
+    from indexing.blueprints.indices import ensure_live_index, index_names
 
     blueprint = ensure_products_blueprint(name=f"products-{unique}", sidecar={})
     ensure_live_index(blueprint, engine)
@@ -156,7 +156,7 @@ def browser_page():
 def debezium_connector(unique):
     """Start Kafka Connect if needed and create connectors for this test; delete them and their
     slots afterwards (a leftover slot keeps WAL)."""
-    from indexing import connectors
+    from indexing.control import connectors
     from tests.helpers import devstack, wait_until
 
     devstack("up", "connect")

@@ -8,7 +8,7 @@ import time
 
 from catalog import services as catalog
 from catalog.management.commands.seed_catalog import random_product
-from indexing import stats
+from indexing.core import stats
 from indexing.engines import get_engine
 from indexing.models import DeadLetter
 from tests.helpers import db_state, db_thread, index_state

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from catalog.models import Product
-from indexing.blueprints import CANARY_ENTITY_ID
+from indexing.blueprints.indices import CANARY_ENTITY_ID
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,8 +142,8 @@ def running(target, name="worker"):
 @contextlib.contextmanager
 def pipeline(blueprint, relay=True, consumer=True, **consumer_kwargs):
     """Relay + one indexing consumer of ``blueprint``, in threads."""
-    from indexing.consumer import IndexingConsumer
-    from indexing.relay import OutboxRelay
+    from indexing.pipeline.consumer import IndexingConsumer
+    from indexing.outbox.relay import OutboxRelay
 
     with contextlib.ExitStack() as stack:
         if relay:
@@ -172,7 +172,7 @@ def db_state(deleted_ids=()) -> dict[str, tuple[int, dict]]:
 def index_state(engine, index: str) -> dict[str, tuple[int, dict]]:
     """Each document's version and source; an index with a sidecar is read joined with it, and a
     document whose two halves carry different versions gets version -1 (never equal to the DB's)."""
-    from indexing.blueprints import sidecar_index_name
+    from indexing.blueprints.indices import sidecar_index_name
 
     engine.refresh(index)
     state = {}

@@ -6,7 +6,7 @@ import json
 import uuid
 from datetime import datetime, timezone
 
-from indexing.producer import build_producer
+from indexing.core.producer import build_producer
 
 
 def event(entity_id, version, *, delete=False, tenant="t1", aggregate="PRODUCT", **payload) -> dict:

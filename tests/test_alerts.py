@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import requests
 
-from indexing import alerts, freshness
+from indexing.observability import alerts, freshness
 from indexing.models import Alert, DeadLetter, Reconciliation
 
 
@@ -41,7 +41,7 @@ def test_freshness_alert_opens_once_and_resolves(products_blueprint, webhook):
     assert [(w["event"], w["condition"]) for w in webhook] == [("opened", "freshness")]
     assert "5000 ms" in webhook[0]["message"]
 
-    from indexing.redis_store import get_redis
+    from indexing.core.redis_store import get_redis
 
     for key in get_redis().scan_iter(f"searchsync:freshness:{products_blueprint.name}:*"):
         get_redis().delete(key)

@@ -65,7 +65,7 @@ def test_dead_letter_backfill_reconciliation_and_unmapped_actions_are_recorded(p
     client.force_login(people["op"])
     client.post("/dead-letters/action/", {"action": "discard", "scope": "selected", "ids": [letters[2].pk],
                                           "confirmed": "1"})
-    from indexing.topics import ensure_topic
+    from indexing.core.topics import ensure_topic
 
     ensure_topic(products_blueprint.topic)
     replayable = DeadLetter.objects.create(blueprint=products_blueprint, topic=products_blueprint.topic, partition=0,
@@ -103,7 +103,7 @@ def test_dead_letter_backfill_reconciliation_and_unmapped_actions_are_recorded(p
 
 def test_cutover_steps_are_recorded_with_their_actors(people, products_blueprint, eager_celery):
     catalog.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=1) for i in range(20)])
-    from indexing.relay import OutboxRelay
+    from indexing.outbox.relay import OutboxRelay
 
     OutboxRelay().drain()
     cutover = api_as(people["admin1"]).post("/api/v1/cutovers/", {"blueprint": products_blueprint.name},

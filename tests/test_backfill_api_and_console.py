@@ -54,7 +54,7 @@ def test_backfill_api_validates_schedules_and_steers(products_blueprint, users, 
 def test_cutover_api_enforces_four_eyes_and_permissions(products_blueprint, users, eager_celery):
     admin1, admin2, operator = users
     catalog.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=1) for i in range(100)])
-    from indexing.relay import OutboxRelay
+    from indexing.outbox.relay import OutboxRelay
 
     OutboxRelay().drain()
     created = api_as(admin1).post("/api/v1/cutovers/", {"blueprint": products_blueprint.name}, format="json")

@@ -66,7 +66,7 @@ def test_live_updates_and_deletes_during_a_backfill_are_all_in_the_new_index(pro
     bulk_products(20_000)
     with pipeline(products_blueprint):
         wait_converged(engine, products_blueprint.live_index().name, timeout=120)
-        from indexing.blueprints import create_physical_index
+        from indexing.blueprints.indices import create_physical_index
 
         index = create_physical_index(products_blueprint, extra_settings=services.BUILD_SETTINGS)
         backfill = services.schedule(products_blueprint, target_index=index, purpose=Backfill.Purpose.REBUILD,

@@ -9,11 +9,11 @@ import pytest
 
 from catalog import services
 from catalog.blueprint import ensure_products_blueprint
-from indexing.blueprints import ensure_live_index
-from indexing.consumer import IndexingConsumer
+from indexing.blueprints.indices import ensure_live_index
+from indexing.pipeline.consumer import IndexingConsumer
 from indexing.engines import BulkAction, build_engine
 from indexing.models import DeadLetter
-from indexing.relay import OutboxRelay
+from indexing.outbox.relay import OutboxRelay
 from tests.helpers import devstack, running, wait_converged
 from tests.helpers import small_queue_node as small_queue_node_spec
 
@@ -84,7 +84,7 @@ def test_consumer_backs_off_under_429_and_converges(small_queue_node, transactio
         stop_noise.set()
         engine.delete_index(noise_index)
         engine.delete_index(index)
-    from indexing import stats
+    from indexing.core import stats
 
     counters = stats.counters(blueprint.name)
     print(f"\nnode rejected {rejected} writes; consumer states {seen_states}, batch sizes {sorted(seen_batches)}, "
@@ -98,7 +98,7 @@ def test_consumer_backs_off_under_429_and_converges(small_queue_node, transactio
 
 def test_sink_retries_429_items_without_dead_lettering(small_queue_node, unique):
     """The sink's side of it: items answered 429 are retried with backoff until accepted."""
-    from indexing.sink import BulkSink
+    from indexing.pipeline.bulk_sink import BulkSink
 
     engine = small_queue_node
     from catalog.blueprint import products_definition
@@ -138,7 +138,7 @@ def test_a_full_write_queue_answers_429_items_that_are_transient(small_queue_nod
     Elasticsearch's es_rejected_execution_exception, OpenSearch's rejected_execution_exception);
     the pipeline goes by the status, so both are transient, never dead letters."""
     from catalog.blueprint import products_definition
-    from indexing.outcomes import Outcome, classify
+    from indexing.pipeline.outcomes import Outcome, classify
 
     engine = small_queue_node
     definition = products_definition()

@@ -1,7 +1,7 @@
 """Physical indices of a blueprint never clobber data this database does not know about."""
 
 from catalog.blueprint import ensure_products_blueprint
-from indexing.blueprints import ensure_live_index
+from indexing.blueprints.indices import ensure_live_index
 from indexing.engines import BulkAction
 
 

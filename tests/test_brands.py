@@ -11,9 +11,9 @@ from backfills import services as backfills
 from backfills.models import Backfill
 from catalog import brands
 from catalog.models import Brand
-from indexing.blueprints import ensure_live_index
+from indexing.blueprints.indices import ensure_live_index
 from indexing.reconciliation import reconcile
-from indexing.registry import ensure_blueprint
+from indexing.control.registry import ensure_blueprint
 from tests.helpers import index_state, pipeline, wait_until
 from tests.test_metrics import scrape, value
 
@@ -98,7 +98,7 @@ def test_bootstrap_creates_a_registered_blueprint_from_its_files(transactional_d
                                                                   tmp_path, monkeypatch):
     from pathlib import Path
 
-    from indexing import registry
+    from indexing.control import registry
     from indexing.management.commands import bootstrap
     from indexing.models import IndexBlueprint
 

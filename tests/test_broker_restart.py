@@ -19,8 +19,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from indexing.models import DeadLetter, OutboxEvent
-from indexing.producer import producer_config
-from indexing.topics import topic_for
+from indexing.core.producer import producer_config
+from indexing.core.topics import topic_for
 from tests.drills import Started, SteadyWrites, report
 from tests.helpers import devstack, pipeline, wait_converged, wait_until
 

@@ -94,7 +94,7 @@ def test_blueprints_page_shows_revisions_and_a_coloured_diff(browser_page, live_
                                                             django_user_model):
     import copy
 
-    from indexing import revisions
+    from indexing.control import revisions
 
     django_user_model.objects.create_superuser("admin1", password="admin1")
     definition = copy.deepcopy(products_blueprint.latest_revision().definition)

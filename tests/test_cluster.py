@@ -20,9 +20,9 @@ from backfills import services as backfills
 from backfills.models import Backfill
 from backfills.runner import ChunkRunner
 from catalog import services as catalog
-from indexing import alerts
+from indexing.observability import alerts
 from indexing.models import Alert, DeadLetter
-from indexing.overview import cluster_status
+from indexing.observability.overview import cluster_status
 from tests.drills import WRITES_PER_S, Started, SteadyWrites, report
 from tests.helpers import assert_index_matches_db, db_thread, devstack, pipeline, wait_converged, wait_until
 
@@ -98,7 +98,7 @@ def cluster_pipeline(isolated_pipeline):
 @pytest.fixture
 def blueprint(cluster_pipeline, unique, engine):
     from catalog.blueprint import ensure_products_blueprint
-    from indexing.blueprints import ensure_live_index
+    from indexing.blueprints.indices import ensure_live_index
 
     bp = ensure_products_blueprint(name=f"products-{unique}")
     live = ensure_live_index(bp, engine)
@@ -160,7 +160,7 @@ def test_backfill_while_a_node_is_away_pauses_then_finishes_with_the_right_count
     """A new index is built without replicas, so the node holding its primary going away turns the
     cluster red: the backfill's writes get "not ready" answers and wait; the red cluster raises an
     alert and shows on the overview; when the node is back the backfill finishes with every row."""
-    from indexing.blueprints import create_physical_index
+    from indexing.blueprints.indices import create_physical_index
 
     started = Started()
     rows = [dict(tenant_id=f"t{i % 3}", title=f"Backfilled {i}", price_minor=i, available_qty=i % 50)

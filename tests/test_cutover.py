@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from backfills import cutover as cutovers
 from backfills.models import Cutover, GoldenQuery
 from catalog import services as catalog
-from indexing import revisions
+from indexing.control import revisions
 from indexing.models import PhysicalIndex
 from tests.helpers import pipeline, wait_converged, wait_until
 

@@ -9,10 +9,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 from catalog.blueprint import ensure_products_blueprint
 from catalog.models import Product
-from indexing import connectors, stats
-from indexing.blueprints import CANARY_ENTITY_ID, ensure_live_index
-from indexing.consumer import consumer_config
-from indexing.topics import ensure_topic
+from indexing.control import connectors
+from indexing.core import stats
+from indexing.blueprints.indices import CANARY_ENTITY_ID, ensure_live_index
+from indexing.pipeline.consumer import consumer_config
+from indexing.core.topics import ensure_topic
 from tests.helpers import devstack, pipeline, random_operations, wait_converged, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]

@@ -2,9 +2,9 @@
 
 from catalog import services
 from catalog.blueprint import ensure_products_blueprint
-from indexing.blueprints import ensure_live_index
+from indexing.blueprints.indices import ensure_live_index
 from indexing.engines import BulkAction
-from indexing.topics import ensure_topic
+from indexing.core.topics import ensure_topic
 from tests.helpers import pipeline, wait_until
 from tests.kafka_helpers import event, produce
 
@@ -31,7 +31,7 @@ def test_tombstone_hides_the_document_and_beats_a_late_stale_upsert(products_blu
 
         # Much later (long after any gc_deletes window), an old upsert is replayed: it must lose.
         produce(products_blueprint.topic, [(str(gone.pk), event(gone.pk, 2, title="Resurrected?"))])
-        from indexing import stats
+        from indexing.core import stats
 
         wait_until(lambda: stats.counters(products_blueprint.name).get("stale", 0) >= 1, message="stale upsert rejected")
     assert engine.get(index, str(gone.pk))["_source"]["deleted"] is True
@@ -51,7 +51,7 @@ def test_hard_delete_mode_raises_gc_deletes_so_late_upserts_stay_dead(transactio
         with pipeline(blueprint):
             product = services.create_product(tenant_id="t", title="Hard", price_minor=1, available_qty=1)
             services.delete_product(product.pk)
-            from indexing import stats
+            from indexing.core import stats
 
             # Both the create and the versioned delete went through (a missing document alone
             # could also mean the create was not indexed yet).

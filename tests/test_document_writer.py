@@ -8,12 +8,12 @@ import pytest
 from backfills import services
 from backfills.models import Backfill
 from catalog import services as catalog
-from indexing.contracts import Event, Incoming
-from indexing.documents import register_builder, unregister_builder
+from indexing.blueprints.contracts import Event, Incoming
+from indexing.blueprints.documents import register_builder, unregister_builder
 from indexing.engines import get_engine
 from indexing.models import DeadLetter, UnmappedField
-from indexing.sink import BulkSink
-from indexing.writer import write_documents, write_targets
+from indexing.pipeline.bulk_sink import BulkSink
+from indexing.pipeline.writer import write_documents, write_targets
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 

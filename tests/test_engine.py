@@ -11,7 +11,7 @@ import pytest
 
 from catalog.blueprint import products_definition
 from indexing.engines import BulkAction, EngineUnavailable, UnsupportedServer, build_engine
-from indexing.outcomes import Outcome, classify
+from indexing.pipeline.outcomes import Outcome, classify
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import time
 import pytest
 
 from catalog import services
-from indexing import connectors, stats
-from indexing.relay import OutboxRelay
-from indexing.topics import ensure_topic
+from indexing.control import connectors
+from indexing.core import stats
+from indexing.outbox.relay import OutboxRelay
+from indexing.core.topics import ensure_topic
 from tests.helpers import (consumer_process, pipeline, random_operations, start_search_node, stop_search_node, wait_converged,
                            wait_until)
 
@@ -32,7 +33,7 @@ def publisher(request, products_blueprint, isolated_pipeline, unique):
 def published_count(topic: str) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
-    from indexing.consumer import consumer_config
+    from indexing.pipeline.consumer import consumer_config
 
     client = Consumer(consumer_config("published-count"))
     try:

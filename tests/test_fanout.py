@@ -19,7 +19,8 @@ from backfills.runner import ChunkRunner
 from catalog import brands, categories, services
 from catalog.documents import build_product, product_events
 from catalog.models import Product
-from indexing import reconciliation, stats
+from indexing import reconciliation
+from indexing.core import stats
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent
 from tests.helpers import consumer_process, db_thread, index_state, pipeline, wait_converged, wait_until

@@ -5,10 +5,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from indexing import freshness, stats
+from indexing.observability import freshness
+from indexing.core import stats
 from indexing.models import FreshnessMinute, OutboxEvent
-from indexing.overview import index_status
-from indexing.relay import clean_published
+from indexing.observability.overview import index_status
+from indexing.outbox.relay import clean_published
 from tests.helpers import pipeline
 
 
@@ -72,7 +73,7 @@ def test_a_canary_that_never_arrives_is_recorded_as_the_timeout(products_bluepri
 
 def test_published_outbox_rows_are_cleaned_after_retention(products_blueprint):
     from catalog import services
-    from indexing.relay import OutboxRelay
+    from indexing.outbox.relay import OutboxRelay
 
     for i in range(5):
         services.create_product(tenant_id="t", title=f"Old {i}", price_minor=i, available_qty=1)
@@ -87,7 +88,7 @@ def test_published_outbox_rows_are_cleaned_after_retention(products_blueprint):
 def test_two_consumers_share_partitions_and_a_rebalance_loses_nothing(products_blueprint, engine):
     import random
 
-    from indexing.consumer import IndexingConsumer
+    from indexing.pipeline.consumer import IndexingConsumer
     from tests.helpers import random_operations, running, wait_converged
 
     rng = random.Random(21)

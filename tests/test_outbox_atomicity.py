@@ -6,9 +6,9 @@ from django.db import IntegrityError, transaction
 
 from catalog import services
 from catalog.models import Product
-from indexing import outbox
+from indexing.outbox import emit as outbox
 from indexing.models import OutboxEvent
-from indexing.relay import OutboxRelay
+from indexing.outbox.relay import OutboxRelay
 
 
 class Boom(Exception):
@@ -48,7 +48,7 @@ def test_emit_refuses_to_run_outside_a_transaction():
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_kafka_leaves_rows_waiting_and_writes_unaffected(isolated_pipeline):
     relay = OutboxRelay(delivery_timeout_s=5)
-    relay.producer = __import__("indexing.producer", fromlist=["build_producer"]).build_producer(
+    relay.producer = __import__("indexing.core.producer", fromlist=["build_producer"]).build_producer(
         **{"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 2000})
     relay._known_topics.add(f"{isolated_pipeline.SEARCHSYNC['TOPIC_PREFIX']}product")  # skip the admin call
     for i in range(20):

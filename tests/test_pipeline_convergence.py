@@ -18,7 +18,7 @@ def test_random_operations_converge(products_blueprint, engine):
 
 
 def test_rewinding_the_group_and_replaying_changes_nothing(products_blueprint, engine, settings):
-    from indexing.consumer import consumer_config
+    from indexing.pipeline.consumer import consumer_config
 
     rng = random.Random(11)
     deleted: dict[str, int] = {}
@@ -35,7 +35,7 @@ def test_rewinding_the_group_and_replaying_changes_nothing(products_blueprint, e
     rewinder.commit(offsets=[TopicPartition(topic, p, 0) for p in partitions], asynchronous=False)
     rewinder.close()
 
-    from indexing import stats
+    from indexing.core import stats
 
     stale_before = stats.counters(products_blueprint.name).get("stale", 0)
     with pipeline(products_blueprint, relay=False):

@@ -5,8 +5,8 @@ import random
 import threading
 
 from catalog import services
-from indexing.consumer import IndexingConsumer
-from indexing.relay import OutboxRelay
+from indexing.pipeline.consumer import IndexingConsumer
+from indexing.outbox.relay import OutboxRelay
 from tests.helpers import random_operations, running, wait_converged
 
 
@@ -85,6 +85,6 @@ def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(product
     assert commits, "nothing was committed"
     assert not violations, f"offsets committed past the failed batch before it was replayed: {violations[:5]}"
     assert replayed == set(first_batch)
-    from indexing.lag import consumer_lag
+    from indexing.observability.lag import consumer_lag
 
     assert sum(p.lag for p in consumer_lag(products_blueprint, timeout=5)) == 0

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from indexing.lag import consumer_lag
+from indexing.observability.lag import consumer_lag
 from indexing.models import DeadLetter, UnmappedField
-from indexing.topics import ensure_topic
+from indexing.core.topics import ensure_topic
 from tests.helpers import pipeline, wait_until
 from tests.kafka_helpers import event, produce
 
@@ -59,7 +59,7 @@ def test_poison_messages_are_dead_lettered_and_the_rest_indexed(products_bluepri
 
 
 def test_batch_keeps_only_the_newest_version_per_entity(products_blueprint, engine, topic):
-    from indexing import stats
+    from indexing.core import stats
 
     index = products_blueprint.live_index().name
     produce(topic, [("9", event(9, v, title=f"v{v}")) for v in (3, 1, 5, 2, 4)], partition=1)
@@ -75,7 +75,7 @@ def test_batch_keeps_only_the_newest_version_per_entity(products_blueprint, engi
 @pytest.fixture
 def broken_builder(request):
     """A builder with a bug, registered for this test only."""
-    from indexing.documents import register_builder, unregister_builder
+    from indexing.blueprints.documents import register_builder, unregister_builder
 
     @register_builder("broken-products")
     def broken(event):

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.exceptions import ValidationError
 
 from catalog.models import Product
-from indexing import read_your_writes, visibility
+from indexing.pipeline import read_your_writes, visibility
 from indexing.engines import BulkAction
 from tests.helpers import pipeline
 
@@ -67,7 +67,7 @@ def test_timeout_answers_with_the_lag_so_far(products_blueprint, operator_api):
 def test_a_sidecar_blueprint_waits_for_each_index_at_its_refresh_interval(isolated_pipeline, unique, engine,
                                                                           operator_api):
     from catalog.blueprint import ensure_products_blueprint
-    from indexing.blueprints import ensure_live_index, index_names
+    from indexing.blueprints.indices import ensure_live_index, index_names
 
     blueprint = ensure_products_blueprint(name=f"rywside-{unique}")
     live = ensure_live_index(blueprint, engine)

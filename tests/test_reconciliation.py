@@ -10,10 +10,11 @@ import pytest
 from catalog import services
 from catalog.models import Product
 from indexing import reconciliation
+from indexing.reconciliation.locks import run_lock
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent, Reconciliation
 from indexing.reconciliation import IndexDoc, classify_docs, classify_rows
-from indexing.redis_store import get_redis
+from indexing.core.redis_store import get_redis
 from tests.helpers import pipeline, wait_converged, wait_until
 
 # The reconciliation reads the replica alias, which tests mirror onto the test database.
@@ -254,7 +255,7 @@ def test_api_validates_starts_a_run_and_reports_it(products_blueprint, engine, o
                     format="json").status_code == 400
 
     # One run per index at a time.
-    lock = get_redis().lock(reconciliation.LOCK_KEY.format(index=bp.live_index().name), timeout=30)
+    lock = run_lock(bp.live_index().name)
     assert lock.acquire(blocking=False)
     try:
         busy = operator_api.post("/api/v1/reconciliations/", {"blueprint": bp.name}, format="json")
@@ -316,7 +317,7 @@ def test_console_starts_a_dry_run_confirms_a_repair_and_polls_running_reports(pr
 def test_twenty_thousand_documents_within_a_rows_per_second_limit(products_blueprint, engine):
     """20,000 rows vs 20,000 documents: a throttled dry run, an unthrottled repair, a clean run after."""
     from catalog.documents import build_product
-    from indexing.sources import get_source
+    from indexing.blueprints.sources import get_source
 
     bp = products_blueprint
     index = bp.live_index().name

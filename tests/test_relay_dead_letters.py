@@ -15,10 +15,10 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from django.conf import settings
 
 from indexing.models import DeadLetter, OutboxEvent
-from indexing.producer import build_producer
-from indexing.relay import OutboxRelay
-from indexing.relay_dead_letters import Unpublishable, dead_letter, encode
-from indexing.topics import admin_client, topic_for
+from indexing.core.producer import build_producer
+from indexing.outbox.relay import OutboxRelay
+from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode
+from indexing.core.topics import admin_client, topic_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,9 +171,9 @@ def test_rows_that_cannot_be_encoded_become_unserialisable_dead_letters(isolated
 
 
 def test_topics_and_connectors_accept_what_the_producers_may_send(isolated_pipeline):
-    from indexing import connectors
-    from indexing.producer import producer_config
-    from indexing.topics import ensure_topic
+    from indexing.control import connectors
+    from indexing.core.producer import producer_config
+    from indexing.core.topics import ensure_topic
 
     topic = topic_for("product")
     ensure_topic(topic)

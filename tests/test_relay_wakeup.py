@@ -5,10 +5,10 @@ import pytest
 from django.db import transaction
 
 from catalog import services
-from indexing import relay_wakeup
+from indexing.outbox import wakeup as relay_wakeup
 from indexing.models import OutboxEvent
-from indexing.redis_store import get_redis
-from indexing.relay import OutboxRelay
+from indexing.core.redis_store import get_redis
+from indexing.outbox.relay import OutboxRelay
 from tests.helpers import running, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,7 +59,7 @@ def test_a_rolled_back_transaction_wakes_nobody(clear_wakeups):
 def test_without_redis_writes_commit_and_the_relay_polls_the_rows_out(clear_wakeups, products_blueprint):
     from django.conf import settings
 
-    from indexing import redis_store
+    from indexing.core import redis_store
 
     real_url = settings.REDIS_URL
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from backfills import cutover as cutovers
 from backfills.models import Cutover
 from catalog import services as catalog
-from indexing import revisions
+from indexing.control import revisions
 from indexing.models import BlueprintRevision, ImmutableRevision
 from tests.helpers import pipeline, wait_converged
 
@@ -120,7 +120,7 @@ def test_a_new_field_goes_live_through_a_cutover_and_rolls_back(products_bluepri
 
 
 def test_command_diffs_the_files_and_proposes_them(products_blueprint, engine, capsys, monkeypatch):
-    from indexing.registry import get_registration
+    from indexing.control.registry import get_registration
 
     registration = get_registration("products")
     files = registration.definition()

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from catalog import services
-from indexing import stats
-from indexing.lag import consumer_lag
-from indexing.relay import OutboxRelay
-from indexing.topics import ensure_topic
+from indexing.core import stats
+from indexing.observability.lag import consumer_lag
+from indexing.outbox.relay import OutboxRelay
+from indexing.core.topics import ensure_topic
 from tests.helpers import consumer_process, db_thread, random_operations, wait_converged, wait_until
 
 pytestmark = pytest.mark.slow

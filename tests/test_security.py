@@ -83,6 +83,20 @@ def test_api_burst_over_the_rate_gets_429_with_retry_after(operator_api, setting
     assert 0 < int(over["Retry-After"]) <= 60
 
 
+def test_calls_without_valid_credentials_count_per_address_and_get_429(operator_api, settings):
+    settings.SEARCHSYNC_API_THROTTLE = {"user": "1000/minute", "anon": "3/minute"}
+    anonymous, bad_token = APIClient(REMOTE_ADDR="203.0.113.9"), APIClient(REMOTE_ADDR="203.0.113.9")
+    bad_token.credentials(HTTP_AUTHORIZATION="Token " + "0" * 64)
+    codes = [client.get("/api/v1/").status_code for client in (anonymous, bad_token, anonymous)]
+    assert codes == [401, 401, 401]
+    for client in (anonymous, bad_token):
+        over = client.get("/api/v1/")
+        assert over.status_code == 429 and 0 < int(over["Retry-After"]) <= 60
+    # Per address: another address still gets its 401, and a valid token its own user's budget.
+    assert APIClient(REMOTE_ADDR="198.51.100.7").get("/api/v1/").status_code == 401
+    assert operator_api.get("/api/v1/", REMOTE_ADDR="203.0.113.9").status_code == 200
+
+
 def _new_token(client, name="nightly script", days="7"):
     page = client.post("/tokens/", {"name": name, "days": days})
     assert page.status_code == 200 and page["Cache-Control"] == "no-store"

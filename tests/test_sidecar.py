@@ -12,15 +12,15 @@ from catalog import stamps
 from catalog.documents import product_events
 from catalog.models import Product
 from django.db.models import F
-from indexing import sidecar
-from indexing.documents import get_builder
+from indexing.blueprints import sidecar
+from indexing.blueprints.documents import get_builder
 from indexing.engines import BulkAction
-from indexing import revisions
-from indexing.blueprints import ensure_live_index, index_names
+from indexing.control import revisions
+from indexing.blueprints.indices import ensure_live_index, index_names
 from indexing.models import DeadLetter, PhysicalIndex
 from indexing.reconciliation import reconcile
-from indexing.sink import BulkSink
-from indexing.writer import write_documents, write_targets
+from indexing.pipeline.bulk_sink import BulkSink
+from indexing.pipeline.writer import write_documents, write_targets
 from tests.helpers import pipeline, wait_converged
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
@@ -203,7 +203,7 @@ def test_sidecar_served_through_a_revision_and_a_cutover(products_blueprint, eng
 
 
 def test_overview_shows_freshness_per_index_and_explains_it(sidecar_blueprint, engine, admin_client):
-    from indexing import freshness
+    from indexing.observability import freshness
 
     live = sidecar_blueprint.live_index()
     with pipeline(sidecar_blueprint):

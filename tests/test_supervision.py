@@ -15,11 +15,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog import services
-from indexing import liveness
-from indexing.consumer import IndexingConsumer
-from indexing.redis_store import get_redis
-from indexing.runner import PipelineRunner
-from indexing.supervisor import SupervisorPolicy
+from indexing.core import liveness
+from indexing.pipeline.consumer import IndexingConsumer
+from indexing.core.redis_store import get_redis
+from indexing.runtime.runner import PipelineRunner
+from indexing.runtime.supervisor import SupervisorPolicy
 from tests.helpers import devstack, wait_converged, wait_until
 from tests.test_metrics import scrape, value
 

@@ -18,10 +18,12 @@ from catalog import services as catalog
 from catalog.blueprint import ensure_products_blueprint
 from catalog.management.commands.seed_catalog import random_product
 from catalog.models import Product
-from indexing import connectors, reconciliation, stats
-from indexing.blueprints import ensure_live_index
+from indexing.control import connectors
+from indexing import reconciliation
+from indexing.core import stats
+from indexing.blueprints.indices import ensure_live_index
 from indexing.models import PhysicalIndex
-from indexing.topics import ensure_topic
+from indexing.core.topics import ensure_topic
 from tests.helpers import index_state, pipeline, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]

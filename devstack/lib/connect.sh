@@ -58,7 +58,7 @@ rest.advertised.port=$CONNECT_PORT
 offset.storage.file.filename=$CONNECT_OFFSETS
 offset.flush.interval.ms=1000
 # Connectors set producer.override.max.request.size to the topics' max.message.bytes
-# (indexing/connectors.py) and create missing topics with that limit: both need these.
+# (indexing/control/connectors.py) and create missing topics with that limit: both need these.
 connector.client.config.override.policy=All
 topic.creation.enable=true
 key.converter=org.apache.kafka.connect.json.JsonConverter

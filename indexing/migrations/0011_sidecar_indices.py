@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='indexblueprint',
             name='sidecar',
-            field=models.JSONField(blank=True, default=dict, help_text='Fields routed to a sidecar index and its refresh interval (indexing/sidecar.py).'),
+            field=models.JSONField(blank=True, default=dict, help_text='Fields routed to a sidecar index and its refresh interval (indexing/blueprints/sidecar.py).'),
         ),
         migrations.AddField(
             model_name='physicalindex',

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from indexing.backpressure import BackpressureController
+from indexing.pipeline.backpressure import BackpressureController
 from indexing.engines import EngineUnavailable, ThreadPoolStats
 
 

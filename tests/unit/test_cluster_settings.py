@@ -2,10 +2,10 @@
 
 import pytest
 
-from indexing.blueprints import serving_settings
+from indexing.blueprints.indices import serving_settings
 from indexing.engines.base import failover_options, split_hosts
 from indexing.models import IndexBlueprint
-from indexing.topics import topic_config
+from indexing.core.topics import topic_config
 
 
 def test_topic_settings_come_from_configuration(settings):

@@ -1,7 +1,7 @@
 """The commit rule's arithmetic: next offset = highest resolved + 1, per partition, only for partitions still owned."""
 
-from indexing.consumer import commit_offsets
-from indexing.contracts import Incoming
+from indexing.pipeline.consumer import commit_offsets
+from indexing.blueprints.contracts import Incoming
 
 
 def msg(partition, offset, topic="t"):

@@ -1,8 +1,8 @@
 """The commit rule with batches in flight: offsets are released in poll order, only for a resolved prefix."""
 
-from indexing.commit_order import CommitOrder
-from indexing.consumer import commit_offsets
-from indexing.contracts import Incoming
+from indexing.pipeline.commit_order import CommitOrder
+from indexing.pipeline.consumer import commit_offsets
+from indexing.blueprints.contracts import Incoming
 
 
 def batch(partition, *offsets):

@@ -1,6 +1,6 @@
 """Strict mappings: fields the mapping does not know are dropped (and reported), nested ones too."""
 
-from indexing.documents import drop_unmapped
+from indexing.blueprints.documents import drop_unmapped
 
 MAPPING = {"properties": {
     "id": {"type": "keyword"},

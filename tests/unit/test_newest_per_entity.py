@@ -2,8 +2,8 @@
 
 from datetime import datetime, timezone
 
-from indexing.contracts import Event, Incoming
-from indexing.processor import newest_per_entity
+from indexing.blueprints.contracts import Event, Incoming
+from indexing.pipeline.processor import newest_per_entity
 
 
 def pair(entity, version, offset):

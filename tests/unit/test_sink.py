@@ -4,7 +4,7 @@ errors dead-lettered with a typed reason."""
 
 from indexing.engines import BulkAction, BulkItemResult
 from indexing.models import DeadLetter
-from indexing.sink import BulkSink
+from indexing.pipeline.bulk_sink import BulkSink
 
 
 class ScriptedEngine:

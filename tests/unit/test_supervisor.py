@@ -3,7 +3,7 @@
 import threading
 import time
 
-from indexing.supervisor import FailureWindow, Supervisor, SupervisorPolicy
+from indexing.runtime.supervisor import FailureWindow, Supervisor, SupervisorPolicy
 
 FAST = SupervisorPolicy(max_failures=3, window_s=60.0, backoff_base_s=0.01, backoff_max_s=0.02)
 

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 import pytest
 
 from catalog.models import Product
-from indexing.contracts import InvalidEvent
-from indexing.debezium import decode_table_change
-from indexing.sources import Source
-from indexing.table_sources import row_source
+from indexing.blueprints.contracts import InvalidEvent
+from indexing.pipeline.debezium import decode_table_change
+from indexing.blueprints.sources import Source
+from indexing.blueprints.table_sources import row_source
 
 STAMPED = Source("catalog.Product", Product, to_event=lambda row: None, stamp_field="change_stamp")
 UNSTAMPED = replace(STAMPED, stamp_field=None)

@@ -13,9 +13,9 @@ Serving it is a cutover (console: Blueprints → Rebuild with this revision).
 
 from django.core.management.base import BaseCommand, CommandError
 
-from indexing import revisions
+from indexing.control import revisions
 from indexing.models import IndexBlueprint
-from indexing.registry import get_registration
+from indexing.control.registry import get_registration
 
 
 class Command(BaseCommand):

@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from indexing.blueprints import ensure_live_index
+from indexing.blueprints.indices import ensure_live_index
 from indexing.permissions import ensure_roles
-from indexing.registry import ensure_blueprint, registrations
-from indexing.topics import ensure_topic
+from indexing.control.registry import ensure_blueprint, registrations
+from indexing.core.topics import ensure_topic
 
 DEMO_USERS = [
     # username, password (dev only), group

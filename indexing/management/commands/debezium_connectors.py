@@ -9,7 +9,7 @@ keeps offsets in a file but not REST-created connectors.
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from indexing import connectors
+from indexing.control import connectors
 from indexing.models import EventFormat, IndexBlueprint
 
 

@@ -5,7 +5,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from indexing.runner import PipelineRunner
+from indexing.runtime.runner import PipelineRunner
 
 
 class Command(BaseCommand):

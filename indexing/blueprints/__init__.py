@@ -1,0 +1,1 @@
+"""What a blueprint declares: event contract, documents, sources, sidecar, dependencies, indices."""

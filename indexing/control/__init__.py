@@ -1,0 +1,1 @@
+"""The control plane: registering blueprints, immutable revisions, Debezium connectors."""

@@ -1,0 +1,1 @@
+"""Primitives every layer uses: Redis, backoff, limits, Kafka clients, counters, heartbeats."""

@@ -1,0 +1,1 @@
+"""Freshness, lag, metrics, the overview and alerts."""

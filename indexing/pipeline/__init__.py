@@ -1,0 +1,1 @@
+"""The indexing pipeline: Kafka -> validate -> dedupe -> document writer -> bulk, dead letters."""

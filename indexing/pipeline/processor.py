@@ -1,0 +1,179 @@
+"""One batch of Kafka messages, from raw bytes to resolved outcomes.
+
+The steps: decode and validate → keep the highest version per entity → write
+the documents to every write target (``writer.plan_writes``: build, drop
+unmapped fields; ``writer.send_writes``: bulk with external versions,
+dead-letter what is permanent). ``prepare`` is the Python half and
+``complete`` the I/O half, so the consumer can overlap one batch's Python work
+with the previous batch's bulk.
+``process`` returns only once every message of the batch is resolved; the
+consumer commits offsets after that and never before (see consumer.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from indexing.pipeline import dead_letters
+from indexing.core import freshness_samples
+from indexing.core import stats
+from indexing.blueprints.contracts import Contract, Event, Incoming, InvalidEvent
+from indexing.pipeline.dead_letters import Letter
+from indexing.pipeline.debezium import decode_table_change
+from indexing.models import EventFormat, IndexBlueprint
+from indexing.pipeline.bulk_sink import BulkSink
+from indexing.blueprints.sources import get_source
+from indexing.pipeline.writer import WritePlan, plan_writes, prebuild_body, send_writes, write_targets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    messages: int = 0
+    indexed: int = 0
+    stale: int = 0
+    superseded: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    rejected_429: int = 0
+    not_ready: int = 0
+    unavailable_waits: int = 0
+    dropped_fields: Counter = field(default_factory=Counter)
+    # What ``record`` reports after the batch is resolved: bulk timing, documents, commit → ack lags.
+    bulk_seconds: float = 0.0
+    documents: int = 0
+    acked_at: float = 0.0
+    lags_ms: list = field(default_factory=list, repr=False)
+
+
+def decode_all(messages: list[Incoming], blueprint: IndexBlueprint):
+    """Valid events and invalid messages of a batch; Debezium's Kafka tombstones are dropped."""
+    valid: list[tuple[Incoming, Event]] = []
+    invalid: list[tuple[Incoming, InvalidEvent]] = []
+    contract = Contract(blueprint.event_schema)
+    table_changes = blueprint.event_format == EventFormat.DEBEZIUM_TABLE
+    source = get_source(blueprint.source_model) if table_changes else None
+    for msg in messages:
+        try:
+            if table_changes:
+                event = decode_table_change(msg.value, blueprint.aggregate_type, source)
+                if event is None:
+                    continue
+                contract.validate(event)
+            else:
+                event = contract.decode(msg.value)
+            valid.append((msg, event))
+        except InvalidEvent as exc:
+            invalid.append((msg, exc))
+    return valid, invalid
+
+
+def newest_per_entity(valid: list[tuple[Incoming, Event]]):
+    """Keep, per entity, the event with the highest version; the rest are superseded in this batch."""
+    winners: dict[str, tuple[Incoming, Event]] = {}
+    for msg, event in valid:
+        current = winners.get(event.entity_id)
+        if current is None or event.version > current[1].version:
+            winners[event.entity_id] = (msg, event)
+    superseded = len(valid) - len(winners)
+    return list(winners.values()), superseded
+
+
+class NoWriteTarget(RuntimeError):
+    pass
+
+
+class BatchProcessor:
+    def __init__(self, blueprint: IndexBlueprint, sink: BulkSink):
+        self.blueprint = blueprint
+        self.sink = sink
+        self.max_document_bytes = settings.SEARCHSYNC["MAX_DOCUMENT_BYTES"]
+
+    def _reload_blueprint(self) -> None:
+        # Schema, builder and delete mode may be changed by an operator while we run.
+        self.blueprint = IndexBlueprint.objects.get(pk=self.blueprint.pk)
+
+    def process(self, messages: list[Incoming]) -> BatchReport:
+        report = self.complete(self.prepare(messages))
+        self.record(report)
+        return report
+
+    def prepare(self, messages: list[Incoming]) -> "PreparedBatch":
+        """Decode, validate, keep the newest per entity and build the documents: the batch's Python work.
+
+        Runs on the consumer's thread, possibly while the previous batch's bulk is in flight."""
+        self._reload_blueprint()
+        blueprint = self.blueprint
+        targets = write_targets(blueprint)
+        if not targets:
+            raise NoWriteTarget(f"blueprint {blueprint.name} has no live or building index to write to")
+        valid, invalid = decode_all(messages, blueprint)
+        winners, superseded = newest_per_entity(valid)
+        plan = plan_writes(blueprint, targets, winners, max_document_bytes=self.max_document_bytes)
+        # The body too: serialised here, it is ready the moment the previous bulk returns.
+        prebuild_body(plan, self.sink.chunk_size)
+        undecodable = [Letter(msg, exc.reason, exc.message, entity_id=_key(msg)) for msg, exc in invalid]
+        return PreparedBatch(blueprint, len(messages), superseded, plan, undecodable)
+
+    def complete(self, prepared: "PreparedBatch") -> BatchReport:
+        """Send the prepared writes and resolve every message (dead letters stored); safe to run on a bulk
+        thread. The batch's figures are left for ``record``, which need not delay the next bulk."""
+        blueprint = prepared.blueprint
+        report = BatchReport(messages=prepared.messages, superseded=prepared.superseded)
+        result = send_writes(blueprint, prepared.plan, self.sink)
+        undecodable = prepared.undecodable
+        if undecodable:
+            dead_letters.record(blueprint, undecodable)
+
+        report.indexed = len(result.indexed)
+        report.stale = result.stale
+        report.retried = result.retried
+        report.rejected_429 = result.rejected_429
+        report.not_ready = result.not_ready
+        report.unavailable_waits = result.unavailable_waits
+        report.dropped_fields = result.dropped_fields
+        report.dead_lettered = len(result.dead) + len(undecodable)
+        report.bulk_seconds, report.documents, report.acked_at = result.bulk_seconds, result.documents, result.acked_at
+        report.lags_ms = [(result.acked_at - event.timestamp.timestamp()) * 1000 for event in result.indexed]
+        for letter in undecodable + result.dead:
+            msg = letter.message
+            log.warning("dead-lettered %s[%s]@%s: %s %s", msg.topic, msg.partition, msg.offset, letter.reason,
+                        letter.error[:200])
+        return report
+
+    def record(self, report: BatchReport) -> None:
+        """Counters, bulk timing and freshness samples of a resolved batch (Redis)."""
+        name = self.blueprint.name
+        if report.documents:
+            stats.observe_bulk(name, report.bulk_seconds, report.documents)
+        freshness_samples.record(name, "event", report.lags_ms, at=report.acked_at)
+        stats.incr(
+            name,
+            indexed=report.indexed,
+            stale=report.stale,
+            retried=report.retried,
+            not_ready=report.not_ready,
+            unavailable_waits=report.unavailable_waits,
+            dead_lettered=report.dead_lettered,
+            superseded=report.superseded,
+            dropped_fields=sum(report.dropped_fields.values()),
+            batches=1,
+        )
+
+
+@dataclass
+class PreparedBatch:
+    blueprint: IndexBlueprint
+    messages: int
+    superseded: int
+    plan: WritePlan
+    undecodable: list[Letter]
+
+
+def _key(msg: Incoming) -> str:
+    return msg.key.decode("utf-8", errors="replace") if msg.key else ""

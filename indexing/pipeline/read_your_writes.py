@@ -1,0 +1,112 @@
+"""Read-your-writes for REST API writes: ``?wait=searchable&timeout=5``.
+
+A view of any registered model wraps its write::
+
+    wait = read_your_writes.from_request(request)      # 400 on bad parameters; None when not asked
+    with read_your_writes.writing(wait) as written:
+        product = services.update_product(...)         # its outbox events are captured
+    body = {**data, **read_your_writes.answer(wait, written)}
+
+``answer`` blocks at most ``timeout`` seconds (capped at ``visibility.MAX_TIMEOUT_S``) and returns
+``{"search": {"outcome": "searchable" | "timeout", "lag_ms": ..., ...}}``; see ``visibility``.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from indexing.pipeline import visibility
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class WaitParamsSerializer(serializers.Serializer):
+    wait = serializers.ChoiceField(choices=["searchable"], required=False,
+                                   help_text="`searchable`: answer only once the change is searchable, or the "
+                                             "timeout passed.")
+    timeout = serializers.FloatField(required=False, min_value=0.001,
+                                     help_text=f"Seconds to wait at most (default {DEFAULT_TIMEOUT_S:g}, "
+                                               f"capped at {visibility.MAX_TIMEOUT_S:g}). Needs `wait`.")
+
+    def validate_timeout(self, value):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number of seconds")
+        return value
+
+    def validate(self, attrs):
+        if "timeout" in attrs and "wait" not in attrs:
+            raise serializers.ValidationError({"timeout": ["only with wait=searchable"]})
+        return attrs
+
+
+@dataclass(frozen=True)
+class Wait:
+    timeout_s: float
+
+
+def from_request(request) -> Wait | None:
+    """The wait the client asked for, or None; invalid parameters raise a 400 with field errors."""
+    params = WaitParamsSerializer(data={k: request.query_params[k] for k in ("wait", "timeout")
+                                        if k in request.query_params})
+    params.is_valid(raise_exception=True)
+    if "wait" not in params.validated_data:
+        return None
+    return Wait(min(params.validated_data.get("timeout", DEFAULT_TIMEOUT_S), visibility.MAX_TIMEOUT_S))
+
+
+@contextmanager
+def writing(wait: Wait | None):
+    """Around the write (its transaction inside): captures what it publishes when the client waits."""
+    if wait is None:
+        yield None
+        return
+    with visibility.capture(wait.timeout_s) as current:
+        yield current
+
+
+def answer(wait: Wait | None, written) -> dict:
+    if wait is None or written is None:
+        return {}
+    return {"search": visibility.wait_searchable(written, wait.timeout_s).as_json()}
+
+
+# -- OpenAPI ---------------------------------------------------------------------------
+
+PARAMETERS = [
+    OpenApiParameter("wait", str, enum=["searchable"], required=False,
+                     description="Answer only once the change is searchable in every index search clients read "
+                                 "(the blueprint's live index and its sidecar), or the timeout passed. The wait "
+                                 "uses the indexing consumer's acknowledgements and the indices' refresh "
+                                 "intervals, never a search per client."),
+    OpenApiParameter("timeout", float, required=False,
+                     description=f"Seconds to wait at most with `wait=searchable` (default {DEFAULT_TIMEOUT_S:g}, "
+                                 f"values above {visibility.MAX_TIMEOUT_S:g} are capped; 0 or less is a 400)."),
+]
+
+
+class IndexStateSerializer(serializers.Serializer):
+    index = serializers.CharField()
+    acknowledged_version = serializers.IntegerField(allow_null=True,
+                                                    help_text="Highest version the engine acknowledged so far.")
+    acknowledged_at = serializers.FloatField(allow_null=True, help_text="Unix time of that acknowledgement.")
+    refresh_interval_s = serializers.FloatField(allow_null=True, help_text="null: the index does not refresh.")
+    searchable_at = serializers.FloatField(allow_null=True,
+                                           help_text="Acknowledgement + refresh interval: searchable from then on.")
+
+
+class SearchOutcomeSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["searchable", "timeout"])
+    waited_ms = serializers.FloatField(help_text="How long the request waited after the write committed.")
+    lag_ms = serializers.FloatField(help_text="Commit → searchable; for a timeout, commit → now (the lag so far).")
+    indices = IndexStateSerializer(many=True)
+
+
+class WaitedSerializer(serializers.Serializer):
+    """Added to a write's answer when it was asked with ``wait=searchable``."""
+
+    search = SearchOutcomeSerializer(required=False)

@@ -1,0 +1,1 @@
+"""Processes: the worker bootstep, the pipeline runner and the thread supervisor."""

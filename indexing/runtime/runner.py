@@ -1,0 +1,69 @@
+"""Run the relay and the consumers in supervised threads of one process (a Celery
+worker started with --cdc, or `manage.py run_pipeline`), and stop them gracefully.
+
+A thread that dies is restarted with backoff (see supervisor.py); one that keeps
+dying makes ``fatal`` set and ``on_fatal`` called, and the caller exits the
+process non-zero instead of running on without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from django.conf import settings
+
+from indexing.core.liveness import RELAY_THREAD, consumer_thread
+from indexing.models import IndexBlueprint
+from indexing.runtime.supervisor import Supervisor, SupervisorPolicy
+
+log = logging.getLogger(__name__)
+
+
+class PipelineRunner:
+    def __init__(self, relay: bool = True, blueprints: list[str] | None = None, consumers: bool = True,
+                 on_fatal: Callable[[str, str], None] | None = None, policy: SupervisorPolicy | None = None):
+        self.with_relay = relay
+        self.with_consumers = consumers
+        self.blueprint_names = blueprints if blueprints is not None else settings.SEARCHSYNC["CDC_BLUEPRINTS"]
+        self.stop_event = threading.Event()
+        self.supervisor = Supervisor(self.stop_event, policy=policy, on_fatal=on_fatal)
+
+    @property
+    def fatal(self) -> threading.Event:
+        return self.supervisor.fatal
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        return self.supervisor.threads
+
+    def _blueprints(self) -> list[IndexBlueprint]:
+        if not self.with_consumers:
+            return []
+        qs = IndexBlueprint.objects.filter(enabled=True)
+        if self.blueprint_names:
+            qs = qs.filter(name__in=self.blueprint_names)
+        return list(qs)
+
+    def start(self) -> None:
+        from indexing.pipeline.consumer import IndexingConsumer
+        from indexing.core.gc_tuning import tune_for_streaming
+        from indexing.outbox.relay import OutboxRelay
+
+        tune_for_streaming()
+
+        if self.with_relay and settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
+            self.supervisor.spawn(RELAY_THREAD, lambda: OutboxRelay().run)
+        for blueprint in self._blueprints():
+            # Each (re)start gets a fresh consumer: a closed Kafka client cannot be reused.
+            self.supervisor.spawn(consumer_thread(blueprint.name),
+                                  lambda pk=blueprint.pk: IndexingConsumer(IndexBlueprint.objects.get(pk=pk)).run)
+        log.info("pipeline started: %s", [t.name for t in self.threads])
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        self.supervisor.join(timeout)
+
+    def alive(self) -> bool:
+        return self.supervisor.alive()
