@@ -393,6 +393,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     "accounts.throttles.AnonRateThrottle",
     "accounts.throttles.UserRateThrottle",
 ]
+# Requests refused for missing or bad credentials never reach the throttles: the handler counts them.
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "config.api_errors.exception_handler"
 # Requests per token/user and per anonymous address; "N/second|minute|hour|day".
 SEARCHSYNC_API_THROTTLE = {
     "user": env("SEARCHSYNC_API_USER_RATE", "1200/minute"),
