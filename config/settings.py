@@ -320,6 +320,15 @@ SEARCHSYNC_ALERTS = {
 }
 _ALERTS_BEAT = {"alerts-evaluate": {"task": "indexing.tasks.evaluate_alerts", "schedule": 30.0}}
 
+# audit: events anyone can repeat (failed logins, lockouts, refusals) are recorded bounded (audit/bounded.py):
+# per key and window the first writes a row, the rest are counted, and one summary row follows the window.
+SEARCHSYNC_AUDIT = {
+    "REPEAT_WINDOW_S": env_int("SEARCHSYNC_AUDIT_REPEAT_WINDOW_MINUTES", 15) * 60,
+    # Keys (e.g. username and address) that get a row of their own per action and window; the rest are counted.
+    "REPEAT_MAX_ROWS": env_int("SEARCHSYNC_AUDIT_REPEAT_MAX_ROWS", 100),
+}
+_AUDIT_BEAT = {"audit-repeat-summaries": {"task": "audit.tasks.summarise_repeated_events", "schedule": 60.0}}
+
 # Debezium: who publishes the outbox, Kafka Connect, replication slots.
 SEARCHSYNC_DEBEZIUM = {
     # "relay" publishes the outbox with the built-in relay; "debezium" leaves it to Debezium's
@@ -342,7 +351,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BEAT_SCHEDULE = {**_INDEXING_BEAT, **_BACKFILL_BEAT, **_ALERTS_BEAT}
+CELERY_BEAT_SCHEDULE = {**_INDEXING_BEAT, **_BACKFILL_BEAT, **_ALERTS_BEAT, **_AUDIT_BEAT}
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,8 @@
 """The audit trail: append-only, and every operator and admin action in it with its actor."""
 
+import os
+import time
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
@@ -7,6 +10,7 @@ from rest_framework.test import APIClient
 
 import audit
 from audit.models import AppendOnly, AuditEvent
+from audit.queries import matching
 from backfills.models import Backfill
 from catalog import services as catalog
 from indexing.models import DeadLetter, UnmappedField
@@ -139,6 +143,62 @@ def test_trail_is_filtered_on_the_console_page_and_in_the_api(people, client):
     assert "<code>cutover.swapped</code>" not in page and "<code>backfill.start</code>" not in page
     client.force_login(people["viewer"])
     assert client.get("/audit/").status_code == 403
+
+
+@pytest.fixture(params=["process cache", "redis"])
+def counters(request, settings, unique):
+    """The cache the counters live in: the test settings' per-process one, and Redis as in production (under a
+    key prefix of this test's own, removed afterwards)."""
+    if request.param != "redis":
+        yield
+        return
+    import redis
+
+    url, prefix = os.environ.get("SEARCHSYNC_CACHE_URL", settings.REDIS_URL), f"test-audit-{unique}"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                                   "KEY_PREFIX": prefix}}
+    from django.core.cache import cache
+
+    cache.set("probe", 1)
+    assert redis.Redis.from_url(url).exists(f"{prefix}:1:probe")
+    yield
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def test_failed_logins_are_recorded_bounded_per_username_address_and_window(client, settings, counters):
+    settings.SEARCHSYNC_AUDIT = {"REPEAT_WINDOW_S": 10**6, "REPEAT_MAX_ROWS": 3}
+    settings.AXES_FAILURE_LIMIT, settings.SEARCHSYNC_LOGIN_ADDRESS_FAILURE_LIMIT = 100, 0  # no lockout here
+
+    def fail(username, address="203.0.113.9"):
+        assert client.post("/accounts/login/", {"username": username, "password": "wrong"},
+                           REMOTE_ADDR=address).status_code == 200
+
+    for _ in range(6):
+        fail("mallory")
+    first = AuditEvent.objects.get(action="login.failed")
+    assert (first.actor, first.ip_address, first.outcome) == ("mallory", "203.0.113.9", "failed")
+    assert "window_end" in first.details
+    # Another username or address is another key; past REPEAT_MAX_ROWS keys, failures are only counted.
+    fail("mallory", "198.51.100.7")
+    for name in ("trent", "eve", "oscar"):
+        fail(name)
+    assert AuditEvent.objects.filter(action="login.failed").count() == 3
+
+    # Once the window is over, one summary row counts everything, repeats per key first.
+    from audit.bounded import summarise_closed_windows
+
+    later = time.time() + 10**6
+    assert len(summarise_closed_windows(now=later)) == 1 and summarise_closed_windows(now=later) == []
+    summary = AuditEvent.objects.get(action="login.failed.repeats")
+    assert summary.outcome == "failed" and summary.actor == "" and summary.ip_address is None
+    assert {k: summary.details[k] for k in ("events", "rows", "not_written", "keys", "keys_without_row")} == \
+        {"events": 10, "rows": 3, "not_written": 7, "keys": 5, "keys_without_row": 2}
+    assert summary.details["repeated"] == [{"username": "mallory", "ip_address": "203.0.113.9", "events": 6}]
+    # Filtering the trail by action=login.failed shows both.
+    assert set(matching(action="login.failed").values_list("action", flat=True)) == {"login.failed",
+                                                                                    "login.failed.repeats"}
 
 
 def test_client_address_trusts_only_the_configured_proxies(settings, rf):
