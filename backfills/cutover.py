@@ -18,7 +18,6 @@ import difflib
 import json
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
@@ -34,6 +33,7 @@ from . import guards
 from .alias_swap import swap_aliases
 from .models import Backfill, Cutover, CutoverStep
 from .signals import rebuild_finished
+from indexing.conf import searchsync_settings
 
 APPROVE_PERMISSION = "backfills.approve_cutover"
 OPEN_STATES = (Cutover.State.DRAFT, Cutover.State.BUILDING, Cutover.State.VERIFYING, Cutover.State.AWAITING_APPROVAL)
@@ -261,7 +261,7 @@ def _finish_swap(cutover: Cutover, user=None, step: str = "swapped") -> Cutover:
         _advance(cutover, [Cutover.State.SWAPPING], Cutover.State.LIVE, step, user,
                  detail=f"{blueprint.read_alias}, {blueprint.write_alias}: {old.name if old else '-'} → {new.name}",
                  executed_at=now,
-                 rollback_until=now + timedelta(hours=settings.SEARCHSYNC_BACKFILL["CUTOVER_ROLLBACK_HOURS"]))
+                 rollback_until=now + timedelta(hours=searchsync_settings.CUTOVER_ROLLBACK_HOURS))
         PhysicalIndex.objects.filter(pk=new.pk).update(state=PhysicalIndex.State.LIVE, live_at=now)
         if old:
             # Retired indices stop receiving writes; during the rollback window the old index is kept,
@@ -350,7 +350,7 @@ def retire_expired(now=None) -> int:
         done += 1
     # Indices of rolled-back or cancelled cutovers are deleted once their window has passed too.
     for index in PhysicalIndex.objects.filter(state=PhysicalIndex.State.RETIRED, retired_at__lt=now - timedelta(
-            hours=settings.SEARCHSYNC_BACKFILL["CUTOVER_ROLLBACK_HOURS"])):
+            hours=searchsync_settings.CUTOVER_ROLLBACK_HOURS)):
         for name in index_names(index):
             engine.delete_index(name)
     return done

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Min
 
@@ -10,6 +9,7 @@ from indexing.blueprints.sources import get_source
 
 from . import selection as selections
 from .models import Backfill, BackfillProgress
+from indexing.conf import searchsync_settings
 
 
 def source_alias(backfill: Backfill) -> str:
@@ -17,7 +17,7 @@ def source_alias(backfill: Backfill) -> str:
     it would re-emit the old state, which versioning then refuses, and the new one would never come."""
     if backfill.purpose == Backfill.Purpose.FANOUT:
         return "default"
-    return settings.SEARCHSYNC_REPLICA_ALIAS
+    return searchsync_settings.REPLICA_ALIAS
 
 
 def selected(backfill: Backfill):

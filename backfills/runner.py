@@ -20,7 +20,6 @@ from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -33,6 +32,7 @@ from indexing.pipeline.writer import plan_writes, prebuild_body, send_writes, ta
 from .models import Backfill, BackfillProgress
 from .planner import selected, source_alias
 from .throttle import BackfillThrottle, Pressure
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class ChunkRunner:
         self.backfill_id = backfill_id
         self.engine = engine or get_engine()
         self.worker = worker or f"{socket.gethostname()}:{uuid.uuid4().hex[:6]}"
-        self.cfg = settings.SEARCHSYNC_BACKFILL
         self.throttle = BackfillThrottle(backfill_id)
         self._throttled = 0
         self._pool_read_at = 0.0
@@ -65,7 +64,7 @@ class ChunkRunner:
 
     # -- claiming ------------------------------------------------------------
     def claim(self) -> BackfillProgress | None:
-        stale_before = timezone.now() - timedelta(seconds=self.cfg["STALE_CHUNK_S"])
+        stale_before = timezone.now() - timedelta(seconds=searchsync_settings.BACKFILL_STALE_CHUNK_S)
         with transaction.atomic():
             chunk = (
                 BackfillProgress.objects.select_for_update(skip_locked=True)
@@ -169,7 +168,7 @@ class ChunkRunner:
         """After a page's write resolved: pressure, then its progress (the resume point)."""
         future.result()
         pressure = Pressure(cluster=self._cluster_pressure(),
-                            database=page.read_ms > self.cfg["DB_LATENCY_BOUND_MS"])
+                            database=page.read_ms > searchsync_settings.BACKFILL_DB_LATENCY_BOUND_MS)
         self.throttle.observe(pressure)
         if pressure.any and not backfill.rows_per_second:
             # Unthrottled backfills have no rate to shrink: they back off instead.
@@ -195,7 +194,7 @@ class ChunkRunner:
         with transaction.atomic(using=alias):
             with connections[alias].cursor() as cur:
                 cur.execute("SET TRANSACTION READ ONLY")
-                cur.execute("SELECT set_config('statement_timeout', %s, true)", [str(self.cfg["STATEMENT_TIMEOUT_MS"])])
+                cur.execute("SELECT set_config('statement_timeout', %s, true)", [str(searchsync_settings.BACKFILL_STATEMENT_TIMEOUT_MS)])
             ids = list(qs.filter(pk__gt=after_id, pk__lte=end_id).order_by("pk")
                        .values_list("pk", flat=True)[: backfill.page_size])
             # The database-pressure signal is the keyset read's latency, as it always was; building
@@ -238,7 +237,7 @@ class ChunkRunner:
             self._pool_read_at = now
             try:
                 self._pool_pressure = (self.engine.write_thread_pool().queue_ratio
-                                       >= settings.SEARCHSYNC["BACKPRESSURE_QUEUE_RATIO"])
+                                       >= searchsync_settings.BACKPRESSURE_QUEUE_RATIO)
             except EngineUnavailable:
                 self._pool_pressure = True
         return self._pool_pressure

@@ -12,6 +12,7 @@ from django.utils import timezone
 import audit
 
 from indexing.blueprints.indices import create_physical_index, index_serving_settings
+from indexing.conf import searchsync_settings
 from indexing.engines import get_engine
 from indexing.core.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
@@ -150,7 +151,6 @@ def complete_if_done(backfill_id) -> bool:
 
 # -- fan-outs ------------------------------------------------------------------------
 
-FANOUT_ROWS_PER_SECOND = 5000
 
 
 def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, **kwargs) -> Backfill | None:
@@ -159,14 +159,11 @@ def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, 
 
     Its chunks emit outbox events rather than writing the index, so the documents travel the
     live pipeline to every write target and meet the external versions there."""
-    from django.conf import settings as django_settings
-
     source = indexing_source(blueprint)
     if not selections.apply(source, source.model.objects.all(), selection).exists():
         return None
-    cfg = getattr(django_settings, "SEARCHSYNC_BACKFILL", {})
     return schedule(blueprint, selection=selection, purpose=Backfill.Purpose.FANOUT,
-                    rows_per_second=cfg.get("FANOUT_ROWS_PER_SECOND", FANOUT_ROWS_PER_SECOND),
+                    rows_per_second=searchsync_settings.FANOUT_ROWS_PER_SECOND,
                     chunk_size=5000, page_size=1000, parallelism=2)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
 from django.utils import timezone
 
 from .cutover import retire_expired
 from .models import Backfill, BackfillProgress
 from .runner import ChunkRunner
 from .services import complete_if_done
+from indexing.conf import searchsync_settings
 
 
 @shared_task(ignore_result=True, queue="backfills")
@@ -22,7 +22,7 @@ def run_backfill_chunks(backfill_id: str) -> int:
 @shared_task(ignore_result=True)
 def resume_stalled_backfills() -> int:
     """Restart workers for running backfills whose chunks wait or whose worker died."""
-    stale_before = timezone.now() - timedelta(seconds=settings.SEARCHSYNC_BACKFILL["STALE_CHUNK_S"])
+    stale_before = timezone.now() - timedelta(seconds=searchsync_settings.BACKFILL_STALE_CHUNK_S)
     fail_unplanned(stale_before)
     started = 0
     for backfill in Backfill.objects.filter(status=Backfill.Status.RUNNING):

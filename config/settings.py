@@ -229,59 +229,14 @@ SEARCH_URL = env("SEARCH_URL", "http://127.0.0.1:9200")
 SEARCH_TIMEOUT_S = env_float("SEARCH_TIMEOUT_S", 10.0)
 
 # --- searchsync -----------------------------------------------------------------
-# One block per module: its settings (each from an environment variable of the same
-# name with the SEARCHSYNC_ prefix, see README "Configuration") and its periodic tasks.
-# Code reads settings.SEARCHSYNC[...] for the indexing pipeline, SEARCHSYNC_BACKFILL for
-# backfills and cutovers, SEARCHSYNC_ALERTS, SEARCHSYNC_DEBEZIUM; the beat schedule is
-# assembled from the blocks below, so a module's settings and tasks stay together.
+# Every searchsync setting is declared once, with its environment variable (SEARCHSYNC_ + its
+# name), type, default and meaning, in indexing/conf.py; code reads them as attributes of
+# indexing.conf.searchsync_settings. Here they are parsed from the environment into one dict.
+from indexing.conf import from_environment  # noqa: E402  (a plain module: no app is loaded)
 
-# indexing: outbox relay, consumers, retries, backpressure, freshness canaries.
-SEARCHSYNC = {
-    # Kafka topic of an aggregate is f"{TOPIC_PREFIX}{aggregate_type}".
-    "TOPIC_PREFIX": env("SEARCHSYNC_TOPIC_PREFIX", "searchsync."),
-    "TOPIC_PARTITIONS": env_int("SEARCHSYNC_TOPIC_PARTITIONS", 4),
-    # Replication of the topics searchsync creates: 1 on a single broker; 3 on a production cluster,
-    # with min.insync.replicas 2 so that an acks=all write survives one broker loss (README, Kafka).
-    "TOPIC_REPLICATION_FACTOR": env_int("SEARCHSYNC_TOPIC_REPLICATION_FACTOR", 1),
-    "TOPIC_MIN_INSYNC_REPLICAS": env_int("SEARCHSYNC_TOPIC_MIN_INSYNC_REPLICAS", 0),  # 0: the broker's default
-    # Replicas of every index searchsync creates, overriding the blueprint's number_of_replicas
-    # (unset: the blueprint decides). 1 on a cluster of several data nodes: a node can leave.
-    "INDEX_REPLICAS": env_int("SEARCHSYNC_INDEX_REPLICAS", 0) if env("SEARCHSYNC_INDEX_REPLICAS", "") else None,
-    "CONSUMER_GROUP_PREFIX": env("SEARCHSYNC_CONSUMER_GROUP_PREFIX", "searchsync-indexer."),
-    "BATCH_SIZE": env_int("SEARCHSYNC_BATCH_SIZE", 2000),
-    "BATCH_WAIT_MS": env_int("SEARCHSYNC_BATCH_WAIT_MS", 100),
-    # Bulk requests a consumer keeps in flight while it prepares the next batch (see consumer.py).
-    "BULKS_IN_FLIGHT": env_int("SEARCHSYNC_BULKS_IN_FLIGHT", 1),
-    "MIN_BATCH_SIZE": env_int("SEARCHSYNC_MIN_BATCH_SIZE", 10),
-    "TRANSIENT_RETRIES": env_int("SEARCHSYNC_TRANSIENT_RETRIES", 8),
-    "RETRY_BASE_MS": env_int("SEARCHSYNC_RETRY_BASE_MS", 100),
-    "RETRY_MAX_MS": env_int("SEARCHSYNC_RETRY_MAX_MS", 10_000),
-    "MAX_DOCUMENT_BYTES": env_int("SEARCHSYNC_MAX_DOCUMENT_BYTES", 1_000_000),
-    # Largest Kafka message any publisher sends, and the max.message.bytes of the topics
-    # searchsync creates. Above MAX_DOCUMENT_BYTES on purpose: an oversized event still reaches
-    # Kafka and the consumer dead-letters it with its bytes; beyond this the relay dead-letters it.
-    "MAX_MESSAGE_BYTES": env_int("SEARCHSYNC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
-    # Write thread pool queue fill ratio above which consumers pause.
-    "BACKPRESSURE_QUEUE_RATIO": env_float("SEARCHSYNC_BACKPRESSURE_QUEUE_RATIO", 0.8),
-    "BACKPRESSURE_CHECK_S": env_float("SEARCHSYNC_BACKPRESSURE_CHECK_S", 1.0),
-    "RELAY_BATCH_SIZE": env_int("SEARCHSYNC_RELAY_BATCH_SIZE", 500),
-    "RELAY_POLL_S": env_float("SEARCHSYNC_RELAY_POLL_S", 1.0),
-    # A process pushes at most one relay wake-up per interval (relay_wakeup.py): commits in between coalesce.
-    "RELAY_WAKEUP_INTERVAL_MS": env_int("SEARCHSYNC_RELAY_WAKEUP_INTERVAL_MS", 20),
-    "OUTBOX_RETENTION_HOURS": env_float("SEARCHSYNC_OUTBOX_RETENTION_HOURS", 24),
-    "FRESHNESS_THRESHOLD_MS": env_int("SEARCHSYNC_FRESHNESS_THRESHOLD_MS", 2000),
-    "CANARY_INTERVAL_S": env_float("SEARCHSYNC_CANARY_INTERVAL_S", 5.0),
-    "CANARY_TIMEOUT_S": env_float("SEARCHSYNC_CANARY_TIMEOUT_S", 30.0),
-    # Blueprints whose consumers a Celery worker started with --cdc runs;
-    # empty means every enabled blueprint.
-    "CDC_BLUEPRINTS": [b for b in env("SEARCHSYNC_CDC_BLUEPRINTS", "").split(",") if b],
-    # A relay or consumer thread that dies is restarted after backoff; this many failures within
-    # the window make its process exit non-zero so that its own supervisor restarts it.
-    "SUPERVISOR_MAX_FAILURES": env_int("SEARCHSYNC_SUPERVISOR_MAX_FAILURES", 5),
-    "SUPERVISOR_WINDOW_S": env_float("SEARCHSYNC_SUPERVISOR_WINDOW_S", 300.0),
-    "SUPERVISOR_BACKOFF_BASE_S": env_float("SEARCHSYNC_SUPERVISOR_BACKOFF_BASE_S", 1.0),
-    "SUPERVISOR_BACKOFF_MAX_S": env_float("SEARCHSYNC_SUPERVISOR_BACKOFF_MAX_S", 30.0),
-}
+SEARCHSYNC = from_environment()
+
+# Periodic tasks, one block per app.
 _INDEXING_BEAT = {
     "freshness-canaries": {"task": "indexing.tasks.send_canaries", "schedule": SEARCHSYNC["CANARY_INTERVAL_S"]},
     "freshness-rollup": {"task": "indexing.tasks.roll_up_freshness", "schedule": 60.0},
@@ -291,19 +246,6 @@ _INDEXING_BEAT = {
     "reconcile-all": {"task": "indexing.tasks.reconcile_all", "schedule": 3600.0},
 }
 
-# backfills and cutovers. Backfills, guards, reconciliation and revision validation read
-# from the replica database alias, never the primary's hot path.
-SEARCHSYNC_REPLICA_ALIAS = env("SEARCHSYNC_REPLICA_ALIAS", "replica")
-SEARCHSYNC_BACKFILL = {
-    # A page slower than this means the source database is struggling: slow down.
-    "DB_LATENCY_BOUND_MS": env_int("SEARCHSYNC_BACKFILL_DB_LATENCY_BOUND_MS", 500),
-    "STATEMENT_TIMEOUT_MS": env_int("SEARCHSYNC_BACKFILL_STATEMENT_TIMEOUT_MS", 30_000),
-    # A RUNNING chunk not touched for this long belongs to a dead worker and is taken over.
-    "STALE_CHUNK_S": env_int("SEARCHSYNC_BACKFILL_STALE_CHUNK_S", 60),
-    "CUTOVER_ROLLBACK_HOURS": env_float("SEARCHSYNC_CUTOVER_ROLLBACK_HOURS", 24),
-    # Rows/s of the fan-out a change to a joined row (a brand rename) starts; changeable per fan-out.
-    "FANOUT_ROWS_PER_SECOND": env_int("SEARCHSYNC_FANOUT_ROWS_PER_SECOND", 5000),
-}
 _BACKFILL_BEAT = {
     "backfills-resume": {"task": "backfills.tasks.resume_stalled_backfills", "schedule": 30.0},
     "cutovers-retire": {"task": "backfills.tasks.retire_cutover_indices", "schedule": 600.0},
@@ -312,12 +254,6 @@ _BACKFILL_BEAT = {
 }
 
 # alerts: freshness, drift, dead letters, replication slots.
-SEARCHSYNC_ALERTS = {
-    # Alerts are POSTed here as JSON when they open and when they resolve; empty = console only.
-    "WEBHOOK_URL": env("SEARCHSYNC_ALERT_WEBHOOK_URL", ""),
-    "WEBHOOK_TIMEOUT_S": env_float("SEARCHSYNC_ALERT_WEBHOOK_TIMEOUT_S", 5.0),
-    "FRESHNESS_WINDOW_S": env_int("SEARCHSYNC_ALERT_FRESHNESS_WINDOW_S", 300),
-}
 _ALERTS_BEAT = {"alerts-evaluate": {"task": "indexing.tasks.evaluate_alerts", "schedule": 30.0}}
 
 # audit: events anyone can repeat (failed logins, lockouts, refusals) are recorded bounded (audit/bounded.py):
@@ -328,17 +264,6 @@ SEARCHSYNC_AUDIT = {
     "REPEAT_MAX_ROWS": env_int("SEARCHSYNC_AUDIT_REPEAT_MAX_ROWS", 100),
 }
 _AUDIT_BEAT = {"audit-repeat-summaries": {"task": "audit.tasks.summarise_repeated_events", "schedule": 60.0}}
-
-# Debezium: who publishes the outbox, Kafka Connect, replication slots.
-SEARCHSYNC_DEBEZIUM = {
-    # "relay" publishes the outbox with the built-in relay; "debezium" leaves it to Debezium's
-    # outbox event router reading the WAL (the --cdc worker then starts no relay).
-    "PUBLISHER": env("SEARCHSYNC_PUBLISHER", "relay"),
-    "CONNECT_URL": env("SEARCHSYNC_CONNECT_URL", "http://127.0.0.1:8083"),
-    "SLOT_PREFIX": env("SEARCHSYNC_SLOT_PREFIX", "searchsync"),
-    # Retained WAL past which a replication slot raises an alert (an abandoned slot fills the disk).
-    "SLOT_LAG_ALERT_BYTES": env_int("SEARCHSYNC_SLOT_LAG_ALERT_BYTES", 512 * 1024 * 1024),
-}
 
 
 # --- Celery -------------------------------------------------------------------

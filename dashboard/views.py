@@ -9,18 +9,18 @@ from django.views.decorators.http import require_GET
 from indexing.observability.overview import all_index_statuses, cluster_status
 
 from .dependencies import recent_checks
+from indexing.conf import searchsync_settings
 
 
 def _indices_context() -> dict:
     from indexing.control.connectors import replication_slots
     from indexing.models import Alert
 
-    from django.conf import settings
 
     from indexing.core.liveness import live_relays
 
     try:
-        relays = live_relays() if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay" else None
+        relays = live_relays() if searchsync_settings.PUBLISHER == "relay" else None
     except Exception:  # Redis down: the dependencies panel says so
         relays = None
     return {

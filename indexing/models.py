@@ -16,6 +16,7 @@ import uuid
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Now
+from indexing.conf import searchsync_settings
 
 
 class OutboxEvent(models.Model):
@@ -97,9 +98,8 @@ class IndexBlueprint(models.Model):
 
     @property
     def topic(self) -> str:
-        from django.conf import settings
 
-        return self.source_topic or f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{self.aggregate_type}"
+        return self.source_topic or f"{searchsync_settings.TOPIC_PREFIX}{self.aggregate_type}"
 
     @property
     def fed_by_table_changes(self) -> bool:
@@ -107,15 +107,13 @@ class IndexBlueprint(models.Model):
 
     @property
     def consumer_group(self) -> str:
-        from django.conf import settings
 
-        return f"{settings.SEARCHSYNC['CONSUMER_GROUP_PREFIX']}{self.name}"
+        return f"{searchsync_settings.CONSUMER_GROUP_PREFIX}{self.name}"
 
     @property
     def threshold_ms(self) -> int:
-        from django.conf import settings
 
-        return self.freshness_threshold_ms or settings.SEARCHSYNC["FRESHNESS_THRESHOLD_MS"]
+        return self.freshness_threshold_ms or searchsync_settings.FRESHNESS_THRESHOLD_MS
 
     def physical_name(self, number: int) -> str:
         return f"{self.name}_v{number}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
 from indexing.observability import freshness
 from indexing.models import DeadLetter, IndexBlueprint
 from indexing.core.redis_store import get_redis
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def canary_round(blueprint_id: int) -> float | None:
     blueprint = IndexBlueprint.objects.get(pk=blueprint_id)
     if not blueprint.canary_payload or blueprint.live_index() is None:
         return None
-    timeout = settings.SEARCHSYNC["CANARY_TIMEOUT_S"]
+    timeout = searchsync_settings.CANARY_TIMEOUT_S
     lock = get_redis().lock(f"searchsync:canary:{blueprint.name}", timeout=timeout + 10, blocking=False)
     if not lock.acquire(blocking=False):
         return None

@@ -27,8 +27,8 @@ def webhook(settings):
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings.SEARCHSYNC_ALERTS = {**settings.SEARCHSYNC_ALERTS,
-                                  "WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook"}
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC,
+                           "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook"}
     yield received
     server.shutdown()
 
@@ -70,8 +70,8 @@ def test_drift_and_dead_letter_alerts(products_blueprint, webhook):
 
 
 def test_unreachable_webhook_is_recorded_and_the_alert_stands(products_blueprint, settings, admin_client, engine):
-    settings.SEARCHSYNC_ALERTS = {**settings.SEARCHSYNC_ALERTS, "WEBHOOK_URL": "http://127.0.0.1:1/hook",
-                                  "WEBHOOK_TIMEOUT_S": 1}
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "ALERT_WEBHOOK_URL": "http://127.0.0.1:1/hook",
+                           "ALERT_WEBHOOK_TIMEOUT_S": 1}
     freshness.record(products_blueprint.name, "event", [9000.0])
     alerts.evaluate(products_blueprint)
     alert = Alert.objects.get()

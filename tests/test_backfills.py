@@ -143,7 +143,7 @@ def kill_worker_mid_chunk(backfill, after_rows: int):
 
 
 def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, engine, settings):
-    settings.SEARCHSYNC_BACKFILL = {**settings.SEARCHSYNC_BACKFILL, "STALE_CHUNK_S": 60}
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BACKFILL_STALE_CHUNK_S": 60}
     bulk_products(20_000)
     index = products_blueprint.live_index()
     backfill = services.schedule(products_blueprint, target_index=index, chunk_size=20_000, page_size=200,

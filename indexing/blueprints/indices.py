@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -18,6 +17,7 @@ from indexing.blueprints import sidecar
 from indexing.engines import SearchEngine, get_engine
 from indexing.models import BlueprintRevision, DeleteMode, IndexBlueprint, PhysicalIndex
 from indexing.blueprints.sidecar import SidecarSpec
+from indexing.conf import searchsync_settings
 
 CANARY_ENTITY_ID = "__canary__"
 CANARY_TENANT_ID = "__canary__"
@@ -33,7 +33,7 @@ def serving_settings(blueprint: IndexBlueprint) -> dict:
     spec = SidecarSpec.of(getattr(blueprint, "sidecar", None))
     if spec is not None and spec.main_refresh_interval:
         settings["refresh_interval"] = spec.main_refresh_interval
-    replicas = django_settings.SEARCHSYNC.get("INDEX_REPLICAS")
+    replicas = searchsync_settings.INDEX_REPLICAS
     if replicas is not None:
         # the cluster's size, not the blueprint, decides how many copies it can hold
         settings["number_of_replicas"] = replicas

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
-from django.conf import settings
 from django.db import connections
 
 from indexing.models import IndexBlueprint
+from indexing.conf import searchsync_settings
 
 OUTBOX_PUBLICATION = "searchsync_outbox"
 TABLES_PUBLICATION = "searchsync_tables"
@@ -42,7 +42,7 @@ def _database() -> dict:
 
 
 def outbox_connector_config(slot: str, topic_prefix: str | None = None) -> dict:
-    prefix = topic_prefix if topic_prefix is not None else settings.SEARCHSYNC["TOPIC_PREFIX"]
+    prefix = topic_prefix if topic_prefix is not None else searchsync_settings.TOPIC_PREFIX
     return {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         **_database(),
@@ -86,12 +86,12 @@ def oversized_record_handling() -> dict:
     (errors.tolerance=all, KIP-779 for producer errors) instead of failing the task; source
     connectors have no DLQ topic, and reconciliation reports such a document as missing.
     """
-    limit = str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])
+    limit = str(searchsync_settings.MAX_MESSAGE_BYTES)
     return {
         # Needs the worker's connector.client.config.override.policy=All (set by devstack/lib/connect.sh).
         "producer.override.max.request.size": limit,
         "topic.creation.default.replication.factor": "-1",
-        "topic.creation.default.partitions": str(settings.SEARCHSYNC["TOPIC_PARTITIONS"]),
+        "topic.creation.default.partitions": str(searchsync_settings.TOPIC_PARTITIONS),
         "topic.creation.default.max.message.bytes": limit,
         "errors.tolerance": "all",
         "errors.log.enable": "true",
@@ -130,7 +130,7 @@ def table_topic(topic_prefix: str, table: str = "public.catalog_product") -> str
 
 
 def _url(path: str) -> str:
-    return settings.SEARCHSYNC_DEBEZIUM["CONNECT_URL"].rstrip("/") + path
+    return searchsync_settings.CONNECT_URL.rstrip("/") + path
 
 
 def _request(method: str, path: str, **kwargs):
@@ -191,7 +191,7 @@ class SlotHealth:
 
     @property
     def alarming(self) -> bool:
-        return self.retained_bytes > settings.SEARCHSYNC_DEBEZIUM["SLOT_LAG_ALERT_BYTES"]
+        return self.retained_bytes > searchsync_settings.SLOT_LAG_ALERT_BYTES
 
 
 def replication_slots() -> list[SlotHealth]:

@@ -17,7 +17,6 @@ import json
 import re
 import uuid
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
@@ -28,6 +27,7 @@ from indexing.models import BlueprintRevision, IndexBlueprint
 from indexing.blueprints.sidecar import SidecarSpec
 from indexing.blueprints.sources import get_source
 from indexing.blueprints.table_sources import blueprint_source
+from indexing.conf import searchsync_settings
 
 SCRATCH_PREFIX = "searchsync-scratch-"
 SAMPLE_ROWS = 50
@@ -192,7 +192,7 @@ def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEn
         source = blueprint_source(blueprint)  # samples shaped as the blueprint's own events
     except LookupError:
         source = get_source(blueprint.source_model)  # LSN-versioned table changes: the row's fields all the same
-    rows = source.model.objects.using(settings.SEARCHSYNC_REPLICA_ALIAS).order_by("-pk")[:SAMPLE_ROWS]
+    rows = source.model.objects.using(searchsync_settings.REPLICA_ALIAS).order_by("-pk")[:SAMPLE_ROWS]
     actions = []
     for row in rows:
         event = source.to_event(row)

@@ -14,6 +14,7 @@ import time
 
 from indexing.core import stats
 from indexing.core.redis_store import get_redis
+from indexing.conf import searchsync_settings
 
 RELAY_KEY = "searchsync:relay-heartbeat"
 SUPERVISOR_KEY = "searchsync:supervisor:{thread}"
@@ -78,12 +79,11 @@ RELAY_THREAD = "outbox-relay"
 def pipeline_liveness(blueprint_names: list[str]) -> dict:
     """What /healthz reports: live consumers per enabled blueprint and live relays; ``ok`` is False
     when any blueprint has no consumer (or the relay publishes and none is alive)."""
-    from django.conf import settings
 
     consumers = {name: live_consumers(name) for name in blueprint_names}
     body: dict = {"consumers": consumers}
     ok = all(consumers.values())
-    if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
+    if searchsync_settings.PUBLISHER == "relay":
         body["relays"] = live_relays()
         ok = ok and body["relays"] > 0
     body["ok"] = ok

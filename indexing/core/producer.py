@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 from django.conf import settings
+from indexing.conf import searchsync_settings
 
 
 def producer_config(**overrides) -> dict:
@@ -21,7 +22,7 @@ def producer_config(**overrides) -> dict:
         # entity lands in the same partition whichever publisher sent it.
         "partitioner": "murmur2_random",
         # Bigger messages are refused locally (MSG_SIZE_TOO_LARGE): the relay dead-letters them.
-        "message.max.bytes": settings.SEARCHSYNC["MAX_MESSAGE_BYTES"],
+        "message.max.bytes": searchsync_settings.MAX_MESSAGE_BYTES,
     }
     config.update(overrides)
     return config

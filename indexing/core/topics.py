@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
 from indexing.core.backoff import backoff_delay
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def admin_client() -> AdminClient:
 
 
 def topic_for(aggregate_type: str) -> str:
-    return f"{settings.SEARCHSYNC['TOPIC_PREFIX']}{aggregate_type}"
+    return f"{searchsync_settings.TOPIC_PREFIX}{aggregate_type}"
 
 
 def topic_config() -> dict:
@@ -27,17 +28,17 @@ def topic_config() -> dict:
     an ``acks=all`` produce is acknowledged once two brokers hold it: one broker can restart or
     die without losing an acknowledged event or stopping the producers."""
     # The topic accepts whatever the publishers may send (see MAX_MESSAGE_BYTES).
-    config = {"max.message.bytes": str(settings.SEARCHSYNC["MAX_MESSAGE_BYTES"])}
-    if settings.SEARCHSYNC["TOPIC_MIN_INSYNC_REPLICAS"]:
-        config["min.insync.replicas"] = str(settings.SEARCHSYNC["TOPIC_MIN_INSYNC_REPLICAS"])
+    config = {"max.message.bytes": str(searchsync_settings.MAX_MESSAGE_BYTES)}
+    if searchsync_settings.TOPIC_MIN_INSYNC_REPLICAS:
+        config["min.insync.replicas"] = str(searchsync_settings.TOPIC_MIN_INSYNC_REPLICAS)
     return config
 
 
 def ensure_topic(topic: str, partitions: int | None = None, timeout: float = 15.0) -> None:
-    partitions = partitions or settings.SEARCHSYNC["TOPIC_PARTITIONS"]
+    partitions = partitions or searchsync_settings.TOPIC_PARTITIONS
     admin = admin_client()  # keep a reference: a collected client cancels its pending futures
     config = topic_config()
-    replication = settings.SEARCHSYNC["TOPIC_REPLICATION_FACTOR"]
+    replication = searchsync_settings.TOPIC_REPLICATION_FACTOR
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication,
                                             config=config)],
                                            operation_timeout=timeout, request_timeout=timeout)

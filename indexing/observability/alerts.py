@@ -11,20 +11,20 @@ from __future__ import annotations
 import logging
 
 import requests
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from indexing.observability import freshness
 from indexing.models import Alert, DeadLetter, IndexBlueprint, Reconciliation
 from indexing.core.redis_store import get_redis
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_MARK = "searchsync:alerts:dead-letters:{name}"
 
 
 def notify(alert: Alert, event: str) -> None:
-    url = settings.SEARCHSYNC_ALERTS["WEBHOOK_URL"]
+    url = searchsync_settings.ALERT_WEBHOOK_URL
     if not url:
         return
     body = {"event": event, "blueprint": alert.blueprint.name if alert.blueprint else None, "subject": alert.subject,
@@ -32,7 +32,7 @@ def notify(alert: Alert, event: str) -> None:
             "message": alert.message, "value": alert.value, "opened_at": alert.opened_at.isoformat(),
             "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None}
     try:
-        response = requests.post(url, json=body, timeout=settings.SEARCHSYNC_ALERTS["WEBHOOK_TIMEOUT_S"])
+        response = requests.post(url, json=body, timeout=searchsync_settings.ALERT_WEBHOOK_TIMEOUT_S)
         response.raise_for_status()
         Alert.objects.filter(pk=alert.pk).update(notified=True, notify_error="")
     except requests.RequestException as exc:
@@ -69,7 +69,7 @@ def clear(blueprint: IndexBlueprint | None, condition: str, subject: str = "") -
 def evaluate(blueprint: IndexBlueprint) -> list[str]:
     """Open or clear each condition of one blueprint; returns the conditions now open."""
     open_now = []
-    window = settings.SEARCHSYNC_ALERTS["FRESHNESS_WINDOW_S"]
+    window = searchsync_settings.ALERT_FRESHNESS_WINDOW_S
     worst, past = freshness.breaches(blueprint, window)
     if past:
         source, p99, limit = max(past, key=lambda b: b[1] - b[2])

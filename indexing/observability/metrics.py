@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from indexing.observability import freshness
 from indexing.core import liveness, stats
 from indexing.models import DeadLetter, IndexBlueprint, OutboxEvent
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,6 @@ class SearchsyncCollector:
         yield paused
 
     def _liveness(self, blueprints):
-        from django.conf import settings
 
         up = GaugeMetricFamily("searchsync_consumers_live",
                                "Consumers with a fresh heartbeat; 0 means nothing indexes this blueprint.",
@@ -76,7 +76,7 @@ class SearchsyncCollector:
         for bp in blueprints:
             up.add_metric([bp.name], liveness.live_consumers(bp.name))
         yield up
-        if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
+        if searchsync_settings.PUBLISHER == "relay":
             yield GaugeMetricFamily("searchsync_relays_live", "Outbox relays with a fresh heartbeat.",
                                     value=liveness.live_relays())
         failures = CounterMetricFamily("searchsync_pipeline_thread_failures",

@@ -20,7 +20,6 @@ import uuid
 from datetime import timedelta
 
 from confluent_kafka import KafkaException
-from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
@@ -31,14 +30,15 @@ from indexing.core.producer import build_producer
 from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
 from indexing.outbox.wakeup import wait_for_wakeup
 from indexing.core.topics import ensure_topic, topic_for
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
     def __init__(self, batch_size: int | None = None, poll_s: float | None = None, delivery_timeout_s: float = 35.0):
-        self.batch_size = batch_size or settings.SEARCHSYNC["RELAY_BATCH_SIZE"]
-        self.poll_s = poll_s if poll_s is not None else settings.SEARCHSYNC["RELAY_POLL_S"]
+        self.batch_size = batch_size or searchsync_settings.RELAY_BATCH_SIZE
+        self.poll_s = poll_s if poll_s is not None else searchsync_settings.RELAY_POLL_S
         self.delivery_timeout_s = delivery_timeout_s
         self.producer = build_producer()
         self._known_topics: set[str] = set()
@@ -200,11 +200,11 @@ class OutboxRelay:
 
 def clean_published(retention: timedelta | None = None, batch: int = 10_000) -> int:
     """Delete rows published longer ago than the retention window, in bounded batches."""
-    retention = retention or timedelta(hours=settings.SEARCHSYNC["OUTBOX_RETENTION_HOURS"])
+    retention = retention or timedelta(hours=searchsync_settings.OUTBOX_RETENTION_HOURS)
     cutoff = timezone.now() - retention
     # With Debezium publishing, rows are never marked: the WAL carried them, age is what counts.
     old = (OutboxEvent.objects.filter(created_at__lt=cutoff)
-           if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "debezium"
+           if searchsync_settings.PUBLISHER == "debezium"
            else OutboxEvent.objects.filter(published_at__lt=cutoff))
     deleted = 0
     while True:

@@ -25,6 +25,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def wakeup_key(using: str = "default") -> str:
 
 def request_wakeup(using: str = "default") -> None:
     """Wake the relay after the current transaction commits; once per transaction however many rows."""
-    if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] != "relay":
+    if searchsync_settings.PUBLISHER != "relay":
         return  # Debezium reads the WAL; nobody waits for this
     conn = transaction.get_connection(using)
     if any(func is _wake_pending[using] for _, func, _ in conn.run_on_commit):
@@ -87,7 +88,7 @@ class _Pusher:
                 _push_now(key)
             # Under a steady stream of commits, at most one push per interval per process: the first
             # commit after a quiet spell is pushed at once, a busy process adds at most this delay.
-            time.sleep(settings.SEARCHSYNC["RELAY_WAKEUP_INTERVAL_MS"] / 1000)
+            time.sleep(searchsync_settings.RELAY_WAKEUP_INTERVAL_MS / 1000)
 
 
 def _push_now(key: str) -> None:

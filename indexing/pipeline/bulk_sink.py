@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from indexing.core.backoff import backoff_delay
+from indexing.conf import searchsync_settings
 from indexing.engines import BulkAction, BulkItemResult, SearchEngine
 from indexing.models import DeadLetter
 from indexing.pipeline.outcomes import Outcome, classify, dead_letter_reason
@@ -71,11 +72,9 @@ class BulkSink:
     @classmethod
     def from_settings(cls, engine: SearchEngine, *, chunk_size: int | None = None, **callbacks) -> "BulkSink":
         """The retry and chunk settings every writer shares (consumer and backfills alike)."""
-        from django.conf import settings
-
-        cfg = settings.SEARCHSYNC
-        return cls(engine, max_retries=cfg["TRANSIENT_RETRIES"], base_s=cfg["RETRY_BASE_MS"] / 1000,
-                   cap_s=cfg["RETRY_MAX_MS"] / 1000, chunk_size=chunk_size or cfg["BATCH_SIZE"], **callbacks)
+        cfg = searchsync_settings
+        return cls(engine, max_retries=cfg.TRANSIENT_RETRIES, base_s=cfg.RETRY_BASE_MS / 1000,
+                   cap_s=cfg.RETRY_MAX_MS / 1000, chunk_size=chunk_size or cfg.BATCH_SIZE, **callbacks)
 
     def write(self, actions: list[BulkAction], body: bytes | None = None) -> SinkResult:
         """``body``: the actions' bulk body built ahead, for the first attempt (retries build their own)."""

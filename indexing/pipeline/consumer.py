@@ -43,6 +43,7 @@ from indexing.core.backoff import backoff_delay
 from indexing.pipeline.backpressure import BackpressureController
 from indexing.pipeline.commit_order import CommitOrder
 from indexing.blueprints.contracts import Incoming
+from indexing.conf import searchsync_settings
 from indexing.engines import SearchEngine, get_engine
 from indexing.models import IndexBlueprint
 from indexing.pipeline.processor import BatchProcessor
@@ -84,17 +85,17 @@ def commit_offsets(messages: list[Incoming], owned: set[tuple[str, int]]) -> lis
 class IndexingConsumer:
     def __init__(self, blueprint: IndexBlueprint, engine: SearchEngine | None = None, *,
                  batch_size: int | None = None, batch_wait_ms: int | None = None, consumer_overrides: dict | None = None):
-        cfg = settings.SEARCHSYNC
+        cfg = searchsync_settings
         self.blueprint = blueprint
         self.engine = engine or get_engine()
-        self.batch_wait_s = (batch_wait_ms or cfg["BATCH_WAIT_MS"]) / 1000
+        self.batch_wait_s = (batch_wait_ms or cfg.BATCH_WAIT_MS) / 1000
         self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.backpressure = BackpressureController(
             self.engine,
-            max_batch=batch_size or cfg["BATCH_SIZE"],
-            min_batch=min(cfg["MIN_BATCH_SIZE"], batch_size or cfg["BATCH_SIZE"]),
-            queue_ratio=cfg["BACKPRESSURE_QUEUE_RATIO"],
-            check_interval_s=cfg["BACKPRESSURE_CHECK_S"],
+            max_batch=batch_size or cfg.BATCH_SIZE,
+            min_batch=min(cfg.MIN_BATCH_SIZE, batch_size or cfg.BATCH_SIZE),
+            queue_ratio=cfg.BACKPRESSURE_QUEUE_RATIO,
+            check_interval_s=cfg.BACKPRESSURE_CHECK_S,
         )
         self.sink = BulkSink.from_settings(
             self.engine,
@@ -109,7 +110,7 @@ class IndexingConsumer:
         self._stop = threading.Event()
         self._last_state = 0.0
         self.batches = 0
-        self.bulks_in_flight = max(1, cfg.get("BULKS_IN_FLIGHT", 1))
+        self.bulks_in_flight = max(1, cfg.BULKS_IN_FLIGHT)
         self.order = CommitOrder()
         self._in_flight: deque[tuple[int, list[Incoming], Future]] = deque()
         self._bulks = ThreadPoolExecutor(max_workers=self.bulks_in_flight, thread_name_prefix=f"bulk-{blueprint.name}")

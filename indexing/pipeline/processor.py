@@ -16,7 +16,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.conf import settings
 
 from indexing.pipeline import dead_letters
 from indexing.core import freshness_samples
@@ -28,6 +27,7 @@ from indexing.models import EventFormat, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
 from indexing.blueprints.sources import get_source
 from indexing.pipeline.writer import WritePlan, plan_writes, prebuild_body, send_writes, write_targets
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class BatchProcessor:
     def __init__(self, blueprint: IndexBlueprint, sink: BulkSink):
         self.blueprint = blueprint
         self.sink = sink
-        self.max_document_bytes = settings.SEARCHSYNC["MAX_DOCUMENT_BYTES"]
+        self.max_document_bytes = searchsync_settings.MAX_DOCUMENT_BYTES
 
     def _reload_blueprint(self) -> None:
         # Schema, builder and delete mode may be changed by an operator while we run.

@@ -29,7 +29,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from django.conf import settings
 
 from indexing.pipeline import dead_letters, visibility
 from indexing.blueprints import sidecar
@@ -39,6 +38,7 @@ from indexing.blueprints.documents import drop_unmapped, get_builder, record_unm
 from indexing.engines import BulkAction, bulk_body, serialize_document
 from indexing.models import DeadLetter, DeleteMode, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
+from indexing.conf import searchsync_settings
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
                 events: Iterable[tuple[Incoming | None, Event]], *,
                 max_document_bytes: int | None = None) -> WritePlan:
     """The Python half of a write (build, drop unmapped, size check); no I/O, so it can overlap a bulk in flight."""
-    limit = max_document_bytes or settings.SEARCHSYNC["MAX_DOCUMENT_BYTES"]
+    limit = max_document_bytes or searchsync_settings.MAX_DOCUMENT_BYTES
     plan = WritePlan()
     result, actions, owners, samples = plan.result, plan.actions, plan.owners, plan.samples
     builder = get_builder(blueprint.document_builder)

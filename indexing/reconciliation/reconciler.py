@@ -7,7 +7,6 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -35,6 +34,7 @@ from indexing.reconciliation.reading import (
     row_chunks,
 )
 from indexing.reconciliation.tally import Tally
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Reconciler:
         self.chunk_size = chunk_size
         self.source = self.model = None  # resolved in run(), where a failure lands on the report
         self.joined_fields: tuple = ()
-        self.replica = settings.SEARCHSYNC_REPLICA_ALIAS
+        self.replica = searchsync_settings.REPLICA_ALIAS
         self.tally = Tally()
         self.pacer = Pacer(report.rows_per_second)
         self.lock = run_lock(report.index_name)

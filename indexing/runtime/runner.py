@@ -12,11 +12,11 @@ import logging
 import threading
 from typing import Callable
 
-from django.conf import settings
 
 from indexing.core.liveness import RELAY_THREAD, consumer_thread
 from indexing.models import IndexBlueprint
 from indexing.runtime.supervisor import Supervisor, SupervisorPolicy
+from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class PipelineRunner:
                  on_fatal: Callable[[str, str], None] | None = None, policy: SupervisorPolicy | None = None):
         self.with_relay = relay
         self.with_consumers = consumers
-        self.blueprint_names = blueprints if blueprints is not None else settings.SEARCHSYNC["CDC_BLUEPRINTS"]
+        self.blueprint_names = blueprints if blueprints is not None else searchsync_settings.CDC_BLUEPRINTS
         self.stop_event = threading.Event()
         self.supervisor = Supervisor(self.stop_event, policy=policy, on_fatal=on_fatal)
 
@@ -53,7 +53,7 @@ class PipelineRunner:
 
         tune_for_streaming()
 
-        if self.with_relay and settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "relay":
+        if self.with_relay and searchsync_settings.PUBLISHER == "relay":
             self.supervisor.spawn(RELAY_THREAD, lambda: OutboxRelay().run)
         for blueprint in self._blueprints():
             # Each (re)start gets a fresh consumer: a closed Kafka client cannot be reused.

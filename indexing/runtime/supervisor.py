@@ -37,11 +37,10 @@ class SupervisorPolicy:
 
     @classmethod
     def from_settings(cls) -> "SupervisorPolicy":
-        from django.conf import settings
+        from indexing.conf import searchsync_settings as cfg
 
-        cfg = settings.SEARCHSYNC
-        return cls(cfg.get("SUPERVISOR_MAX_FAILURES", 5), cfg.get("SUPERVISOR_WINDOW_S", 300.0),
-                   cfg.get("SUPERVISOR_BACKOFF_BASE_S", 1.0), cfg.get("SUPERVISOR_BACKOFF_MAX_S", 30.0))
+        return cls(cfg.SUPERVISOR_MAX_FAILURES, cfg.SUPERVISOR_WINDOW_S,
+                   cfg.SUPERVISOR_BACKOFF_BASE_S, cfg.SUPERVISOR_BACKOFF_MAX_S)
 
     def restart_delay(self, attempt: int) -> float:
         # The base is a floor: a crash loop never spins faster than once per base interval.

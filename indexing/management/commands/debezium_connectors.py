@@ -6,11 +6,11 @@ the blueprint consumes. Safe to run again at every start: standalone Connect
 keeps offsets in a file but not REST-created connectors.
 """
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from indexing.control import connectors
 from indexing.models import EventFormat, IndexBlueprint
+from indexing.conf import searchsync_settings
 
 
 class Command(BaseCommand):
@@ -20,9 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--remove", action="store_true", help="Delete the connectors and drop their slots.")
 
     def handle(self, *, remove, **options):
-        prefix = settings.SEARCHSYNC_DEBEZIUM["SLOT_PREFIX"]
+        prefix = searchsync_settings.SLOT_PREFIX
         wanted = {}
-        if settings.SEARCHSYNC_DEBEZIUM["PUBLISHER"] == "debezium":
+        if searchsync_settings.PUBLISHER == "debezium":
             wanted[f"{prefix}-outbox"] = connectors.outbox_connector_config(f"{prefix}_outbox")
         for blueprint in IndexBlueprint.objects.filter(enabled=True, event_format=EventFormat.DEBEZIUM_TABLE):
             topic_prefix = blueprint.topic.rsplit(".public.", 1)[0]

@@ -1,0 +1,142 @@
+"""searchsync's settings: each one declared once, with its environment variable, type, default and meaning.
+
+Code reads attributes of ``searchsync_settings`` (``searchsync_settings.BATCH_SIZE``), never raw
+keys, in the way DRF's ``api_settings`` works. The values live in one Django setting,
+``SEARCHSYNC``, a dict that ``config/settings.py`` builds from the environment with
+``from_environment()``; a key missing from it takes its declared default, so tests and
+deployments override only what they change (``settings.SEARCHSYNC = {**settings.SEARCHSYNC, ...}``).
+Every attribute is read at access time, so an override applies at once.
+
+The attribute of a setting is its environment variable without the ``SEARCHSYNC_`` prefix:
+``SEARCHSYNC_BACKFILL_STALE_CHUNK_S`` is ``searchsync_settings.BACKFILL_STALE_CHUNK_S``.
+``manage.py searchsync_settings`` prints them all with their current values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from django.conf import settings as django_settings
+
+PREFIX = "SEARCHSYNC_"
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _optional_int(value: str) -> int | None:
+    return int(value) if value.strip() else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    meaning: str
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def kind(self) -> str:
+        return {int: "int", float: "float", str: "str", _csv: "list", _optional_int: "int or unset"}[self.parse]
+
+
+_MiB = 1024 * 1024
+
+DECLARED: tuple[Setting, ...] = (
+    # --- Kafka topics and consumer groups
+    Setting("TOPIC_PREFIX", "searchsync.", str, "topic of an aggregate = prefix + aggregate type"),
+    Setting("TOPIC_PARTITIONS", 4, int, "partitions of topics searchsync creates"),
+    Setting("TOPIC_REPLICATION_FACTOR", 1, int,
+            "replication factor of topics searchsync creates (3 on a three-broker cluster)"),
+    Setting("TOPIC_MIN_INSYNC_REPLICAS", 0, int,
+            "min.insync.replicas of those topics; 0 keeps the broker's default (2 with replication factor 3)"),
+    Setting("CONSUMER_GROUP_PREFIX", "searchsync-indexer.", str, "group of a blueprint = prefix + name"),
+    # --- the consumer
+    Setting("INDEX_REPLICAS", None, _optional_int,
+            "number_of_replicas of every index searchsync creates; unset: the blueprint's"),
+    Setting("BATCH_SIZE", 2000, int, "consumer batch size"),
+    Setting("BATCH_WAIT_MS", 100, int, "longest wait for a batch's first message"),
+    Setting("BULKS_IN_FLIGHT", 1, int, "bulk requests a consumer keeps in flight while it prepares the next batch"),
+    Setting("MIN_BATCH_SIZE", 10, int, "smallest batch under backpressure"),
+    Setting("TRANSIENT_RETRIES", 8, int,
+            "retries of a 500/502/504 bulk item before it is dead-lettered (429 and 'not ready' retry without limit)"),
+    Setting("RETRY_BASE_MS", 100, int, "exponential backoff with full jitter: first delay"),
+    Setting("RETRY_MAX_MS", 10_000, int, "exponential backoff with full jitter: longest delay"),
+    Setting("MAX_DOCUMENT_BYTES", 1_000_000, int, "larger documents are dead-lettered as too large"),
+    # Above MAX_DOCUMENT_BYTES on purpose: an oversized event still reaches Kafka and the consumer
+    # dead-letters it with its bytes; beyond this the relay dead-letters it.
+    Setting("MAX_MESSAGE_BYTES", 8 * _MiB, int,
+            "largest Kafka message publishers send; max.message.bytes of the topics searchsync creates"),
+    Setting("BACKPRESSURE_QUEUE_RATIO", 0.8, float, "write-queue fill that pauses consumers"),
+    Setting("BACKPRESSURE_CHECK_S", 1.0, float, "how often a consumer reads the node's write queue"),
+    # --- the relay and the outbox
+    Setting("RELAY_BATCH_SIZE", 500, int, "outbox rows the relay publishes per round"),
+    Setting("RELAY_POLL_S", 1.0, float, "longest wait for a wake-up before the relay polls"),
+    Setting("RELAY_WAKEUP_INTERVAL_MS", 20, int,
+            "a process pushes at most one relay wake-up per interval; commits in between coalesce"),
+    Setting("OUTBOX_RETENTION_HOURS", 24.0, float, "published outbox rows are deleted after this"),
+    # --- freshness
+    Setting("FRESHNESS_THRESHOLD_MS", 2000, int, "freshness p99 past which an index turns red"),
+    Setting("CANARY_INTERVAL_S", 5.0, float, "how often a canary is written through each blueprint's pipeline"),
+    Setting("CANARY_TIMEOUT_S", 30.0, float, "a canary not searchable after this counts as lost"),
+    # --- processes
+    Setting("CDC_BLUEPRINTS", [], _csv, "comma-separated blueprints a --cdc worker consumes; empty: all enabled"),
+    Setting("SUPERVISOR_MAX_FAILURES", 5, int,
+            "thread failures within the window that make a worker exit non-zero"),
+    Setting("SUPERVISOR_WINDOW_S", 300.0, float, "the window of SUPERVISOR_MAX_FAILURES"),
+    Setting("SUPERVISOR_BACKOFF_BASE_S", 1.0, float, "restart backoff of a failed pipeline thread: first delay"),
+    Setting("SUPERVISOR_BACKOFF_MAX_S", 30.0, float, "restart backoff of a failed pipeline thread: longest delay"),
+    # --- backfills and cutovers
+    Setting("REPLICA_ALIAS", "replica", str, "database alias backfills, guards and reconciliation read from"),
+    Setting("BACKFILL_DB_LATENCY_BOUND_MS", 500, int, "a slower source page halves the backfill rate"),
+    Setting("BACKFILL_STATEMENT_TIMEOUT_MS", 30_000, int, "statement timeout of backfill reads"),
+    Setting("BACKFILL_STALE_CHUNK_S", 60, int, "a running chunk untouched this long is taken over"),
+    Setting("CUTOVER_ROLLBACK_HOURS", 24.0, float, "how long a cutover can be rolled back"),
+    Setting("FANOUT_ROWS_PER_SECOND", 5000, int,
+            "rows/s of the fan-out a change to a joined row starts; changeable per fan-out"),
+    # --- alerts
+    Setting("ALERT_WEBHOOK_URL", "", str, "where alerts are POSTed as JSON; empty: console only"),
+    Setting("ALERT_WEBHOOK_TIMEOUT_S", 5.0, float, "timeout of an alert webhook call"),
+    Setting("ALERT_FRESHNESS_WINDOW_S", 300, int, "window of the freshness alert's p99"),
+    # --- Debezium
+    Setting("PUBLISHER", "relay", str,
+            "relay or debezium: who moves outbox rows to Kafka (with debezium a --cdc worker starts no relay)"),
+    Setting("CONNECT_URL", "http://127.0.0.1:8083", str, "Kafka Connect's REST API"),
+    Setting("SLOT_PREFIX", "searchsync", str, "prefix of connector and replication slot names"),
+    Setting("SLOT_LAG_ALERT_BYTES", 512 * _MiB, int, "retained WAL past which a slot raises an alert"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in DECLARED}
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every declared setting, parsed from its environment variable or defaulted (config/settings.py)."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for s in DECLARED:
+        raw = environ.get(s.env)
+        values[s.name] = s.parse(raw) if raw is not None else s.default
+    return values
+
+
+class SearchsyncSettings:
+    """Attribute access to the declared settings; an undeclared name is an AttributeError, not a None."""
+
+    def __getattr__(self, name: str) -> Any:
+        declared = BY_NAME.get(name)
+        if declared is None:
+            raise AttributeError(f"{name} is not a searchsync setting (indexing/conf.py declares them)")
+        return getattr(django_settings, "SEARCHSYNC", {}).get(name, declared.default)
+
+    def __dir__(self):
+        return list(BY_NAME)
+
+
+searchsync_settings = SearchsyncSettings()
