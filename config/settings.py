@@ -159,6 +159,14 @@ DATABASES = {
 DATABASES["default"]["TEST"] = {"NAME": env("SEARCHSYNC_TEST_DB", "test_searchsync")}
 DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
+# Source databases: where indexed rows live when not in searchsync's own database (any language
+# writes them). SEARCHSYNC_SOURCES="shop=postgres://..." makes the aliases source_shop (and
+# source_shop_replica with SEARCHSYNC_SOURCE_SHOP_REPLICA); see indexing/core/source_databases.py.
+from indexing.core.source_databases import django_databases, parse as parse_sources  # noqa: E402
+
+SEARCHSYNC_SOURCE_DATABASES = parse_sources()
+DATABASES.update(django_databases(SEARCHSYNC_SOURCE_DATABASES, dj_database_url.parse))
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
