@@ -10,6 +10,8 @@ class AuditConfig(AppConfig):
         from django.db.models.signals import post_save
 
         post_save.connect(_admin_action, sender=LogEntry, dispatch_uid="audit-admin-log")
+        # Declares its repeatable action in every process, so the beat's summaries know it.
+        from . import refusals  # noqa: F401
 
 
 def _admin_action(sender, instance, created, **kwargs):

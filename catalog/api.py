@@ -11,6 +11,7 @@ from indexing.pipeline import read_your_writes
 from indexing.pipeline.read_your_writes import PARAMETERS as WAIT_PARAMETERS, SearchOutcomeSerializer
 
 from . import brands, categories, services
+from .auditing import record_write
 from .models import Brand, Category, Product
 from .permissions import WRITE_PRODUCTS
 from .serializers import (BrandSerializer, BrandUpdateSerializer, CategorySerializer, CategoryUpdateSerializer,
@@ -57,8 +58,9 @@ class ProductViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModel
         wait = read_your_writes.from_request(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with read_your_writes.writing(wait) as written:
+        with read_your_writes.writing(wait) as written, transaction.atomic():
             product = _refusing_foreign_rows(services.create_product, **serializer.validated_data)
+            record_write(request.user, "product", "create", product, serializer.validated_data)
         return Response({**self.get_serializer(product).data, **read_your_writes.answer(wait, written)},
                         status=status.HTTP_201_CREATED)
 
@@ -68,8 +70,9 @@ class ProductViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModel
         product = get_object_or_404(Product, pk=pk)
         serializer = self.get_serializer(product, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        with read_your_writes.writing(wait) as written:
+        with read_your_writes.writing(wait) as written, transaction.atomic():
             product = _refusing_foreign_rows(services.update_product, product.pk, **serializer.validated_data)
+            record_write(request.user, "product", "update", product, serializer.validated_data)
         return Response({**self.get_serializer(product).data, **read_your_writes.answer(wait, written)})
 
     @extend_schema(parameters=WAIT_PARAMETERS, responses=ProductWriteSerializer)
@@ -82,8 +85,9 @@ class ProductViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveModel
     def destroy(self, request, pk=None):
         wait = read_your_writes.from_request(request)
         product = get_object_or_404(Product, pk=pk)
-        with read_your_writes.writing(wait) as written:
+        with read_your_writes.writing(wait) as written, transaction.atomic():
             services.delete_product(product.pk)
+            record_write(request.user, "product", "delete", product)
         if wait is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         # With a wait there is something to say: whether the delete reached search.
@@ -105,26 +109,28 @@ class JoinedRowViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveMod
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        row = self._write(self.create_row, **serializer.validated_data)
+        row = self._write("create", None, self.create_row, **serializer.validated_data)
         return Response(self.serializer_class(row).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         row = get_object_or_404(self.queryset.model, pk=pk)
         serializer = self.get_serializer(row, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        row = self._write(self.update_row, row.pk, **serializer.validated_data)
+        row = self._write("update", row, self.update_row, row.pk, **serializer.validated_data)
         return Response(self.serializer_class(row).data)
 
     def destroy(self, request, pk=None):
         row = get_object_or_404(self.queryset.model, pk=pk)
-        self._write(self.delete_row, row.pk)
+        self._write("delete", row, self.delete_row, row.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @staticmethod
-    def _write(function, *args, **kwargs):
+    def _write(self, verb, row, function, *args, **kwargs):
+        """Run one write and record it in the audit trail, in one transaction."""
         try:
             with transaction.atomic():
-                return function(*args, **kwargs)
+                written = function(*args, **kwargs)
+                record_write(self.request.user, self.audit_kind, verb, row if verb == "delete" else written, kwargs)
+                return written
         except brands.InUse as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         except categories.InvalidMove as exc:
@@ -132,6 +138,7 @@ class JoinedRowViewSet(TenantFiltered, mixins.ListModelMixin, mixins.RetrieveMod
 
 
 class BrandViewSet(JoinedRowViewSet):
+    audit_kind = "brand"
     serializer_class = BrandSerializer
     update_serializer_class = BrandUpdateSerializer
     queryset = Brand.objects.all()
@@ -141,6 +148,7 @@ class BrandViewSet(JoinedRowViewSet):
 
 
 class CategoryViewSet(JoinedRowViewSet):
+    audit_kind = "category"
     serializer_class = CategorySerializer
     update_serializer_class = CategoryUpdateSerializer
     queryset = Category.objects.select_related("parent")

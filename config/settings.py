@@ -124,6 +124,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Gives audit.record() the request's address (and user) wherever it is called from.
     "audit.trail.AuditContextMiddleware",
+    # A logged-in user's change refused with PermissionDenied (console, admin) joins the audit trail.
+    "audit.refusals.RefusalAuditMiddleware",
     # Last, as axes requires: answers a locked-out login with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

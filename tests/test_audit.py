@@ -201,6 +201,49 @@ def test_failed_logins_are_recorded_bounded_per_username_address_and_window(clie
                                                                                     "login.failed.repeats"}
 
 
+def test_refused_changes_are_recorded_bounded_in_the_api_and_the_console(people, client, settings):
+    settings.SEARCHSYNC_AUDIT = {"REPEAT_WINDOW_S": 10**6, "REPEAT_MAX_ROWS": 100}
+    operator = api_as(people["op"])
+    for _ in range(3):
+        assert operator.post("/api/v1/cutovers/7/approve/").status_code == 403
+    refused = AuditEvent.objects.get(action="permission.refused")
+    assert (refused.actor, refused.outcome, refused.target) == ("op", "refused", "POST /api/v1/cutovers/7/approve/")
+    assert "approve_cutover" in refused.details["reason"] and refused.details["view"] == "cutover-approve"
+    client.force_login(people["op"])
+    assert client.post("/cutovers/", {"blueprint": "products"}).status_code == 403
+    console = AuditEvent.objects.get(action="permission.refused", target="POST /cutovers/")
+    assert console.actor == "op" and "approve_cutover" in console.details["reason"]
+    # Reads are not changes, and calls without a user are throttled, not recorded.
+    assert api_as(people["viewer"]).get("/api/v1/audit/").status_code == 403
+    assert APIClient().post("/api/v1/cutovers/7/approve/").status_code == 401
+    assert AuditEvent.objects.filter(action__startswith="permission.refused").count() == 2
+
+
+def test_catalog_writes_through_the_api_are_recorded(people):
+    writer = api_as(people["op"])
+    brand = writer.post("/api/v1/catalog/brands/", {"tenant_id": "t", "name": "Acme"}, format="json").json()["id"]
+    assert writer.patch(f"/api/v1/catalog/brands/{brand}/", {"name": "Acme 2"}, format="json").status_code == 200
+    product = writer.post("/api/v1/catalog/products/", {"tenant_id": "t", "title": "Desk", "price_minor": 1,
+                                                        "available_qty": 1, "brand": brand, "description": "d" * 500},
+                          format="json").json()["id"]
+    assert writer.patch(f"/api/v1/catalog/products/{product}/", {"price_minor": 5}, format="json").status_code == 200
+    assert writer.delete(f"/api/v1/catalog/products/{product}/").status_code == 204
+    assert writer.delete(f"/api/v1/catalog/brands/{brand}/").status_code == 204
+    category = writer.post("/api/v1/catalog/categories/", {"tenant_id": "t", "name": "Home"}, format="json").json()["id"]
+    # A refused write leaves nothing.
+    assert writer.patch(f"/api/v1/catalog/categories/{category}/", {"parent": category}, format="json").status_code == 400
+
+    events = AuditEvent.objects.filter(actor="op").order_by("id")
+    assert [(e.action, e.target) for e in events] == [
+        ("brand.create", f"brand:{brand}"), ("brand.update", f"brand:{brand}"), ("product.create", f"product:{product}"),
+        ("product.update", f"product:{product}"), ("product.delete", f"product:{product}"),
+        ("brand.delete", f"brand:{brand}"), ("category.create", f"category:{category}")]
+    assert events.get(action="brand.update").details == {"tenant_id": "t", "changes": {"name": "Acme 2"}}
+    created = events.get(action="product.create").details["changes"]
+    assert created["brand"] == brand and created["description"] == "d" * 200 + "…"
+    assert all(e.ip_address == "127.0.0.1" for e in events)
+
+
 def test_client_address_trusts_only_the_configured_proxies(settings, rf):
     request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.9", REMOTE_ADDR="10.0.0.1")
     settings.SEARCHSYNC_TRUSTED_PROXIES = 0
