@@ -87,6 +87,11 @@ class IndexBlueprint(models.Model):
     revision = models.PositiveIntegerField(default=1, help_text="Number of the revision the live index was built from.")
     registered_as = models.CharField(max_length=100, blank=True,
                                      help_text="Registered definition (files next to the owning app's code) it follows.")
+    # A blueprint declared in files over a table or view (indexing/blueprints/relations.py): where its
+    # rows are and how columns become fields; empty for a blueprint registered by Python code.
+    relation = models.JSONField(default=dict, blank=True)
+    declared_from = models.CharField(max_length=500, blank=True,
+                                     help_text="The folder a declared blueprint was proposed from.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -156,7 +161,7 @@ class BlueprintRevision(models.Model):
     builder, delete mode and golden queries, with who proposed it, when and why."""
 
     DEFINITION_KEYS = ("settings", "mappings", "event_schema", "document_builder", "delete_mode", "golden_queries",
-                       "sidecar")
+                       "sidecar", "relation")
 
     blueprint = models.ForeignKey(IndexBlueprint, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()

@@ -39,6 +39,18 @@ class Source:
     stamp_field: str | None = None
     # Primary keys read on a database alias → their events, without model instances (backfill pages).
     ids_to_events: Callable[[Sequence, str], list[Event]] | None = None
+    # The database aliases its rows are read on: the source database's primary (confirmations,
+    # repairs) and its replica (backfills, reconciliation, guards); None: searchsync's replica alias.
+    database: str = "default"
+    replica: str | None = None
+
+    @property
+    def replica_alias(self) -> str:
+        if self.replica:
+            return self.replica
+        from indexing.conf import searchsync_settings
+
+        return searchsync_settings.REPLICA_ALIAS
 
     def events(self, rows) -> list[Event]:
         rows = list(rows)

@@ -50,7 +50,7 @@ class NothingToPropose(Exception):
 
 # Keys added after revisions were first recorded: absent or empty, they leave the content hash
 # (and the diff) as it was, so an unchanged definition is never proposed again.
-OPTIONAL_KEYS = {"sidecar": {}}
+OPTIONAL_KEYS = {"sidecar": {}, "relation": {}}
 
 
 def canonical(definition: dict) -> dict:
