@@ -78,6 +78,8 @@ if SEARCHSYNC_HTTPS:
     # /healthz and /metrics are probed over plain HTTP from inside the network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
+# The Content-Security-Policy header (config/csp.py has the default); set to an empty value for none.
+SEARCHSYNC_CONTENT_SECURITY_POLICY = env("SEARCHSYNC_CONTENT_SECURITY_POLICY")
 X_FRAME_OPTIONS = "DENY"
 # A request body larger than this is answered 413 instead of being read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
@@ -106,6 +108,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer: scripts from this site only (config/csp.py).
+    "config.csp.ContentSecurityPolicyMiddleware",
     # 413 for an oversized body before any view or parser reads it.
     "config.middleware.RequestBodyLimitMiddleware",
     # Serves static files in every deployment without a separate web server.
@@ -218,6 +222,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from the public validator: the page loads nothing from other sites (Content-Security-Policy).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     # Error answers (400/401/403/404/409/503) documented once for every operation.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_error_responses"],

@@ -146,3 +146,15 @@ def test_tokens_of_other_users_cannot_be_revoked(operator, client, django_user_m
     client.force_login(operator)
     client.post(f"/tokens/{key}/revoke/")
     assert AuthToken.objects.filter(user=other).exists()
+
+
+def test_answers_carry_a_content_security_policy_that_settings_can_replace(client, operator_api, settings):
+    from config.csp import DEFAULT_POLICY
+
+    for answer in (client.get("/accounts/login/"), operator_api.get("/api/v1/"), APIClient().get("/api/v1/")):
+        assert answer["Content-Security-Policy"] == DEFAULT_POLICY
+    assert "script-src 'self';" in DEFAULT_POLICY and "frame-ancestors 'none'" in DEFAULT_POLICY
+    settings.SEARCHSYNC_CONTENT_SECURITY_POLICY = "default-src 'self'; report-uri /csp"
+    assert client.get("/accounts/login/")["Content-Security-Policy"] == "default-src 'self'; report-uri /csp"
+    settings.SEARCHSYNC_CONTENT_SECURITY_POLICY = ""
+    assert "Content-Security-Policy" not in client.get("/accounts/login/")
