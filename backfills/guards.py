@@ -17,7 +17,6 @@ from indexing.models import PhysicalIndex
 from indexing.blueprints.table_sources import blueprint_source
 
 from .models import GoldenQuery
-from indexing.conf import searchsync_settings
 
 
 @dataclass
@@ -40,7 +39,7 @@ def count_parity(index: PhysicalIndex, engine: SearchEngine, attempts: int = 5, 
     name = name or index.name
     for attempt in range(attempts):
         engine.refresh(name)
-        db = source.model.objects.using(searchsync_settings.REPLICA_ALIAS).count()
+        db = source.model.objects.using(source.replica_alias).count()
         docs = engine.count(name, query)
         if db == docs:
             break
@@ -55,7 +54,7 @@ def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int 
     """Random rows must be in the index at their version (or newer: a write may land meanwhile)."""
     source = blueprint_source(index.blueprint)
     name = name or index.name
-    rows = list(source.model.objects.using(searchsync_settings.REPLICA_ALIAS).order_by("?").values_list("pk", source.version_field)[:size])
+    rows = list(source.model.objects.using(source.replica_alias).order_by("?").values_list("pk", source.version_field)[:size])
     engine.refresh(name)
     ids = [str(pk) for pk, _ in rows]
     hits = engine.search(name, {"size": len(ids) or 1, "version": True, "_source": ["deleted"],
@@ -66,7 +65,7 @@ def reconciliation_sample(index: PhysicalIndex, engine: SearchEngine, size: int 
         doc = found.get(str(pk))
         if doc is None or doc[1] or doc[0] < version:
             # Re-read: the row may have changed or gone since it was sampled.
-            current = source.model.objects.using(searchsync_settings.REPLICA_ALIAS).filter(pk=pk).values_list(source.version_field, flat=True).first()
+            current = source.model.objects.using(source.replica_alias).filter(pk=pk).values_list(source.version_field, flat=True).first()
             if current is not None and (doc is None or doc[1] or doc[0] < current):
                 drift.append(str(pk))
     return GuardResult("reconciliation sample" if name == index.name else f"reconciliation sample: {name}", not drift,

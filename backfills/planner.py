@@ -5,24 +5,25 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Max, Min
 
-from indexing.blueprints.sources import get_source
+from indexing.blueprints.table_sources import blueprint_source
 
 from . import selection as selections
 from .models import Backfill, BackfillProgress
-from indexing.conf import searchsync_settings
 
 
-def source_alias(backfill: Backfill) -> str:
-    """Where a backfill reads. A fan-out reads the primary: a replica behind the change that started
-    it would re-emit the old state, which versioning then refuses, and the new one would never come."""
+def source_alias(backfill: Backfill, source=None) -> str:
+    """Where a backfill reads: its source database's replica. A fan-out reads the primary: a replica
+    behind the change that started it would re-emit the old state, which versioning then refuses,
+    and the new one would never come."""
+    source = source or blueprint_source(backfill.blueprint)
     if backfill.purpose == Backfill.Purpose.FANOUT:
-        return "default"
-    return searchsync_settings.REPLICA_ALIAS
+        return source.database
+    return source.replica_alias
 
 
 def selected(backfill: Backfill):
-    source = get_source(backfill.blueprint.source_model)
-    qs = source.model.objects.using(source_alias(backfill))
+    source = blueprint_source(backfill.blueprint)
+    qs = source.model.objects.using(source_alias(backfill, source))
     return source, selections.apply(source, qs, backfill.selection)
 
 

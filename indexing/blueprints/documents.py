@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Callable
 
 from indexing.blueprints.contracts import Event
+from indexing.blueprints.relations import declared_builder
 
 DocumentBuilder = Callable[[Event], dict]
 
@@ -42,6 +43,14 @@ def get_builder(name: str) -> DocumentBuilder:
         return _BUILDERS[name]
     except KeyError:
         raise UnknownBuilder(f"no document builder registered as {name!r}; known: {sorted(_BUILDERS)}") from None
+
+
+def builder_for(blueprint) -> DocumentBuilder:
+    """The builder of ``blueprint``: its declared relation's (the row is the document), else the
+    one registered under its ``document_builder`` name."""
+    if getattr(blueprint, "relation", None):
+        return declared_builder(blueprint)
+    return get_builder(blueprint.document_builder)
 
 
 def registered_builders() -> list[str]:

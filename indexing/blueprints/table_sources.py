@@ -22,7 +22,14 @@ from indexing.blueprints.sources import Source, get_source
 
 
 def blueprint_source(blueprint: IndexBlueprint) -> Source:
-    """The source as ``blueprint`` reads it: the registered one, or for table CDC its rows alone."""
+    """The source as ``blueprint`` reads it: the registered one, its declared relation, or for table
+    CDC its rows alone."""
+    if blueprint.relation:
+        from indexing.blueprints.relations import declared_source
+
+        source = declared_source(blueprint)
+        return row_source(source, blueprint.aggregate_type) if blueprint.event_format == EventFormat.DEBEZIUM_TABLE \
+            and source.stamp_field else source
     source = get_source(blueprint.source_model)
     if blueprint.event_format == EventFormat.DEBEZIUM_TABLE:
         return row_source(source, blueprint.aggregate_type)

@@ -25,9 +25,9 @@ from indexing.blueprints.documents import drop_unmapped, get_builder
 from indexing.engines import BulkAction, SearchEngine, get_engine
 from indexing.models import BlueprintRevision, IndexBlueprint
 from indexing.blueprints.sidecar import SidecarSpec
+from indexing.blueprints import relations
 from indexing.blueprints.sources import get_source
 from indexing.blueprints.table_sources import blueprint_source
-from indexing.conf import searchsync_settings
 
 SCRATCH_PREFIX = "searchsync-scratch-"
 SAMPLE_ROWS = 50
@@ -184,15 +184,20 @@ def validate(blueprint: IndexBlueprint, definition: dict, engine: SearchEngine) 
 
 def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEngine, scratch: str,
                    scratch_sidecar: str | None = None) -> int:
-    try:
-        builder = get_builder(definition["document_builder"])
-    except LookupError as exc:
-        raise RevisionRejected(str(exc), cause=f"document_builder {definition['document_builder']!r}") from exc
-    try:
-        source = blueprint_source(blueprint)  # samples shaped as the blueprint's own events
-    except LookupError:
-        source = get_source(blueprint.source_model)  # LSN-versioned table changes: the row's fields all the same
-    rows = source.model.objects.using(searchsync_settings.REPLICA_ALIAS).order_by("-pk")[:SAMPLE_ROWS]
+    if definition.get("relation"):  # a declared relation: samples of the proposed one, not the serving one
+        spec = relations.RelationSpec.of(definition["relation"])
+        source = relations.relation_source(blueprint.name, blueprint.aggregate_type, spec)
+        builder = relations.document_builder(spec)
+    else:
+        try:
+            builder = get_builder(definition["document_builder"])
+        except LookupError as exc:
+            raise RevisionRejected(str(exc), cause=f"document_builder {definition['document_builder']!r}") from exc
+        try:
+            source = blueprint_source(blueprint)  # samples shaped as the blueprint's own events
+        except LookupError:
+            source = get_source(blueprint.source_model)  # LSN-versioned table changes: the row's fields all the same
+    rows = source.model.objects.using(source.replica_alias).order_by("-pk")[:SAMPLE_ROWS]
     actions = []
     for row in rows:
         event = source.to_event(row)

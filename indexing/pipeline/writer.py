@@ -34,7 +34,7 @@ from indexing.pipeline import dead_letters, visibility
 from indexing.blueprints import sidecar
 from indexing.blueprints.contracts import Event, Incoming
 from indexing.pipeline.dead_letters import Letter
-from indexing.blueprints.documents import drop_unmapped, get_builder, record_unmapped, tombstone_document
+from indexing.blueprints.documents import builder_for, drop_unmapped, record_unmapped, tombstone_document
 from indexing.engines import BulkAction, bulk_body, serialize_document
 from indexing.models import DeadLetter, DeleteMode, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
@@ -128,7 +128,7 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
     limit = max_document_bytes or searchsync_settings.MAX_DOCUMENT_BYTES
     plan = WritePlan()
     result, actions, owners, samples = plan.result, plan.actions, plan.owners, plan.samples
-    builder = get_builder(blueprint.document_builder)
+    builder = builder_for(blueprint)
     hard_delete = blueprint.delete_mode == DeleteMode.HARD
 
     def reject(message, reason, error, event, target_index=""):

@@ -7,7 +7,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,7 +34,6 @@ from indexing.reconciliation.reading import (
     row_chunks,
 )
 from indexing.reconciliation.tally import Tally
-from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ class Reconciler:
         self.chunk_size = chunk_size
         self.source = self.model = None  # resolved in run(), where a failure lands on the report
         self.joined_fields: tuple = ()
-        self.replica = searchsync_settings.REPLICA_ALIAS
+        self.replica = self.primary = None  # the source's aliases, resolved with it in run()
         self.tally = Tally()
         self.pacer = Pacer(report.rows_per_second)
         self.lock = run_lock(report.index_name)
@@ -70,6 +69,7 @@ class Reconciler:
                                     error=f"another reconciliation of {report.index_name} is running")
             self.source = blueprint_source(self.blueprint)
             self.model = self.source.model
+            self.replica, self.primary = self.source.replica_alias, self.source.database
             self._reset(report)
             expire_before = timezone.now() - timedelta(hours=self.blueprint.tombstone_retention_hours)
             self.joined_fields = joined_fields_of(self.blueprint, report.index_name, self.source.joined_fields)
@@ -109,7 +109,7 @@ class Reconciler:
             return
         # Confirm on the primary: keep ids whose newest row is still ahead of the index.
         if joined is not None:
-            events = self.source.events(self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale))
+            events = self.source.events(self.model.objects.using(self.primary).filter(pk__in=missing + stale))
             current = {e.entity_id: e.version for e in events}
             now_joined = {e.entity_id: {f: e.payload.get(f) for f in self.joined_fields} for e in events}
             stale = [pk for pk in stale if pk in current and (
@@ -117,7 +117,7 @@ class Reconciler:
         else:
             current = dict(
                 (str(pk), v) for pk, v in
-                self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=missing + stale).values_list(
+                self.model.objects.using(self.primary).filter(pk__in=missing + stale).values_list(
                     "pk", self.source.version_field)
             )
             stale = [pk for pk in stale if pk in current and current[pk] > docs[pk].version]
@@ -138,7 +138,7 @@ class Reconciler:
         orphaned, expired = classify_docs(docs, existing_ids(self.model, self.replica, [d.id for d in docs]), expire_before)
         if orphaned or expired:
             # A row the replica has not received yet must not be deleted from the index.
-            on_primary = existing_ids(self.model, DEFAULT_DB_ALIAS, [d.id for d in orphaned + expired])
+            on_primary = existing_ids(self.model, self.primary, [d.id for d in orphaned + expired])
             orphaned = [d for d in orphaned if d.id not in on_primary]
             expired = [d for d in expired if d.id not in on_primary]
         self.tally.add("orphaned", [d.id for d in orphaned])
@@ -157,15 +157,16 @@ class Reconciler:
         """Upsert events at each row's current version and payload, read from the primary."""
         if not ids:
             return 0
-        with transaction.atomic():
-            rows = list(self.model.objects.using(DEFAULT_DB_ALIAS).filter(pk__in=ids).order_by("pk"))
+        with transaction.atomic(using=self.primary):
+            rows = list(self.model.objects.using(self.primary).filter(pk__in=ids).order_by("pk"))
             events = self.source.events(rows)
             if self._fed_by_table_changes:
                 self._write(events)
             else:
                 for event in events:
                     outbox.emit(aggregate_type=self.blueprint.aggregate_type, aggregate_id=event.entity_id,
-                                version=event.version, payload=event.payload, tenant_id=event.tenant_id)
+                                version=event.version, payload=event.payload, tenant_id=event.tenant_id,
+                                using=self.primary)
         return len(rows)
 
     def _delete_orphans(self, docs: list[IndexDoc]) -> int:
@@ -177,10 +178,10 @@ class Reconciler:
                                entity_id=doc.id, tenant_id=doc.tenant_id, version=doc.version + 1,
                                timestamp=timezone.now(), payload={}) for doc in docs])
             return len(docs)
-        with transaction.atomic():
+        with transaction.atomic(using=self.primary):
             for doc in docs:
                 outbox.emit(aggregate_type=self.blueprint.aggregate_type, aggregate_id=doc.id, version=doc.version + 1,
-                            payload=None, tenant_id=doc.tenant_id, delete=True)
+                            payload=None, tenant_id=doc.tenant_id, delete=True, using=self.primary)
         return len(docs)
 
     @property

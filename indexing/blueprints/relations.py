@@ -1,0 +1,305 @@
+"""Blueprints declared in files over a table or view: no Python on the application's side.
+
+A folder holds ``blueprint.json``::
+
+    {"aggregate_type": "order", "delete_mode": "tombstone",
+     "source": {"database": "default", "relation": "orders_search", "key": "id", "version": "version",
+                "tenant": "tenant_id", "updated_at": "updated_at",
+                "rename": {"customer_email": "email"}, "omit": ["internal_note"]},
+     "golden_queries": [...], "sidecar": {...}}
+
+``mapping.json`` (index settings and a strict mapping) and, optionally, ``event.schema.json``
+(generated from the mapping when absent). The document is the relation's row: its columns become
+fields, renamed or omitted as declared; a view supplies joins. Live events carry the same row as
+their payload (``searchsync_emit(..., to_jsonb(row))``), so a streamed document equals a backfilled
+one. The relation is read through Django's multi-database support: an unmanaged model built from
+the relation's columns, on the source database's aliases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from django.db import connections, models
+
+from indexing.blueprints.contracts import Event, event_type_for
+from indexing.blueprints.sources import Source
+from indexing.core import source_databases
+
+BUILDER = "relation"  # the document_builder of every declared blueprint: the row is the document
+COMMON_FIELDS = ("id", "tenant_id", "version", "updated_at", "deleted")
+INTEGER_TYPES = {"smallint", "integer", "bigint"}
+
+
+class DeclarationError(ValueError):
+    """A blueprint folder that cannot work, with the exact problem."""
+
+
+@dataclass(frozen=True)
+class RelationSpec:
+    database: str
+    relation: str
+    key: str
+    version: str
+    tenant: str | None = None
+    updated_at: str | None = None
+    rename: dict = field(default_factory=dict)
+    omit: tuple = ()
+
+    @classmethod
+    def of(cls, raw: dict) -> "RelationSpec":
+        if not isinstance(raw, dict):
+            raise DeclarationError("blueprint.json: 'source' must be an object")
+        missing = [k for k in ("relation", "key", "version") if not raw.get(k)]
+        if missing:
+            raise DeclarationError(f"blueprint.json: source lacks {', '.join(missing)}")
+        unknown = set(raw) - {"database", "relation", "key", "version", "tenant", "updated_at", "rename", "omit"}
+        if unknown:
+            raise DeclarationError(f"blueprint.json: unknown source keys {sorted(unknown)}")
+        rename, omit = raw.get("rename") or {}, raw.get("omit") or []
+        if not isinstance(rename, dict) or not all(isinstance(v, str) and v for v in rename.values()):
+            raise DeclarationError("blueprint.json: source.rename must map column names to field names")
+        if not isinstance(omit, list):
+            raise DeclarationError("blueprint.json: source.omit must be a list of column names")
+        return cls(database=raw.get("database") or source_databases.DEFAULT, relation=raw["relation"],
+                   key=raw["key"], version=raw["version"], tenant=raw.get("tenant"),
+                   updated_at=raw.get("updated_at"), rename=dict(rename), omit=tuple(omit))
+
+    def as_dict(self) -> dict:
+        return {"database": self.database, "relation": self.relation, "key": self.key, "version": self.version,
+                "tenant": self.tenant, "updated_at": self.updated_at, "rename": self.rename, "omit": list(self.omit)}
+
+    @property
+    def row_fields(self) -> set[str]:
+        """Columns that are the document's common fields rather than its payload."""
+        return {c for c in (self.key, self.version, self.tenant, self.updated_at) if c}
+
+
+# -- the folder -----------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DeclarationError(f"{path.name} is missing from {path.parent}") from None
+    except json.JSONDecodeError as exc:
+        raise DeclarationError(f"{path.name}: not valid JSON ({exc})") from None
+
+
+def load_folder(directory: str | Path) -> tuple[str, dict]:
+    """(aggregate type, revision definition) of a blueprint folder; the relation is not checked here."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DeclarationError(f"{directory} is not a folder")
+    declared = _read_json(directory / "blueprint.json")
+    aggregate_type = declared.get("aggregate_type")
+    if not isinstance(aggregate_type, str) or not aggregate_type.replace("_", "").isalnum():
+        raise DeclarationError("blueprint.json: aggregate_type must be a word (letters, digits, _)")
+    spec = RelationSpec.of(declared.get("source"))
+    index = _read_json(directory / "mapping.json")
+    mappings = index.get("mappings")
+    if not isinstance(mappings, dict) or mappings.get("dynamic") not in ("strict", "false", False):
+        raise DeclarationError("mapping.json: mappings must be explicit ('dynamic': 'strict')")
+    lacking = [f for f in COMMON_FIELDS if f not in mappings.get("properties", {})]
+    if lacking:
+        raise DeclarationError(f"mapping.json: every document carries {', '.join(COMMON_FIELDS)}; "
+                               f"the mapping lacks {', '.join(lacking)}")
+    schema_file = directory / "event.schema.json"
+    schema = _read_json(schema_file) if schema_file.exists() else event_schema(aggregate_type, mappings, spec)
+    delete_mode = declared.get("delete_mode", "tombstone")
+    if delete_mode not in ("tombstone", "hard"):
+        raise DeclarationError("blueprint.json: delete_mode is tombstone or hard")
+    definition = {
+        "settings": index.get("settings", {}), "mappings": mappings, "event_schema": schema,
+        "document_builder": BUILDER, "delete_mode": delete_mode,
+        "golden_queries": declared.get("golden_queries", []), "sidecar": declared.get("sidecar", {}),
+        "relation": spec.as_dict(),
+    }
+    return aggregate_type, definition
+
+
+_JSON_TYPES = {"keyword": "string", "text": "string", "wildcard": "string", "ip": "string",
+               "long": "integer", "integer": "integer", "short": "integer", "byte": "integer",
+               "double": "number", "float": "number", "half_float": "number", "scaled_float": "number",
+               "boolean": "boolean", "object": "object", "nested": "array"}
+
+
+def event_schema(aggregate_type: str, mappings: dict, spec: RelationSpec) -> dict:
+    """The SearchIndexEvent schema of a declared blueprint, its payload typed from the mapping.
+
+    The payload is the row: columns under their own names (a renamed one maps to its field's type);
+    the key, version, tenant and timestamp columns may be in it too. Nulls are allowed: a column
+    without a value is a document without the field."""
+    fields = mappings.get("properties", {})
+    by_column = {column: fields.get(name) for column, name in spec.rename.items()}
+    properties = {}
+    for name, field_mapping in {**fields, **by_column}.items():
+        if not field_mapping or name in COMMON_FIELDS:
+            continue
+        kind = "string" if field_mapping.get("type") == "date" else _JSON_TYPES.get(field_mapping.get("type"))
+        if kind:
+            properties[name] = {"type": [kind, "null"]}
+    upsert, delete = event_type_for(aggregate_type, False), event_type_for(aggregate_type, True)
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": f"SearchIndexEvent ({aggregate_type}, generated from the mapping)",
+        "type": "object",
+        "properties": {
+            "event_id": {"type": "string", "format": "uuid"},
+            "event_type": {"type": "string", "enum": [upsert, delete]},
+            "entity_id": {"type": "string", "minLength": 1},
+            "tenant_id": {"type": "string"},
+            "version": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "payload": {"type": "object", "properties": properties},
+        },
+        "required": ["event_id", "event_type", "entity_id", "tenant_id", "version", "timestamp"],
+        "if": {"properties": {"event_type": {"const": upsert}}},
+        "then": {"required": ["payload"]},
+    }
+
+
+# -- the relation in its database ---------------------------------------------------------------
+
+
+def columns(spec: RelationSpec) -> dict[str, str]:
+    """Column → PostgreSQL type of the relation (table, view or materialized view), in order."""
+    alias = source_databases.get(spec.database).alias
+    schema, _, name = spec.relation.rpartition(".")
+    with connections[alias].cursor() as cur:
+        cur.execute(
+            """SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relname = %s AND n.nspname = COALESCE(NULLIF(%s, ''), current_schema())
+                  AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+                ORDER BY a.attnum""", [name, schema])
+        return dict(cur.fetchall())
+
+
+def check(spec: RelationSpec, mappings: dict) -> dict[str, str]:
+    """The relation's columns, or a DeclarationError naming what does not fit."""
+    try:
+        source_databases.get(spec.database)
+    except LookupError as exc:
+        raise DeclarationError(str(exc)) from None
+    found = columns(spec)
+    if not found:
+        raise DeclarationError(f"relation {spec.relation!r} does not exist in source database {spec.database!r}")
+    for role in ("key", "version", "tenant", "updated_at"):
+        column = getattr(spec, role)
+        if column and column not in found:
+            raise DeclarationError(f"source.{role}: {spec.relation} has no column {column!r} "
+                                   f"(columns: {', '.join(found)})")
+    if found[spec.version].split("(")[0] not in INTEGER_TYPES:
+        raise DeclarationError(f"source.version: column {spec.version!r} is {found[spec.version]}, not an integer; "
+                               "a document's version must be a bigint that grows with every write")
+    unknown = [c for c in (*spec.rename, *spec.omit) if c not in found]
+    if unknown:
+        raise DeclarationError(f"source.rename/omit name columns {spec.relation} does not have: {unknown}")
+    properties = mappings.get("properties", {})
+    unmapped = [c for c in document_columns(spec, found) if spec.rename.get(c, c) not in properties]
+    if unmapped and mappings.get("dynamic") == "strict":
+        raise DeclarationError(f"mapping.json: columns {unmapped} of {spec.relation} have no field in the strict "
+                               "mapping: map them, rename them to a mapped field, or omit them")
+    return found
+
+
+def document_columns(spec: RelationSpec, found: dict[str, str]) -> list[str]:
+    return [c for c in found if c not in spec.row_fields and c not in spec.omit]
+
+
+_KEY_FIELDS = {"smallint": models.IntegerField, "integer": models.IntegerField, "bigint": models.BigIntegerField,
+               "uuid": models.UUIDField}
+_MODELS: dict[str, type[models.Model]] = {}
+
+
+def relation_model(spec: RelationSpec) -> type[models.Model]:
+    """An unmanaged model over the relation: the key typed (so lookups by id bind correctly), every
+    other column read as the database gives it. One class per relation shape, made once per process."""
+    found = columns(spec)
+    if spec.key not in found:
+        raise DeclarationError(f"relation {spec.relation!r} in {spec.database!r} has no key column {spec.key!r}")
+    shape = json.dumps([spec.database, spec.relation, spec.key, list(found.items())])
+    name = "Relation" + hashlib.sha1(shape.encode()).hexdigest()[:12]
+    if name not in _MODELS:
+        key_field = _KEY_FIELDS.get(found[spec.key].split("(")[0], models.TextField)
+        attrs = {"__module__": __name__,
+                 "Meta": type("Meta", (), {"managed": False, "db_table": spec.relation, "app_label": "indexing"})}
+        for column in found:
+            attrs[column] = key_field(primary_key=True) if column == spec.key else models.Field(db_column=column)
+        _MODELS[name] = type(name, (models.Model,), attrs)
+    return _MODELS[name]
+
+
+# -- rows, events and documents ----------------------------------------------------------------------
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Source:
+    """The Source of a declared blueprint: rows of its relation, read on its source database."""
+    model = relation_model(spec)
+    upsert = event_type_for(aggregate_type, False)
+    database = source_databases.get(spec.database)
+
+    def to_event(row) -> Event:
+        values = {c: getattr(row, c) for c in (f.attname for f in model._meta.concrete_fields)}
+        stamp = values.get(spec.updated_at) if spec.updated_at else None
+        return Event(event_id="", event_type=upsert, entity_id=str(values[spec.key]),
+                     tenant_id=str(values.get(spec.tenant) or "") if spec.tenant else "",
+                     version=int(values[spec.version]),
+                     timestamp=stamp if isinstance(stamp, datetime) else datetime.now(timezone.utc),
+                     payload={c: _plain(v) for c, v in values.items()})
+
+    return Source(f"relation:{name}", model, to_event, tenant_field=spec.tenant or "", updated_field=spec.updated_at or "",
+                  version_field=spec.version, database=database.alias, replica=database.replica_alias)
+
+
+def document_builder(spec: RelationSpec):
+    """The document of a row payload: the row's columns, renamed and cut as declared, plus the
+    fields every document carries (from the event, which the version rules work on)."""
+    skip = spec.row_fields | set(spec.omit)
+
+    def build(event: Event) -> dict:
+        document = {spec.rename.get(c, c): v for c, v in (event.payload or {}).items() if c not in skip}
+        document.update(id=event.entity_id, tenant_id=event.tenant_id, version=event.version,
+                        updated_at=event.timestamp.isoformat(), deleted=False)
+        return document
+
+    return build
+
+
+_DECLARED: dict[tuple, tuple[Source, object]] = {}
+
+
+def _declared(blueprint) -> tuple[Source, object]:
+    """(source, builder) of a declared blueprint, made once per definition and process."""
+    key = (blueprint.name, blueprint.aggregate_type, json.dumps(blueprint.relation, sort_keys=True))
+    if key not in _DECLARED:
+        spec = RelationSpec.of(blueprint.relation)
+        _DECLARED[key] = (relation_source(blueprint.name, blueprint.aggregate_type, spec), document_builder(spec))
+    return _DECLARED[key]
+
+
+def declared_source(blueprint) -> Source:
+    return _declared(blueprint)[0]
+
+
+def declared_builder(blueprint):
+    return _declared(blueprint)[1]

@@ -1,0 +1,57 @@
+"""Blueprints declared in files: propose one from a folder, enable it.
+
+``propose`` checks the folder against the relation in its source database (it exists, the key,
+version, tenant and timestamp columns are there, the version is an integer, every column has a
+field in the strict mapping), validates the definition on a scratch index with sample rows, and
+records it as an immutable revision, as for any blueprint. A new declared blueprint starts
+disabled; ``enable`` creates its index, aliases and topic and turns it on, and running ``--cdc``
+workers start its consumer without a restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import transaction
+
+from indexing.blueprints import relations
+from indexing.blueprints.indices import ensure_live_index
+from indexing.control import revisions
+from indexing.core.topics import ensure_topic
+from indexing.engines import SearchEngine, get_engine
+from indexing.models import IndexBlueprint
+
+
+def propose(name: str, directory: str | Path, *, reason: str, by: str | None = None,
+            engine: SearchEngine | None = None):
+    """Validate the folder and record it as ``name``'s next revision; creates the blueprint (disabled)
+    the first time. Raises ``relations.DeclarationError`` or ``revisions.RevisionRejected`` with the cause."""
+    directory = Path(directory).resolve()
+    aggregate_type, definition = relations.load_folder(directory)
+    relations.check(relations.RelationSpec.of(definition["relation"]), definition["mappings"])
+    existing = IndexBlueprint.objects.filter(name=name).first()
+    if existing is not None and not existing.relation:
+        raise relations.DeclarationError(f"{name!r} is a blueprint registered by code, not declared in files")
+    if existing is not None and existing.aggregate_type != aggregate_type:
+        raise relations.DeclarationError(f"{name!r} consumes {existing.aggregate_type!r} events; its aggregate type "
+                                         "cannot change (its topic and documents hang on it): declare a new blueprint")
+    with transaction.atomic():
+        blueprint = existing or IndexBlueprint.objects.create(
+            name=name, aggregate_type=aggregate_type, read_alias=f"{name}_current", write_alias=f"{name}_write",
+            source_model=f"relation:{name}", enabled=False, declared_from=str(directory), revision=0,
+            **revisions.row_fields(definition))
+        revision = revisions.propose(blueprint, definition, by=by, reason=reason, engine=engine)
+        if existing is None:
+            revisions.apply(blueprint, revision)
+        elif existing.declared_from != str(directory):
+            IndexBlueprint.objects.filter(pk=blueprint.pk).update(declared_from=str(directory))
+    return blueprint, revision
+
+
+def enable(blueprint: IndexBlueprint, engine: SearchEngine | None = None) -> IndexBlueprint:
+    """Create what a blueprint needs to run (live index, aliases, topic) and turn it on. Idempotent."""
+    ensure_live_index(blueprint, engine or get_engine())
+    ensure_topic(blueprint.topic)
+    IndexBlueprint.objects.filter(pk=blueprint.pk).update(enabled=True)
+    blueprint.enabled = True
+    return blueprint
