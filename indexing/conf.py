@@ -88,6 +88,9 @@ DECLARED: tuple[Setting, ...] = (
     Setting("CANARY_TIMEOUT_S", 30.0, float, "a canary not searchable after this counts as lost"),
     # --- processes
     Setting("CDC_BLUEPRINTS", [], _csv, "comma-separated blueprints a --cdc worker consumes; empty: all enabled"),
+    Setting("BLUEPRINT_RELOAD_S", 10.0, float,
+            "how often a pipeline process re-reads the blueprints: starts consumers of newly enabled ones, "
+            "stops those of disabled or deleted ones, and refreshes the relay's known aggregate types"),
     Setting("SUPERVISOR_MAX_FAILURES", 5, int,
             "thread failures within the window that make a worker exit non-zero"),
     Setting("SUPERVISOR_WINDOW_S", 300.0, float, "the window of SUPERVISOR_MAX_FAILURES"),

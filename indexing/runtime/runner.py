@@ -3,7 +3,9 @@ worker started with --cdc, or `manage.py run_pipeline`), and stop them gracefull
 
 A thread that dies is restarted with backoff (see supervisor.py); one that keeps
 dying makes ``fatal`` set and ``on_fatal`` called, and the caller exits the
-process non-zero instead of running on without it.
+process non-zero instead of running on without it. The consumers follow the
+blueprints while the process runs: one is started for a newly enabled blueprint
+and a disabled one's is stopped (consumer_set.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import threading
 from typing import Callable
 
 
-from indexing.core.liveness import RELAY_THREAD, consumer_thread
+from indexing.core.liveness import RELAY_THREAD
 from indexing.models import IndexBlueprint
+from indexing.runtime.consumer_set import RELOAD_THREAD, ConsumerSet
 from indexing.runtime.supervisor import Supervisor, SupervisorPolicy
 from indexing.conf import searchsync_settings
 
@@ -29,6 +32,7 @@ class PipelineRunner:
         self.blueprint_names = blueprints if blueprints is not None else searchsync_settings.CDC_BLUEPRINTS
         self.stop_event = threading.Event()
         self.supervisor = Supervisor(self.stop_event, policy=policy, on_fatal=on_fatal)
+        self.consumers: ConsumerSet | None = None
 
     @property
     def fatal(self) -> threading.Event:
@@ -37,14 +41,6 @@ class PipelineRunner:
     @property
     def threads(self) -> list[threading.Thread]:
         return self.supervisor.threads
-
-    def _blueprints(self) -> list[IndexBlueprint]:
-        if not self.with_consumers:
-            return []
-        qs = IndexBlueprint.objects.filter(enabled=True)
-        if self.blueprint_names:
-            qs = qs.filter(name__in=self.blueprint_names)
-        return list(qs)
 
     def start(self) -> None:
         from indexing.pipeline.consumer import IndexingConsumer
@@ -55,14 +51,17 @@ class PipelineRunner:
 
         if self.with_relay and searchsync_settings.PUBLISHER == "relay":
             self.supervisor.spawn(RELAY_THREAD, lambda: OutboxRelay().run)
-        for blueprint in self._blueprints():
+        if self.with_consumers:
             # Each (re)start gets a fresh consumer: a closed Kafka client cannot be reused.
-            self.supervisor.spawn(consumer_thread(blueprint.name),
-                                  lambda pk=blueprint.pk: IndexingConsumer(IndexBlueprint.objects.get(pk=pk)).run)
+            self.consumers = ConsumerSet(self.supervisor, self.blueprint_names,
+                                         lambda pk: lambda: IndexingConsumer(IndexBlueprint.objects.get(pk=pk)).run)
+            self.consumers.reconcile()
+            # Blueprints enabled, disabled or deleted later are followed without a restart.
+            self.supervisor.spawn(RELOAD_THREAD, lambda: self.consumers.run)
         log.info("pipeline started: %s", [t.name for t in self.threads])
 
     def stop(self, timeout: float = 30.0) -> None:
-        self.stop_event.set()
+        self.supervisor.stop()
         self.supervisor.join(timeout)
 
     def alive(self) -> bool:

@@ -9,6 +9,11 @@ closed Kafka client cannot be reused). Every failure is counted in Redis
 calls ``on_fatal`` so the process exits non-zero and its own supervisor
 (systemd, Kubernetes, Celery's parent) restarts it — a worker never limps on
 without a consumer.
+
+A thread spawned ``retirable`` has a stop event of its own: ``retire`` ends it
+on purpose (a consumer whose blueprint was disabled), through the same graceful
+stop as the whole process's, and a retired thread is neither restarted nor
+counted as a failure. ``stop`` ends every thread, retirable or not.
 """
 
 from __future__ import annotations
@@ -78,26 +83,62 @@ class Supervisor:
         self.threads: list[threading.Thread] = []
         self.fatal = threading.Event()
         self.fatal_reason = ""
+        self._own_stops: dict[threading.Thread, threading.Event] = {}
+        self._lock = threading.Lock()
 
-    def spawn(self, name: str, factory: Factory) -> threading.Thread:
-        thread = threading.Thread(target=self._keep_running, args=(name, factory), name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
+    def spawn(self, name: str, factory: Factory, retirable: bool = False) -> threading.Thread:
+        """Run the factory's body in a supervised thread; ``retirable``: it can be ended alone by ``retire``."""
+        own_stop = threading.Event() if retirable else self.stop_event
+        thread = threading.Thread(target=self._keep_running, args=(name, factory, own_stop), name=name, daemon=True)
+        with self._lock:
+            # Retired threads that have finished are forgotten, so enabling and disabling blueprints
+            # for months does not grow the list.
+            self.threads = [t for t in self.threads if t.is_alive() or t not in self._own_stops]
+            self._own_stops = {t: e for t, e in self._own_stops.items() if t.is_alive()}
+            if retirable:
+                self._own_stops[thread] = own_stop
+                if self.stop_event.is_set():
+                    own_stop.set()
+            thread.start()
+            self.threads.append(thread)
         return thread
 
-    def _keep_running(self, name: str, factory: Factory) -> None:
+    def retire(self, thread: threading.Thread) -> None:
+        """Ask one retirable thread to stop for good; it ends as on a process stop and is not restarted."""
+        with self._lock:
+            own_stop = self._own_stops.get(thread)
+        if own_stop is None:
+            raise ValueError(f"{thread.name} was not spawned retirable")
+        own_stop.set()
+
+    def stop(self) -> None:
+        """Stop every thread: the shared stop event, and the own event of each retirable thread."""
+        with self._lock:
+            self.stop_event.set()
+            own_stops = list(self._own_stops.values())
+        for own_stop in own_stops:
+            own_stop.set()
+
+    def _keep_running(self, name: str, factory: Factory, own_stop: threading.Event) -> None:
         from django.db import connections
+
+        def stopping() -> bool:
+            return self.stop_event.is_set() or own_stop.is_set()
 
         window = FailureWindow(self.policy.max_failures, self.policy.window_s)
         attempt = 0
-        while not self.stop_event.is_set():
+        while not stopping():
             started = self.clock()
             try:
-                factory()(self.stop_event)
-                if self.stop_event.is_set():
+                factory()(own_stop)
+                if stopping():
                     return
                 error = "exited without being asked to stop"
             except Exception as exc:
+                if stopping():
+                    # Asked to stop: whatever went wrong on the way out is not a failure to restart.
+                    log.warning("%s raised while stopping: %s: %s", name, type(exc).__name__, exc)
+                    return
                 error = f"{type(exc).__name__}: {exc}"
                 log.exception("%s crashed", name)
             finally:
@@ -115,7 +156,7 @@ class Supervisor:
                 return
             delay = self.policy.restart_delay(attempt - 1)
             log.warning("%s failed (%s); restart %d in %.1fs", name, error, window.recent, delay)
-            if self.stop_event.wait(delay):
+            if own_stop.wait(delay) or stopping():
                 return
 
     def _record(self, name: str, error: str, restarting: bool) -> None:

@@ -3,6 +3,8 @@
 import threading
 import time
 
+import pytest
+
 from indexing.runtime.supervisor import FailureWindow, Supervisor, SupervisorPolicy
 
 FAST = SupervisorPolicy(max_failures=3, window_s=60.0, backoff_base_s=0.01, backoff_max_s=0.02)
@@ -97,3 +99,55 @@ def test_restart_delay_never_below_the_base():
     policy = SupervisorPolicy(backoff_base_s=1.0, backoff_max_s=30.0)
     delays = [policy.restart_delay(a) for a in range(10) for _ in range(20)]
     assert min(delays) >= 1.0 and max(delays) <= 31.0
+
+
+def test_a_retired_thread_ends_without_restart_or_failure_and_the_others_go_on():
+    stop, made, recorded = threading.Event(), [], []
+
+    def factory():
+        made.append(1)
+        return lambda stop_event: stop_event.wait()
+
+    sup = Supervisor(stop, FAST, record=lambda *a: recorded.append(a))
+    retired = sup.spawn("consumer-old", factory, retirable=True)
+    other = sup.spawn("consumer-other", factory, retirable=True)
+    assert run_until(lambda: len(made) == 2)
+    sup.retire(retired)
+    retired.join(2)
+    assert not retired.is_alive() and other.is_alive()
+    assert len(made) == 2 and recorded == [] and not sup.fatal.is_set()
+    sup.stop()
+    sup.join(5)
+    assert not sup.alive() and recorded == []
+
+
+def test_a_thread_raising_while_it_is_retired_is_not_restarted_or_counted():
+    stop, made, recorded = threading.Event(), [], []
+
+    def factory():
+        made.append(1)
+
+        def body(stop_event):
+            stop_event.wait()
+            raise RuntimeError("broken on the way out")
+
+        return body
+
+    sup = Supervisor(stop, FAST, record=lambda *a: recorded.append(a))
+    thread = sup.spawn("consumer-z", factory, retirable=True)
+    assert run_until(lambda: len(made) == 1)
+    sup.retire(thread)
+    thread.join(2)
+    assert not thread.is_alive() and len(made) == 1 and recorded == []
+
+
+def test_stop_ends_retirable_threads_and_only_those_can_be_retired():
+    stop = threading.Event()
+    sup = Supervisor(stop, FAST, record=lambda *a: None)
+    shared = sup.spawn("outbox-relay", lambda: (lambda stop_event: stop_event.wait()))
+    own = sup.spawn("consumer-a", lambda: (lambda stop_event: stop_event.wait()), retirable=True)
+    with pytest.raises(ValueError):
+        sup.retire(shared)
+    sup.stop()
+    sup.join(5)
+    assert not shared.is_alive() and not own.is_alive()
