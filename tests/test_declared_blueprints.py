@@ -186,3 +186,41 @@ def test_reconciliation_finds_and_repairs_drift_injected_with_raw_sql(orders_blu
         assert (report.stale, report.missing, report.orphaned) == (2, 1, 1), report.error
         wait_equal(engine, orders_table, index, timeout=60)
     assert reconciliation.reconcile(orders_blueprint, dry_run=True).drift == 0
+
+
+# --- a new revision of the folder is served through a guarded cutover ------------------------------------
+
+
+def test_a_revised_folder_is_served_by_a_cutover_that_passes_its_guards(orders_blueprint, orders_table, engine,
+                                                                        eager_celery, django_user_model, tmp_path):
+    from django.contrib.auth.models import Permission
+
+    from backfills import cutover as cutovers
+    from backfills.models import Cutover
+
+    approve = Permission.objects.get(codename="approve_cutover")
+    requester, approver = (django_user_model.objects.create_user(name, password="x") for name in ("req", "appr"))
+    for user in (requester, approver):
+        user.user_permissions.add(approve)
+    sql_create(orders_table, 2_000)
+    old = orders_blueprint.live_index()
+    with pipeline(orders_blueprint):
+        wait_equal(engine, orders_table, old.name, timeout=60)
+        directory = folder(tmp_path, orders_table)
+        mapping = json.loads((directory / "mapping.json").read_text())
+        mapping["mappings"]["properties"]["status"] = {"type": "keyword", "ignore_above": 64}
+        (directory / "mapping.json").write_text(json.dumps(mapping))
+        _, revision = declared.propose(orders_blueprint.name, directory, reason="cap status length", by="req")
+        assert revision.number == 2
+
+        cutover = cutovers.request(orders_blueprint, requester)
+        cutovers.start_build(cutover, requester)  # the backfill runs inline (eager Celery)
+        cutover.refresh_from_db()
+        assert cutover.state == Cutover.State.AWAITING_APPROVAL and cutover.guards_passed, cutover.guard_results
+        cutovers.approve(cutover, approver)
+        cutovers.execute(cutover, requester)
+        new = cutover.to_index
+        assert set(engine.get_alias(orders_blueprint.read_alias)) == {new.name}
+        sql_update(orders_table, 7, "paid")  # after the swap: reaches the new index
+        wait_equal(engine, orders_table, new.name, timeout=60)
+    assert engine.get_mapping(new.name)["properties"]["status"]["ignore_above"] == 64
