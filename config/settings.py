@@ -80,6 +80,8 @@ if SEARCHSYNC_HTTPS:
 SESSION_COOKIE_HTTPONLY = True
 # The Content-Security-Policy header (config/csp.py has the default); set to an empty value for none.
 SEARCHSYNC_CONTENT_SECURITY_POLICY = env("SEARCHSYNC_CONTENT_SECURITY_POLICY")
+# When set, /metrics answers only `Authorization: Bearer <token>` (config/metrics_auth.py); empty: open.
+SEARCHSYNC_METRICS_TOKEN = env("SEARCHSYNC_METRICS_TOKEN", "")
 X_FRAME_OPTIONS = "DENY"
 # A request body larger than this is answered 413 instead of being read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)

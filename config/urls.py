@@ -3,12 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from config.metrics_auth import metrics_token_required
 from dashboard.views import healthz
 from indexing.metrics_view import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("metrics", metrics, name="metrics"),
+    # With SEARCHSYNC_METRICS_TOKEN set, only a scraper presenting it as a bearer token.
+    path("metrics", metrics_token_required(metrics), name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

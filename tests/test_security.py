@@ -158,3 +158,18 @@ def test_answers_carry_a_content_security_policy_that_settings_can_replace(clien
     assert client.get("/accounts/login/")["Content-Security-Policy"] == "default-src 'self'; report-uri /csp"
     settings.SEARCHSYNC_CONTENT_SECURITY_POLICY = ""
     assert "Content-Security-Policy" not in client.get("/accounts/login/")
+
+
+def test_metrics_answer_only_the_bearer_token_once_one_is_set(client, django_user_model, settings):
+    assert client.get("/metrics").status_code == 200  # open by default: Prometheus scrapes without a login
+    settings.SEARCHSYNC_METRICS_TOKEN = "scrape-" + "x" * 40
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": f"Token {'scrape-' + 'x' * 40}"},
+                    {"HTTP_AUTHORIZATION": "Bearer"}):
+        refused = client.get("/metrics", **headers)
+        assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="metrics"', headers
+        assert b"searchsync_" not in refused.content
+    # A console login is no substitute for the token.
+    client.force_login(django_user_model.objects.create_user("viewer", password="x"))
+    assert client.get("/metrics").status_code == 401
+    scraped = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {'scrape-' + 'x' * 40}")
+    assert scraped.status_code == 200 and b"searchsync_outbox_unpublished" in scraped.content
