@@ -124,9 +124,11 @@ def test_a_folder_without_its_mapping_is_refused(tmp_path, orders_table):
 # --- live sync, from rows written in SQL -------------------------------------------------------------
 
 
-def test_rows_written_in_plain_sql_become_searchable_as_declared(orders_blueprint, orders_table, engine):
+def test_rows_written_in_plain_sql_become_searchable_as_declared(orders_blueprint, orders_table, engine, admin_client):
     assert orders_blueprint.declared_from.endswith("blueprint") and orders_blueprint.enabled
     assert orders_blueprint.live_index() is not None
+    page = admin_client.get("/blueprints/").content.decode()
+    assert f"declared in files: default.{orders_table}" in page and orders_blueprint.declared_from in page
     sql_create(orders_table, 20)
     with pipeline(orders_blueprint):
         wait_equal(engine, orders_table, orders_blueprint.live_index().name, timeout=60)
