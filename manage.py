@@ -5,7 +5,9 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # By hand in a checkout: the devstack's development defaults (config/settings_local.py). The
+    # WSGI app and the Celery app default to config.settings, which refuses insecure defaults.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_local")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -46,3 +46,22 @@ def test_https_setting_turns_on_secure_cookies_hsts_and_redirect():
                     DJANGO_ALLOWED_HOSTS="a.example", SEARCHSYNC_HTTPS="true")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split() == ["True", "True", "True", "True", "('HTTP_X_FORWARDED_PROTO',", "'https')", "False"]
+
+
+def _bare_env() -> dict:
+    """The environment of a newcomer's shell after `make up`: nothing of Django's exported."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SEARCHSYNC_HTTPS", "SEARCHSYNC_HSTS"))}
+
+
+def test_manage_py_by_hand_in_a_checkout_needs_nothing_exported():
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=_bare_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_deployed_entry_points_still_refuse_insecure_defaults_in_that_checkout():
+    for entry in ("import config.wsgi", "from config.celery import app; app.loader.import_default_modules()"):
+        result = subprocess.run([sys.executable, "-c", entry], cwd=ROOT, env=_bare_env(), capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode != 0, entry
+        assert "Refusing to start with DJANGO_DEBUG off" in result.stderr, entry
