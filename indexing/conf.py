@@ -86,6 +86,13 @@ DECLARED: tuple[Setting, ...] = (
     Setting("FRESHNESS_THRESHOLD_MS", 2000, int, "freshness p99 past which an index turns red"),
     Setting("CANARY_INTERVAL_S", 5.0, float, "how often a canary is written through each blueprint's pipeline"),
     Setting("CANARY_TIMEOUT_S", 30.0, float, "a canary not searchable after this counts as lost"),
+    # --- read-your-writes waits of API writes (a wait holds a web thread for up to its timeout)
+    Setting("WAITS_PER_PROCESS", 4, int,
+            "read-your-writes waits one web process runs at once; keep it below WEB_THREADS"),
+    Setting("WAITS_PER_USER", 4, int, "read-your-writes waits one user runs at once, over all web processes"),
+    Setting("WEB_THREADS", 8, int,
+            "threads of each gunicorn worker (gunicorn.conf.py); more than WAITS_PER_PROCESS, so waits "
+            "always leave threads for other requests"),
     # --- processes
     Setting("CDC_BLUEPRINTS", [], _csv, "comma-separated blueprints a --cdc worker consumes; empty: all enabled"),
     Setting("BLUEPRINT_RELOAD_S", 10.0, float,

@@ -9,6 +9,8 @@ A view of any registered model wraps its write::
 
 ``answer`` blocks at most ``timeout`` seconds (capped at ``visibility.MAX_TIMEOUT_S``) and returns
 ``{"search": {"outcome": "searchable" | "timeout", "lag_ms": ..., ...}}``; see ``visibility``.
+Waits are bounded per process and per user (``wait_limits``): past a cap the write answers at once
+with ``"outcome": "not_waited"`` and the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from indexing.pipeline import visibility
+import redis
+
+from indexing.pipeline import visibility, wait_limits
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -47,6 +51,14 @@ class WaitParamsSerializer(serializers.Serializer):
 @dataclass(frozen=True)
 class Wait:
     timeout_s: float
+    user: str = ""  # whose wait it is, for the per-user cap
+
+
+def _waiter(request) -> str:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return "anonymous"
 
 
 def from_request(request) -> Wait | None:
@@ -56,7 +68,8 @@ def from_request(request) -> Wait | None:
     params.is_valid(raise_exception=True)
     if "wait" not in params.validated_data:
         return None
-    return Wait(min(params.validated_data.get("timeout", DEFAULT_TIMEOUT_S), visibility.MAX_TIMEOUT_S))
+    return Wait(min(params.validated_data.get("timeout", DEFAULT_TIMEOUT_S), visibility.MAX_TIMEOUT_S),
+                _waiter(request))
 
 
 @contextmanager
@@ -72,7 +85,14 @@ def writing(wait: Wait | None):
 def answer(wait: Wait | None, written) -> dict:
     if wait is None or written is None:
         return {}
-    return {"search": visibility.wait_searchable(written, wait.timeout_s).as_json()}
+    with wait_limits.slot(wait.user, wait.timeout_s) as refused:
+        if refused is None:
+            return {"search": visibility.wait_searchable(written, wait.timeout_s).as_json()}
+    try:
+        visibility.release(written)
+    except redis.RedisError:
+        pass  # the waiter's entry ends at its deadline anyway
+    return {"search": visibility.not_waited(written, refused.reason, refused.limit).as_json()}
 
 
 # -- OpenAPI ---------------------------------------------------------------------------
@@ -100,10 +120,24 @@ class IndexStateSerializer(serializers.Serializer):
 
 
 class SearchOutcomeSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=["searchable", "timeout"])
+    outcome = serializers.ChoiceField(
+        choices=["searchable", "timeout", "not_waited"],
+        help_text="`searchable`: searchable in every index search clients read; `timeout`: not yet, after "
+                  "waiting `timeout` seconds; `not_waited`: the write is done but the answer did not wait, "
+                  "because too many waits ran at once (see `reason`): search for it later or retry the wait "
+                  "with a later write.")
+    reason = serializers.CharField(required=False,
+                                   help_text="With `not_waited`: why, e.g. `too many concurrent waits`.")
+    limit = serializers.ChoiceField(choices=["user", "process", ""], required=False,
+                                    help_text=f"With `not_waited`: the cap that was full, `user` (at most "
+                                              f"SEARCHSYNC_WAITS_PER_USER waits per user over all web processes) or "
+                                              f"`process` (SEARCHSYNC_WAITS_PER_PROCESS per web process); empty "
+                                              f"when the wait could not be counted.")
     waited_ms = serializers.FloatField(help_text="How long the request waited after the write committed.")
-    lag_ms = serializers.FloatField(help_text="Commit → searchable; for a timeout, commit → now (the lag so far).")
-    indices = IndexStateSerializer(many=True)
+    lag_ms = serializers.FloatField(help_text="Commit → searchable; for a timeout or `not_waited`, commit → now "
+                                              "(the lag so far).")
+    indices = IndexStateSerializer(many=True, help_text="Per index, what the engine acknowledged; empty with "
+                                                        "`not_waited`.")
 
 
 class WaitedSerializer(serializers.Serializer):

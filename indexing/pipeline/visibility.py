@@ -195,15 +195,26 @@ class IndexState:
 
 @dataclass
 class Outcome:
-    outcome: str  # "searchable" or "timeout"
+    outcome: str  # "searchable", "timeout", or "not_waited" (a cap on concurrent waits was full)
     waited_ms: float
     lag_ms: float  # commit → searchable, or commit → now for a timeout
     indices: list[IndexState]
+    reason: str = ""  # not_waited: why
+    limit: str = ""  # not_waited: which cap, "user" or "process"
 
     def as_json(self) -> dict:
-        return {"outcome": self.outcome, "waited_ms": round(self.waited_ms, 1), "lag_ms": round(self.lag_ms, 1),
+        body = {"outcome": self.outcome, "waited_ms": round(self.waited_ms, 1), "lag_ms": round(self.lag_ms, 1),
                 "indices": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(s).items()}
                             for s in self.indices]}
+        if self.outcome == "not_waited":
+            body.update(reason=self.reason, limit=self.limit)
+        return body
+
+
+def not_waited(current: Capture, reason: str, limit: str, *, clock=time.time) -> Outcome:
+    """The answer of a write whose wait was refused: at once, with the lag so far."""
+    now = clock()
+    return Outcome("not_waited", 0.0, (now - (current.committed_at or now)) * 1000, [], reason, limit)
 
 
 def wait_searchable(current: Capture, timeout_s: float, *, clock=time.time, sleep=time.sleep) -> Outcome:
