@@ -239,6 +239,7 @@ class DeadLetter(models.Model):
         BUILD_FAILED = "build_failed", "Document builder failed"
         RETRIES_EXHAUSTED = "retries_exhausted", "Transient errors outlasted the retries"
         UNSERIALISABLE = "unserialisable", "Outbox row cannot be encoded as an event"
+        UNKNOWN_AGGREGATE = "unknown_aggregate", "No blueprint consumes its aggregate type"
         REJECTED = "rejected", "Other permanent rejection"
 
     class Source(models.TextChoices):

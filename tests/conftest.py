@@ -72,6 +72,18 @@ def products_blueprint(transactional_db, isolated_pipeline, unique, engine):
 
 
 @pytest.fixture
+def product_aggregate_declared(transactional_db, unique):
+    """A bare, disabled blueprint declaring the "product" aggregate, for tests of the relay alone: it
+    publishes product rows (a row of an aggregate no blueprint declares is dead-lettered) without
+    an index or a consumer."""
+    from indexing.models import IndexBlueprint
+
+    return IndexBlueprint.objects.create(name=f"declared-{unique}", aggregate_type="product", enabled=False,
+                                         read_alias=f"declared-{unique}_r", write_alias=f"declared-{unique}_w",
+                                         document_builder="products", source_model="catalog.Product")
+
+
+@pytest.fixture
 def eager_celery(monkeypatch):
     """Run .delay() in the calling thread: API and console paths without a worker process."""
     from config.celery import app

@@ -46,7 +46,7 @@ def test_emit_refuses_to_run_outside_a_transaction():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_unreachable_kafka_leaves_rows_waiting_and_writes_unaffected(isolated_pipeline):
+def test_unreachable_kafka_leaves_rows_waiting_and_writes_unaffected(isolated_pipeline, product_aggregate_declared):
     relay = OutboxRelay(delivery_timeout_s=5)
     relay.producer = __import__("indexing.core.producer", fromlist=["build_producer"]).build_producer(
         **{"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 2000})
@@ -64,7 +64,7 @@ def test_unreachable_kafka_leaves_rows_waiting_and_writes_unaffected(isolated_pi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_relays_share_rows_without_double_publishing(isolated_pipeline):
+def test_concurrent_relays_share_rows_without_double_publishing(isolated_pipeline, product_aggregate_declared):
     import threading
 
     services.create_products_bulk([dict(tenant_id="t", title=f"P{i}", price_minor=i, available_qty=i) for i in range(3000)])

@@ -20,7 +20,7 @@ from indexing.outbox.relay import OutboxRelay
 from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode
 from indexing.core.topics import admin_client, topic_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("product_aggregate_declared")]
 
 LIMIT = 1_000_000
 

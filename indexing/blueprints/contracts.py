@@ -100,10 +100,15 @@ def _reasons():
 
 class Contract:
     """One schema's compiled validator. Resolve it once per batch: looking a validator up by the
-    schema's canonical text serialises the whole schema, which is too much to pay per message."""
+    schema's canonical text serialises the whole schema, which is too much to pay per message.
 
-    def __init__(self, schema: dict):
+    With ``aggregate_type``, a well-formed event of another aggregate (``BRAND_UPSERT`` on the
+    products topic) is refused as ``unknown_aggregate`` before the schema is checked: it is not a
+    malformed product event but one this blueprint does not consume, and the reason says so."""
+
+    def __init__(self, schema: dict, aggregate_type: str | None = None):
         self.check = validator_for(schema).validate
+        self.aggregate = aggregate_type.upper() if aggregate_type else None
 
     def validate(self, event: Event) -> None:
         """Check an event built by an adapter (not decoded from the contract's JSON) against the schema."""
@@ -131,6 +136,8 @@ class Contract:
                 raise InvalidEvent(reason.UNDECODABLE, f"not a UTF-8 JSON document: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidEvent(reason.SCHEMA_INVALID, "event must be a JSON object")
+        if self.aggregate is not None:
+            self._check_aggregate(data.get("event_type"))
         if isinstance(data.get("payload"), str):
             # Debezium's outbox router sends the jsonb column as text when it cannot expand it.
             try:
@@ -146,6 +153,15 @@ class Contract:
         except ValueError as exc:
             raise InvalidEvent(reason.SCHEMA_INVALID, f"timestamp: {exc}") from exc
         return _event(data, timestamp)
+
+    def _check_aggregate(self, event_type) -> None:
+        if not isinstance(event_type, str):
+            return  # the schema says what is wrong with it
+        aggregate, _, action = event_type.rpartition("_")
+        if action in ("UPSERT", "DELETE") and aggregate != self.aggregate:
+            raise InvalidEvent(_reasons().UNKNOWN_AGGREGATE,
+                               f"event_type {event_type} is of aggregate {aggregate}; this topic's blueprint "
+                               f"consumes {self.aggregate}")
 
 
 def _describe(exc: "jsonschema_rs.ValidationError") -> str:

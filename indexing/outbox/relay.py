@@ -7,7 +7,9 @@ marked published only after the broker acknowledged it (idempotent producer,
 ``acks=all``). A stopped Kafka leaves rows unmarked and waiting; application
 transactions only insert outbox rows and never wait for the relay. A row that
 can never be published (too large, rejected, unencodable) becomes an outbox
-dead letter (``relay_dead_letters``) instead of blocking the rows behind it.
+dead letter (``relay_dead_letters``) instead of blocking the rows behind it, and
+so does a row of an aggregate type no blueprint declares, which no consumer would
+ever read (``declared_aggregates``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from indexing.core import liveness, stats
 from indexing.core.backoff import backoff_delay
 from indexing.models import DeadLetter, OutboxEvent
 from indexing.core.producer import build_producer
+from indexing.outbox.declared_aggregates import DeclaredAggregates, unknown_aggregate
 from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
 from indexing.outbox.wakeup import wait_for_wakeup
 from indexing.core.topics import ensure_topic, topic_for
@@ -42,6 +45,7 @@ class OutboxRelay:
         self.delivery_timeout_s = delivery_timeout_s
         self.producer = build_producer()
         self._known_topics: set[str] = set()
+        self.aggregates = DeclaredAggregates()
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def relay_once(self) -> int:
@@ -86,8 +90,12 @@ class OutboxRelay:
 
         sent: dict = {}
         unpublishable: list[Unpublishable] = []
+        undeclared = self.aggregates.undeclared(row.aggregate_type for row in rows)
         for row in rows:
             topic = topic_for(row.aggregate_type)
+            if row.aggregate_type in undeclared:
+                unpublishable.append(unknown_aggregate(row, topic))
+                continue
             if topic not in self._known_topics:
                 ensure_topic(topic)
                 self._known_topics.add(topic)

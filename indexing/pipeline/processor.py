@@ -55,7 +55,7 @@ def decode_all(messages: list[Incoming], blueprint: IndexBlueprint):
     """Valid events and invalid messages of a batch; Debezium's Kafka tombstones are dropped."""
     valid: list[tuple[Incoming, Event]] = []
     invalid: list[tuple[Incoming, InvalidEvent]] = []
-    contract = Contract(blueprint.event_schema)
+    contract = Contract(blueprint.event_schema, aggregate_type=blueprint.aggregate_type)
     table_changes = blueprint.event_format == EventFormat.DEBEZIUM_TABLE
     source = get_source(blueprint.source_model) if table_changes else None
     for msg in messages:
