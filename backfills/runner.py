@@ -25,7 +25,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from indexing.core.backoff import backoff_delay
-from indexing.engines import EngineUnavailable, SearchEngine, get_engine
+from indexing.engines import SearchEngine, get_engine
+from indexing.pipeline.backpressure import read_write_queue
 from indexing.pipeline.bulk_sink import BulkSink
 from indexing.pipeline.writer import plan_writes, prebuild_body, send_writes, target_of
 
@@ -235,10 +236,8 @@ class ChunkRunner:
         now = time.monotonic()
         if now - self._pool_read_at >= 1.0:
             self._pool_read_at = now
-            try:
-                self._pool_pressure = (self.engine.write_thread_pool().queue_ratio
-                                       >= searchsync_settings.BACKPRESSURE_QUEUE_RATIO)
-            except EngineUnavailable:
-                self._pool_pressure = True
+            # A backfill paces itself: an unreachable node slows it down as a full queue does.
+            reading = read_write_queue(self.engine, searchsync_settings.BACKPRESSURE_QUEUE_RATIO)
+            self._pool_pressure = reading.under_pressure or not reading.reachable
         return self._pool_pressure
 

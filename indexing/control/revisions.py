@@ -21,13 +21,14 @@ from django.db import transaction
 from django.db.models import Max
 
 from indexing.blueprints import sidecar
-from indexing.blueprints.documents import drop_unmapped, get_builder
-from indexing.engines import BulkAction, SearchEngine, get_engine
+from indexing.blueprints.documents import get_builder
+from indexing.engines import SearchEngine, get_engine
 from indexing.models import BlueprintRevision, IndexBlueprint
 from indexing.blueprints.sidecar import SidecarSpec
 from indexing.blueprints import relations
 from indexing.blueprints.sources import get_source
 from indexing.blueprints.table_sources import blueprint_source
+from indexing.pipeline.writer import WriteTarget, plan_writes
 
 SCRATCH_PREFIX = "searchsync-scratch-"
 SAMPLE_ROWS = 50
@@ -198,14 +199,19 @@ def _index_samples(blueprint: IndexBlueprint, definition: dict, engine: SearchEn
         except LookupError:
             source = get_source(blueprint.source_model)  # LSN-versioned table changes: the row's fields all the same
     rows = source.model.objects.using(source.replica_alias).order_by("-pk")[:SAMPLE_ROWS]
-    actions = []
-    for row in rows:
-        event = source.to_event(row)
-        document, _ = drop_unmapped(builder(event), definition["mappings"])
-        if scratch_sidecar:
-            document, side = sidecar.split(document, SidecarSpec.of(definition["sidecar"]).fields)
-            actions.append(BulkAction("index", scratch_sidecar, event.entity_id, event.version, side))
-        actions.append(BulkAction("index", scratch, event.entity_id, event.version, document))
+    # The same planning as every document write (build, drop unmapped, split, size check), aimed at
+    # the scratch indices and sent here: a scratch index's answers must not become dead letters.
+    spec = SidecarSpec.of(definition.get("sidecar"))
+    side = ({"name": scratch_sidecar, "fields": list(spec.fields),
+             "mappings": sidecar.sidecar_mappings(definition["mappings"], spec)} if scratch_sidecar else None)
+    main = sidecar.main_mappings(definition["mappings"], spec) if spec else definition["mappings"]
+    plan = plan_writes(blueprint, [WriteTarget(scratch, main, side)], [(None, source.to_event(row)) for row in rows],
+                       builder=builder)
+    if plan.result.dead:
+        first = plan.result.dead[0]
+        raise RevisionRejected(f"sample document {first.entity_id}: {first.reason.label}: {first.error}",
+                               cause=str(first.reason.value))
+    actions = plan.actions
     if not actions:
         return 0
     failed = [r for r in engine.bulk(actions) if not r.ok]

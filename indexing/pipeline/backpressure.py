@@ -21,6 +21,21 @@ class PressureReading:
     under_pressure: bool
     queue_ratio: float
     reason: str = ""
+    reachable: bool = True
+
+
+def read_write_queue(engine: SearchEngine, threshold: float) -> PressureReading:
+    """The one reading of the node's write queue, for the consumer and for backfills.
+
+    An unreachable node is not queue pressure (``under_pressure`` False) but says so
+    (``reachable`` False): the writer meets the outage on its next bulk and waits it out there,
+    while a caller that paces itself (a backfill) may slow down for it as well."""
+    try:
+        pool = engine.write_thread_pool()
+    except EngineUnavailable as exc:
+        return PressureReading(False, 0.0, f"unavailable: {exc}", reachable=False)
+    ratio = pool.queue_ratio
+    return PressureReading(ratio >= threshold, ratio, f"write queue {pool.queue}/{pool.queue_capacity}")
 
 
 class BackpressureController:
@@ -68,15 +83,8 @@ class BackpressureController:
         if not force and now - self._last_check < self.check_interval_s:
             return self.last_reading
         self._last_check = now
-        try:
-            pool = self.engine.write_thread_pool()
-        except EngineUnavailable as exc:
-            # The sink will find out and wait; pausing here would only hide it.
-            self.last_reading = PressureReading(False, 0.0, f"unavailable: {exc}")
-            return self.last_reading
-        ratio = pool.queue_ratio
-        self.last_reading = PressureReading(ratio >= self.threshold, ratio,
-                                            f"write queue {pool.queue}/{pool.queue_capacity}")
+        # Unreachable is not a reason to pause: the sink will find out and wait; pausing would hide it.
+        self.last_reading = read_write_queue(self.engine, self.threshold)
         return self.last_reading
 
     def pause_for(self) -> float | None:

@@ -123,12 +123,14 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
 
 def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
                 events: Iterable[tuple[Incoming | None, Event]], *,
-                max_document_bytes: int | None = None) -> WritePlan:
-    """The Python half of a write (build, drop unmapped, size check); no I/O, so it can overlap a bulk in flight."""
+                max_document_bytes: int | None = None, builder=None) -> WritePlan:
+    """The Python half of a write (build, drop unmapped, size check); no I/O, so it can overlap a bulk in flight.
+
+    ``builder``: another definition's (a proposed revision validated on a scratch index), else the blueprint's."""
     limit = max_document_bytes or searchsync_settings.MAX_DOCUMENT_BYTES
     plan = WritePlan()
     result, actions, owners, samples = plan.result, plan.actions, plan.owners, plan.samples
-    builder = builder_for(blueprint)
+    builder = builder or builder_for(blueprint)
     hard_delete = blueprint.delete_mode == DeleteMode.HARD
 
     def reject(message, reason, error, event, target_index=""):

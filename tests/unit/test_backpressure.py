@@ -76,3 +76,15 @@ def test_an_unreachable_cluster_is_not_pressure():
 def test_unbounded_queue_never_counts_as_full():
     c = controller(FakeEngine(queue=10_000, capacity=-1))
     assert c.pause_for() is None
+
+
+def test_one_reading_of_the_write_queue_says_when_the_node_is_unreachable():
+    from indexing.engines import EngineUnavailable
+    from indexing.pipeline.backpressure import read_write_queue
+
+    class Down:
+        def write_thread_pool(self):
+            raise EngineUnavailable("connection refused")
+
+    reading = read_write_queue(Down(), 0.8)
+    assert not reading.under_pressure and not reading.reachable and "connection refused" in reading.reason
