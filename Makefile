@@ -8,7 +8,7 @@ DEMO_PRODUCTS ?= 5000
 # production leaves it unset and configures the secure settings (README, Configuration).
 export DJANGO_DEBUG ?= true
 
-.PHONY: up down status test test-default test-elasticsearch test-opensearch3 test-cluster venv migrate bootstrap browser bench
+.PHONY: up down status test test-unit test-default test-elasticsearch test-opensearch3 test-cluster venv migrate bootstrap browser bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,9 +55,15 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 # `make test`: the whole suite on the default engine (OpenSearch 2.19), then the engine
-# contract tests and the drills on Elasticsearch 7.17 and on OpenSearch 3.x, then the drills
-# on the three-node cluster and the broker restart.
-test: test-default test-elasticsearch test-opensearch3 test-cluster
+# contract tests and the drills on Elasticsearch 7.17 and on OpenSearch 3.x side by side, then
+# the drills on the three-node cluster and the broker restart. The later stages' nodes start
+# while the first stage runs; the time of each stage is printed at the end (tests/run_stages.sh).
+test: venv browser
+	MAKE="$(MAKE)" bash tests/run_stages.sh
+
+# `make test-unit`: every test that needs no service (a few seconds).
+test-unit: venv
+	$(VENV)/bin/pytest -q tests/unit
 
 # The suite's drills stop and start their search node, so the default run uses a node of its own
 # (OpenSearch 2.19 on 9203): a console from `make up` on 9200 stays green meanwhile.
@@ -77,7 +83,7 @@ test-default: venv browser
 ENGINE_TESTS := tests/test_engine.py tests/test_pipeline_convergence.py tests/test_failures.py \
 	tests/test_backpressure.py tests/test_deletes.py tests/test_poison_and_dead_letters.py \
 	tests/test_document_writer.py tests/test_backfills.py tests/test_cutover.py tests/test_revisions.py \
-	tests/test_reconciliation.py tests/test_brands.py
+	tests/test_reconciliation.py tests/test_brands.py tests/test_declared_blueprints.py
 ENGINE_PYTEST := $(VENV)/bin/pytest -m "not browser" -k "not debezium" --durations=5 $(ENGINE_TESTS)
 
 test-elasticsearch: venv

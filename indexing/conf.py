@@ -83,7 +83,9 @@ DECLARED: tuple[Setting, ...] = (
             "a process pushes at most one relay wake-up per interval; commits in between coalesce"),
     Setting("OUTBOX_RETENTION_HOURS", 24.0, float, "published outbox rows are deleted after this"),
     # --- freshness
-    Setting("FRESHNESS_THRESHOLD_MS", 2000, int, "freshness p99 past which an index turns red"),
+    Setting("FRESHNESS_BUDGET_MS", 2000, int,
+            "time the pipeline may take on top of an index's refresh interval: each index's freshness p99 "
+            "threshold is its refresh interval plus this, unless its blueprint sets one"),
     Setting("CANARY_INTERVAL_S", 5.0, float, "how often a canary is written through each blueprint's pipeline"),
     Setting("CANARY_TIMEOUT_S", 30.0, float, "a canary not searchable after this counts as lost"),
     # --- read-your-writes waits of API writes (a wait holds a web thread for up to its timeout)

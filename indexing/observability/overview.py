@@ -10,11 +10,25 @@ from indexing.core import liveness, stats
 from indexing.engines import ClusterHealth, get_engine
 from indexing.observability.lag import PartitionLag, consumer_lag
 from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
+from indexing.observability.thresholds import IndexThreshold
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
+@dataclass
+class IndexFreshness:
+    """One index's commit → searchable lag against its own threshold, and its last hour."""
+
+    threshold: IndexThreshold
+    lag: freshness.Quantiles | None = None
+    chart: list[tuple[str, float]] = field(default_factory=list)  # (minute label, p99 ms)
+
+    @property
+    def breached(self) -> bool:
+        return self.lag is not None and self.lag.p99_ms > self.threshold.threshold_ms
+
+
 class IndexStatus:
     blueprint: IndexBlueprint
     live_index: str | None = None
@@ -28,7 +42,8 @@ class IndexStatus:
     sidecar_documents: int | None = None
     refresh_interval: str = ""
     freshness_breached: bool = False
-    chart: list[tuple[str, float]] = field(default_factory=list)  # (minute label, p99 ms)
+    chart: list[tuple[str, float]] = field(default_factory=list)  # (minute label, p99 ms) of the main index
+    freshness: list[IndexFreshness] = field(default_factory=list)  # the live index, then its sidecar
     partitions: list[PartitionLag] = field(default_factory=list)
     dead_letters: int = 0
     consumers: dict = field(default_factory=dict)
@@ -47,8 +62,9 @@ class IndexStatus:
         return sum(p.lag for p in self.partitions)
 
     @property
-    def threshold_ms(self) -> int:
-        return self.blueprint.threshold_ms
+    def threshold_ms(self) -> float | None:
+        """The main index's threshold (its sidecar has its own, in ``freshness``)."""
+        return self.freshness[0].threshold.threshold_ms if self.freshness else None
 
     @property
     def colour(self) -> str:
@@ -99,7 +115,11 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
         status.supervisor = liveness.failures(liveness.consumer_thread(blueprint.name))
     except Exception as exc:
         status.errors.append(f"redis: {exc}")
-    status.chart = [(m.minute.strftime("%H:%M"), m.p99_ms) for m in freshness.history(blueprint, "canary", 60)]
+    lags = {"canary": status.canary_lag, "sidecar": status.sidecar_lag}
+    for threshold in freshness.index_thresholds(blueprint):
+        chart = [(m.minute.strftime("%H:%M"), m.p99_ms) for m in freshness.history(blueprint, threshold.source, 60)]
+        status.freshness.append(IndexFreshness(threshold, lags.get(threshold.source), chart))
+    status.chart = status.freshness[0].chart if status.freshness else []
     try:
         status.partitions = consumer_lag(blueprint)
     except Exception as exc:

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `make test`: every stage of the suite, with the search nodes of the later stages started while
+# the first one runs, and the two single-engine stages run side by side. Prints each stage's time.
+#
+#   1. the default suite on OpenSearch 2.19 (its own node, os-test on 9203)
+#   2. the engine tests on Elasticsearch 7.17 and on OpenSearch 3.x, at once (each its own node,
+#      test database and topics; a drill stops only its own engine's node)
+#   3. the drills on the three-node cluster and a broker of their own
+#
+# Stages that run at once keep their output apart: each writes a log, printed when it ends.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+make=${MAKE:-make}
+logs=${SEARCHSYNC_TEST_LOGS:-.devstack/test-logs}
+mkdir -p "$logs"
+declare -A took status
+order=()
+
+stage() {  # stage NAME COMMAND...: run in the foreground, timed
+  local name=$1 start=$SECONDS
+  shift
+  order+=("$name")
+  "$@"
+  status[$name]=$?
+  took[$name]=$((SECONDS - start))
+}
+
+summary() {
+  echo
+  echo "make test: stage times"
+  local failed=0
+  for name in "${order[@]}"; do
+    printf '  %-22s %4ds  %s\n' "$name" "${took[$name]:-0}" "$([[ ${status[$name]:-1} == 0 ]] && echo ok || echo FAILED)"
+    [[ ${status[$name]:-1} == 0 ]] || failed=1
+  done
+  printf '  %-22s %4ds\n' total "$SECONDS"
+  return $failed
+}
+
+# The later stages' nodes boot (JVM start, a minute or more each) while the default suite runs.
+# devstack serialises its own commands, so a drill that stops its node waits for this, no more.
+(devstack/up elasticsearch opensearch3 opensearch-cluster >"$logs/nodes.log" 2>&1) &
+nodes=$!
+
+stage default $make --no-print-directory test-default
+
+wait $nodes || { echo "starting the other engines' nodes failed:"; cat "$logs/nodes.log"; }
+
+# Elasticsearch and OpenSearch 3 at once: two pytest processes, two test databases.
+parallel() {
+  local pids=() names=() start=$SECONDS
+  for target in "$@"; do
+    SEARCHSYNC_TEST_DB="test_searchsync_${target//-/_}" $make --no-print-directory "$target" >"$logs/$target.log" 2>&1 &
+    pids+=($!)
+    names+=("$target")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    status[${names[$i]}]=$?
+    took[${names[$i]}]=$((SECONDS - start))
+    order+=("${names[$i]}")
+    echo "=== ${names[$i]} (log $logs/${names[$i]}.log) ==="
+    if [[ ${status[${names[$i]}]} == 0 ]]; then tail -n 15 "$logs/${names[$i]}.log"; else cat "$logs/${names[$i]}.log"; fi
+  done
+}
+parallel test-elasticsearch test-opensearch3
+
+stage cluster $make --no-print-directory test-cluster
+
+summary
