@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from indexing.observability import freshness
-from indexing.core import liveness, stats
+from indexing.core import liveness, pauses, stats
 from indexing.engines import ClusterHealth, get_engine
 from indexing.observability.lag import PartitionLag, consumer_lag
 from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
@@ -52,6 +53,7 @@ class IndexStatus:
     alerts: list = field(default_factory=list)
     unmapped_fields: int = 0
     supervisor: dict = field(default_factory=dict)  # failures/restarts of this blueprint's consumer thread
+    pause: pauses.Pause | None = None  # indexing waits for the search node: since when, why
 
     @property
     def has_consumer(self) -> bool:
@@ -78,6 +80,10 @@ class IndexStatus:
         if self.dead_letters or self.total_lag > 10_000:
             return "amber"
         return "green"
+
+    @property
+    def paused_since(self) -> datetime | None:
+        return datetime.fromtimestamp(self.pause.since, timezone.utc) if self.pause else None
 
     @property
     def consumer_state(self) -> str:
@@ -113,6 +119,7 @@ def index_status(blueprint: IndexBlueprint) -> IndexStatus:
         status.consumers = stats.consumer_states(blueprint.name)
         status.counters = stats.counters(blueprint.name)
         status.supervisor = liveness.failures(liveness.consumer_thread(blueprint.name))
+        status.pause = pauses.current(blueprint.name)
     except Exception as exc:
         status.errors.append(f"redis: {exc}")
     lags = {"canary": status.canary_lag, "sidecar": status.sidecar_lag}

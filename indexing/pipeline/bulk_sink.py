@@ -56,7 +56,8 @@ class BulkSink:
                  wait: Callable[[float], None] = time.sleep,
                  on_throttled: Callable[[int], None] | None = None,
                  on_unavailable: Callable[[str], None] | None = None,
-                 on_not_ready: Callable[[int], None] | None = None):
+                 on_not_ready: Callable[[int], None] | None = None,
+                 on_available: Callable[[], None] | None = None):
         self.engine = engine
         self.max_retries = max_retries
         self.base_s = base_s
@@ -66,6 +67,8 @@ class BulkSink:
         self.on_throttled = on_throttled or (lambda n: None)
         self.on_unavailable = on_unavailable or (lambda error: None)
         self.on_not_ready = on_not_ready or (lambda n: None)
+        # called once a request is answered again after requests nobody answered
+        self.on_available = on_available or (lambda: None)
         # since this sink was made: what its writes needed (a backfill worker's figures)
         self.totals: Counter = Counter()
 
@@ -91,6 +94,8 @@ class BulkSink:
                 self.wait(backoff_delay(unavailable_round, self.base_s, self.cap_s))
                 unavailable_round += 1
                 continue
+            if unavailable_round:
+                self.on_available()
             unavailable_round = 0
             retry: list[BulkAction] = []
             throttled = not_ready = 0

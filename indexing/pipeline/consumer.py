@@ -42,6 +42,7 @@ from indexing.core import stats
 from indexing.core.backoff import backoff_delay
 from indexing.pipeline.backpressure import BackpressureController
 from indexing.pipeline.commit_order import CommitOrder
+from indexing.pipeline.outage import Outage
 from indexing.blueprints.contracts import Incoming
 from indexing.conf import searchsync_settings
 from indexing.engines import SearchEngine, get_engine
@@ -97,13 +98,16 @@ class IndexingConsumer:
             queue_ratio=cfg.BACKPRESSURE_QUEUE_RATIO,
             check_interval_s=cfg.BACKPRESSURE_CHECK_S,
         )
+        # A search node that does not answer pauses indexing: said in the log and on the overview.
+        self.outage = Outage(blueprint.name, self._waiting)
         self.sink = BulkSink.from_settings(
             self.engine,
             chunk_size=batch_size,
             wait=self._sleep_in_bulk_thread,
             on_throttled=self.backpressure.on_throttled,
-            on_unavailable=self.backpressure.on_unavailable,
+            on_unavailable=self._on_unavailable,
             on_not_ready=lambda n: self.backpressure.on_unavailable("cluster not ready"),
+            on_available=self.outage.answered,
         )
         self.processor = BatchProcessor(blueprint, self.sink)
         self.consumer = Consumer(consumer_config(blueprint.consumer_group, **(consumer_overrides or {})))
@@ -228,6 +232,7 @@ class IndexingConsumer:
                 self.order.fail(seq)
                 continue
             self.order.resolve(seq)
+            self.outage.answered()  # a no-op unless this consumer was waiting for the node
             self._failures = 0  # the backoff grows only while batches keep failing
             self.batches += 1
             self.backpressure.on_batch_done(report)
@@ -303,6 +308,22 @@ class IndexingConsumer:
                 except KafkaException as exc:
                     log.warning("seek failed: %s", exc)
 
+    def _on_unavailable(self, error: str) -> None:
+        """On a bulk thread: a bulk request nobody answered; the sink waits and tries again."""
+        self.backpressure.on_unavailable(error)
+        self.outage.unavailable(error)
+
+    def _waiting(self) -> int:
+        """Events not yet committed on this consumer's partitions (its share of the consumer lag)."""
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return 0
+        total = 0
+        for tp in self.consumer.committed(assignment, timeout=2):
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
+            total += high - (tp.offset if tp.offset >= 0 else low)
+        return total
+
     def _sleep_in_bulk_thread(self, seconds: float) -> None:
         """The sink's wait between retries, on a bulk thread: no Kafka calls here (the client is not shared)."""
         if self._stop.wait(seconds):
@@ -339,6 +360,10 @@ class IndexingConsumer:
         if not force and now - self._last_state < 1.0:
             return
         self._last_state = now
+        try:
+            self.outage.report()
+        except Exception as exc:  # logging an outage must never stop indexing
+            log.debug("could not report an outage: %s", exc)
         try:
             stats.publish_state(
                 self.blueprint.name,
