@@ -115,11 +115,6 @@ class IndexBlueprint(models.Model):
 
         return f"{searchsync_settings.CONSUMER_GROUP_PREFIX}{self.name}"
 
-    @property
-    def threshold_ms(self) -> int:
-
-        return self.freshness_threshold_ms or searchsync_settings.FRESHNESS_THRESHOLD_MS
-
     def physical_name(self, number: int) -> str:
         return f"{self.name}_v{number}"
 

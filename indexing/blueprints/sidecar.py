@@ -32,13 +32,17 @@ class SidecarSpec:
     # With the fast fields moved out, the main index can refresh rarely: this overrides its
     # settings' refresh_interval (None keeps them).
     main_refresh_interval: str | None = None
+    # The sidecar's own freshness threshold; None derives it from its refresh interval
+    # (indexing/observability/thresholds.py).
+    freshness_threshold_ms: int | None = None
 
     @classmethod
     def of(cls, raw: dict | None) -> "SidecarSpec | None":
         """The sidecar a definition's ``sidecar`` entry (or the blueprint row's) declares, if any."""
         if not raw or not raw.get("fields"):
             return None
-        return cls(tuple(raw["fields"]), raw.get("refresh_interval", "1s"), raw.get("main_refresh_interval"))
+        return cls(tuple(raw["fields"]), raw.get("refresh_interval", "1s"), raw.get("main_refresh_interval"),
+                   raw.get("freshness_threshold_ms"))
 
 
 class InvalidSidecar(ValueError):
@@ -54,6 +58,9 @@ def check(spec: SidecarSpec, mappings: dict) -> None:
     common = [f for f in spec.fields if f in COMMON_FIELDS]
     if common:
         raise InvalidSidecar(f"sidecar fields every document carries anyway: {', '.join(common)}")
+    threshold = spec.freshness_threshold_ms
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
+        raise InvalidSidecar(f"sidecar freshness_threshold_ms must be a positive whole number of ms, not {threshold!r}")
 
 
 def index_name(main_index: str) -> str:

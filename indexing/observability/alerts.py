@@ -66,6 +66,16 @@ def clear(blueprint: IndexBlueprint | None, condition: str, subject: str = "") -
         notify(alert, "resolved")
 
 
+def freshness_message(blueprint: IndexBlueprint, source: str, p99: float, limit: float, window: int) -> str:
+    """Which index is late and by which rule: each index has its own threshold."""
+    index = next((t for t in freshness.index_thresholds(blueprint) if t.source == source), None)
+    if index is None:  # events: commit → acknowledged, before any refresh
+        return (f"p99 commit→indexed {p99:.0f} ms over the last {window} s (threshold {limit:.0f} ms: "
+                f"what the tightest index's threshold leaves after its refresh interval)")
+    return (f"p99 commit→searchable {p99:.0f} ms on {index.index or blueprint.name} over the last {window} s "
+            f"(threshold {limit:.0f} ms: {index.rule})")
+
+
 def evaluate(blueprint: IndexBlueprint) -> list[str]:
     """Open or clear each condition of one blueprint; returns the conditions now open."""
     open_now = []
@@ -73,9 +83,7 @@ def evaluate(blueprint: IndexBlueprint) -> list[str]:
     worst, past = freshness.breaches(blueprint, window)
     if past:
         source, p99, limit = max(past, key=lambda b: b[1] - b[2])
-        raise_alert(blueprint, Alert.Condition.FRESHNESS,
-                    f"p99 commit→searchable {p99:.0f} ms ({source}) over the last {window} s (threshold {limit:.0f} ms)",
-                    p99)
+        raise_alert(blueprint, Alert.Condition.FRESHNESS, freshness_message(blueprint, source, p99, limit, window), p99)
         open_now.append(Alert.Condition.FRESHNESS)
     elif worst is not None:
         clear(blueprint, Alert.Condition.FRESHNESS)

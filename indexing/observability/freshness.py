@@ -16,7 +16,11 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from django.db import transaction
 from django.utils import timezone
 
+from indexing.blueprints.sidecar import SidecarSpec
+from indexing.conf import searchsync_settings
 from indexing.models import FreshnessMinute, IndexBlueprint
+from indexing.observability import thresholds as rules
+from indexing.observability.thresholds import IndexThreshold
 from indexing.core.freshness_samples import (  # noqa: F401 (re-exported: freshness is read through this module)
     SAMPLES_KEY, Quantiles, minute_of, parse_entries, quantiles, recent, record, samples,
 )
@@ -42,19 +46,28 @@ def roll_up(blueprint: IndexBlueprint, now: float | None = None, lookback_minute
     return written
 
 
-def thresholds(blueprint: IndexBlueprint) -> dict[str, float]:
-    """The p99 each source may reach, in ms. With a sidecar the blueprint's threshold holds for the
-    sidecar (its fields are what must be fresh); the main index is allowed its own refresh interval
-    on top, since it is built to be slow on purpose."""
-    from indexing.pipeline.visibility import refresh_seconds
-
-    limit = float(blueprint.threshold_ms)
-    result = {FreshnessMinute.Source.EVENT: limit, FreshnessMinute.Source.CANARY: limit}
+def index_thresholds(blueprint: IndexBlueprint) -> list[IndexThreshold]:
+    """The freshness threshold of each index search clients read: the live index and its sidecar,
+    each its refresh interval plus the budget unless the blueprint sets it (``thresholds.py``)."""
     live = blueprint.live_index()
-    if live is not None and live.sidecar:
-        interval = refresh_seconds(live.settings.get("refresh_interval")) or 0.0
-        result[FreshnessMinute.Source.CANARY] = limit + interval * 1000
-        result[FreshnessMinute.Source.SIDECAR] = limit
+    budget = float(searchsync_settings.FRESHNESS_BUDGET_MS)
+    side = (live.sidecar if live is not None else None) or {}
+    spec = SidecarSpec.of(blueprint.sidecar)
+    return rules.index_thresholds(
+        main_index=live.name if live is not None else "",
+        main_refresh_interval=(live.settings if live is not None else blueprint.settings).get("refresh_interval"),
+        budget_ms=budget, main_override_ms=blueprint.freshness_threshold_ms,
+        sidecar_index=side.get("name", ""), sidecar_refresh_interval=side.get("settings", {}).get("refresh_interval"),
+        sidecar_override_ms=spec.freshness_threshold_ms if spec else None,
+    )
+
+
+def thresholds(blueprint: IndexBlueprint) -> dict[str, float]:
+    """The p99 each source may reach, in ms: each index's canary its own threshold, events (commit →
+    acknowledged, no refresh) what the tightest index leaves the pipeline."""
+    indices = index_thresholds(blueprint)
+    result = {FreshnessMinute.Source.EVENT: rules.event_threshold_ms(indices)}
+    result.update({t.source: t.threshold_ms for t in indices})
     return result
 
 

@@ -11,6 +11,7 @@ from indexing.core import liveness, pauses, stats
 from indexing.engines import ClusterHealth, get_engine
 from indexing.observability.lag import PartitionLag, consumer_lag
 from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
+from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
 from indexing.observability.thresholds import IndexThreshold
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class IndexFreshness:
     @property
     def breached(self) -> bool:
         return self.lag is not None and self.lag.p99_ms > self.threshold.threshold_ms
+@dataclass
 
 
 class IndexStatus:
