@@ -10,14 +10,12 @@ from indexing.observability import freshness
 from indexing.core import liveness, pauses, stats
 from indexing.engines import ClusterHealth, get_engine
 from indexing.observability.lag import PartitionLag, consumer_lag
-from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
-from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
 from indexing.observability.thresholds import IndexThreshold
+from indexing.models import Alert, DeadLetter, IndexBlueprint, UnmappedField
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 @dataclass
 class IndexFreshness:
     """One index's commit → searchable lag against its own threshold, and its last hour."""
@@ -29,9 +27,9 @@ class IndexFreshness:
     @property
     def breached(self) -> bool:
         return self.lag is not None and self.lag.p99_ms > self.threshold.threshold_ms
+
+
 @dataclass
-
-
 class IndexStatus:
     blueprint: IndexBlueprint
     live_index: str | None = None
