@@ -82,6 +82,12 @@ DECLARED: tuple[Setting, ...] = (
     Setting("RELAY_WAKEUP_INTERVAL_MS", 20, int,
             "a process pushes at most one relay wake-up per interval; commits in between coalesce"),
     Setting("OUTBOX_RETENTION_HOURS", 24.0, float, "published outbox rows are deleted after this"),
+    Setting("EMIT_MAX_PAYLOAD_BYTES", None, _optional_int,
+            "largest payload (bytes of payload::text) searchsync_emit() accepts; unset: MAX_MESSAGE_BYTES. "
+            "Baked into the installed function: run manage.py outbox install after a change"),
+    Setting("RELAY_IDLE_PROBE_MS", 50, int,
+            "while idle, the relay checks this often whether unpublished rows exist (catches writers that "
+            "send no wake-up, such as SQL callers of searchsync_emit); 0: wake-ups and RELAY_POLL_S only"),
     # --- freshness
     Setting("FRESHNESS_BUDGET_MS", 2000, int,
             "time the pipeline may take on top of an index's refresh interval: each index's freshness p99 "

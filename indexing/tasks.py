@@ -44,10 +44,18 @@ def roll_up_freshness() -> int:
 
 @shared_task(ignore_result=True)
 def clean_outbox() -> int:
+    from indexing.core import source_databases
     from indexing.outbox.relay import clean_published
 
-    deleted = clean_published()
-    log.info("outbox cleanup: deleted %d published rows", deleted)
+    deleted = 0
+    for source in source_databases.declared().values():
+        try:
+            n = clean_published(using=source.alias)
+        except Exception:  # one unreachable source database must not keep the others' outboxes growing
+            log.exception("outbox cleanup of source %s failed", source.name)
+            continue
+        log.info("outbox cleanup of source %s: deleted %d published rows", source.name, n)
+        deleted += n
     return deleted
 
 

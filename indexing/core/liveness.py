@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-from indexing.core import stats
+from indexing.core import membership, source_databases, stats
 from indexing.core.redis_store import get_redis
 from indexing.conf import searchsync_settings
 
@@ -23,9 +23,9 @@ SUPERVISED_KEY = "searchsync:supervised-threads"
 RELAY_TTL_S = 60
 
 
-def relay_beat(relay_id: str) -> None:
+def relay_beat(relay_id: str, source: str = "default") -> None:
     pipe = get_redis().pipeline(transaction=False)
-    pipe.hset(RELAY_KEY, relay_id, json.dumps({"updated": time.time()}))
+    pipe.hset(RELAY_KEY, relay_id, json.dumps({"updated": time.time(), "source": source}))
     pipe.expire(RELAY_KEY, RELAY_TTL_S * 10)
     pipe.execute()
 
@@ -35,12 +35,30 @@ def relay_gone(relay_id: str) -> None:
 
 
 def live_relays() -> int:
+    return sum(live_relays_by_source().values())
+
+
+def live_relays_by_source() -> dict[str, int]:
+    """Relays with a fresh heartbeat, per source database (each source's outbox needs its own)."""
     now = time.time()
-    return sum(1 for raw in get_redis().hvals(RELAY_KEY) if now - json.loads(raw).get("updated", 0) <= RELAY_TTL_S)
+    live: dict[str, int] = {}
+    for raw in get_redis().hvals(RELAY_KEY):
+        beat = json.loads(raw)
+        if now - beat.get("updated", 0) <= RELAY_TTL_S:
+            source = beat.get("source", "default")
+            live[source] = live.get(source, 0) + 1
+    return live
+
+
+def live_consumer_states(blueprint_name: str) -> dict[str, dict]:
+    """Consumers of the blueprint still in its Kafka group with a fresh heartbeat (``membership``)."""
+    group = f"{searchsync_settings.CONSUMER_GROUP_PREFIX}{blueprint_name}"  # IndexBlueprint.consumer_group
+    found = membership.members([group])
+    return membership.live(stats.consumer_states(blueprint_name), None if found is None else found.get(group, []))
 
 
 def live_consumers(blueprint_name: str) -> int:
-    return len(stats.consumer_states(blueprint_name))
+    return len(live_consumer_states(blueprint_name))
 
 
 def record_failure(thread: str, error: str, restarting: bool) -> None:
@@ -76,15 +94,25 @@ def consumer_thread(blueprint_name: str) -> str:
 RELAY_THREAD = "outbox-relay"
 
 
+def relay_thread(source: str) -> str:
+    """The relay thread of a source database: searchsync's own keeps the plain name."""
+    return RELAY_THREAD if source == "default" else f"{RELAY_THREAD}-{source}"
+
+
 def pipeline_liveness(blueprint_names: list[str]) -> dict:
     """What /healthz reports: live consumers per enabled blueprint and live relays; ``ok`` is False
-    when any blueprint has no consumer (or the relay publishes and none is alive)."""
+    when any blueprint has no consumer (or the relay publishes and a source database has no live relay)."""
 
     consumers = {name: live_consumers(name) for name in blueprint_names}
     body: dict = {"consumers": consumers}
     ok = all(consumers.values())
     if searchsync_settings.PUBLISHER == "relay":
-        body["relays"] = live_relays()
+        by_source = live_relays_by_source()
+        body["relays"] = sum(by_source.values())
         ok = ok and body["relays"] > 0
+        sources = source_databases.declared()
+        if len(sources) > 1:
+            body["relays_by_source"] = {name: by_source.get(name, 0) for name in sources}
+            ok = ok and all(body["relays_by_source"].values())
     body["ok"] = ok
     return body

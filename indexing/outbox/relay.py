@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -31,29 +32,43 @@ from indexing.models import DeadLetter, OutboxEvent
 from indexing.core.producer import build_producer
 from indexing.outbox.declared_aggregates import DeclaredAggregates, unknown_aggregate
 from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
-from indexing.outbox.wakeup import wait_for_wakeup
+from indexing.outbox.wakeup import take_wakeup, wait_for_wakeup
 from indexing.core.topics import ensure_topic, topic_for
 from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
+# While probing, how often the relay looks for a Redis wake-up (a non-blocking LPOP).
+WAKEUP_CHECK_S = 0.01
+
 
 class OutboxRelay:
-    def __init__(self, batch_size: int | None = None, poll_s: float | None = None, delivery_timeout_s: float = 35.0):
+    """Publishes the outbox of one database: ``using`` is its Django alias (a source database's,
+    ``source_<name>``, or ``default``, searchsync's own)."""
+
+    def __init__(self, batch_size: int | None = None, poll_s: float | None = None, delivery_timeout_s: float = 35.0,
+                 using: str = "default", idle_probe_ms: int | None = None, source: str | None = None):
         self.batch_size = batch_size or searchsync_settings.RELAY_BATCH_SIZE
         self.poll_s = poll_s if poll_s is not None else searchsync_settings.RELAY_POLL_S
+        self.idle_probe_ms = idle_probe_ms if idle_probe_ms is not None else searchsync_settings.RELAY_IDLE_PROBE_MS
         self.delivery_timeout_s = delivery_timeout_s
+        self.using = using
+        self.source = source or using
         self.producer = build_producer()
         self._known_topics: set[str] = set()
         self.aggregates = DeclaredAggregates()
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
+    @property
+    def outbox(self):
+        return OutboxEvent.objects.using(self.using)
+
     def relay_once(self) -> int:
         """Publish up to one batch of unpublished rows; return how many left the outbox's unpublished set
         (acknowledged by the broker, or dead-lettered as unpublishable)."""
-        with transaction.atomic():
+        with transaction.atomic(using=self.using):
             rows = list(
-                OutboxEvent.objects.select_for_update(skip_locked=True)
+                self.outbox.select_for_update(skip_locked=True)
                 .filter(published_at__isnull=True)
                 .order_by("created_at", "event_id")[: self.batch_size]
             )
@@ -61,8 +76,8 @@ class OutboxRelay:
                 return 0
             acked, failed, unpublishable = self._publish(rows)
             if acked:
-                OutboxEvent.objects.filter(event_id__in=acked).update(published_at=timezone.now())
-            dead = dead_letter(unpublishable)
+                self.outbox.filter(event_id__in=acked).update(published_at=timezone.now())
+            dead = dead_letter(unpublishable, using=self.using)
         retrying = len(failed)
         if dead:
             log.error("relay: %d row(s) cannot be published and became outbox dead letters (%s)",
@@ -170,10 +185,38 @@ class OutboxRelay:
 
     # -- long-running loop ---------------------------------------------------
     def _wait_for_wakeup(self) -> None:
-        wait_for_wakeup(self.poll_s)
+        if self.idle_probe_ms <= 0:
+            wait_for_wakeup(self.poll_s, using=self.using)
+            return
+        # Writers that cannot push a wake-up (SQL callers of searchsync_emit, any language) are found
+        # by a cheap probe at a short interval instead: no LISTEN/NOTIFY, which would serialise their
+        # commits. The Redis wake-up of Python writers is taken without blocking, every few ms:
+        # Redis ends a short BLPOP only on its own clock tick (100 ms at its default hz), too coarse.
+        step = self.idle_probe_ms / 1000
+        now = time.monotonic()
+        deadline, next_probe = now + self.poll_s, now + step
+        while now < deadline:
+            if take_wakeup(self.using):
+                return
+            if now >= next_probe:
+                if self._unpublished_exist():
+                    return
+                next_probe = now + step
+            time.sleep(max(0.0, min(WAKEUP_CHECK_S, next_probe - now, deadline - now)))
+            now = time.monotonic()
+
+    def _unpublished_exist(self) -> bool:
+        """One descent of the partial index of unpublished rows. Rows another relay holds count too:
+        then this relay's next round finds nothing, and it probes again one interval later."""
+        try:
+            return self.outbox.filter(published_at__isnull=True).exists()
+        except Exception as exc:  # the round that follows reports a real database problem
+            log.debug("relay probe failed: %s", exc)
+            return True
 
     def run(self, stop: threading.Event) -> None:
-        log.info("outbox relay started (batch %d, poll %.1fs)", self.batch_size, self.poll_s)
+        log.info("outbox relay of %s started (batch %d, poll %.1fs, idle probe %d ms)", self.using,
+                 self.batch_size, self.poll_s, self.idle_probe_ms)
         try:
             self._run(stop)
         finally:
@@ -184,7 +227,7 @@ class OutboxRelay:
 
     def _beat(self) -> None:
         try:
-            liveness.relay_beat(self.relay_id)
+            liveness.relay_beat(self.relay_id, self.source)
         except Exception as exc:  # liveness reporting must never stop the relay
             log.debug("could not publish the relay heartbeat: %s", exc)
 
@@ -206,17 +249,18 @@ class OutboxRelay:
         self.producer.flush(self.delivery_timeout_s)
 
 
-def clean_published(retention: timedelta | None = None, batch: int = 10_000) -> int:
-    """Delete rows published longer ago than the retention window, in bounded batches."""
+def clean_published(retention: timedelta | None = None, batch: int = 10_000, using: str = "default") -> int:
+    """Delete rows published longer ago than the retention window from one database's outbox, in bounded batches."""
     retention = retention or timedelta(hours=searchsync_settings.OUTBOX_RETENTION_HOURS)
     cutoff = timezone.now() - retention
+    outbox = OutboxEvent.objects.using(using)
     # With Debezium publishing, rows are never marked: the WAL carried them, age is what counts.
-    old = (OutboxEvent.objects.filter(created_at__lt=cutoff)
+    old = (outbox.filter(created_at__lt=cutoff)
            if searchsync_settings.PUBLISHER == "debezium"
-           else OutboxEvent.objects.filter(published_at__lt=cutoff))
+           else outbox.filter(published_at__lt=cutoff))
     deleted = 0
     while True:
         ids = list(old.values_list("event_id", flat=True)[:batch])
         if not ids:
             return deleted
-        deleted += OutboxEvent.objects.filter(event_id__in=ids).delete()[0]
+        deleted += outbox.filter(event_id__in=ids).delete()[0]

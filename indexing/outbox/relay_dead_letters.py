@@ -61,13 +61,17 @@ def _best_effort_bytes(row: OutboxEvent) -> bytes:
         return repr(row.payload).encode("utf-8", "backslashreplace")
 
 
-def dead_letter(items: list[Unpublishable]) -> int:
-    """Store the dead letters and take their rows out of the unpublished set; run in the relay's transaction."""
+def dead_letter(items: list[Unpublishable], using: str = "default") -> int:
+    """Store the dead letters and take their rows out of the unpublished set; run in the relay's transaction.
+
+    Dead letters live in searchsync's own database; the rows in ``using``'s outbox. For a source
+    database the two commits are separate: the dead letters first, so a failure in between can
+    only store one twice (the row is still unpublished and is dead-lettered again), never lose it."""
     if not items:
         return 0
-    blueprints = {bp.aggregate_type: bp for bp in IndexBlueprint.objects.filter(
+    blueprints = {bp.aggregate_type: bp for bp in IndexBlueprint.objects.using("default").filter(
         aggregate_type__in={i.row.aggregate_type for i in items}, event_format="outbox").order_by("pk")}
-    DeadLetter.objects.bulk_create(
+    DeadLetter.objects.using("default").bulk_create(
         DeadLetter(
             source=DeadLetter.Source.OUTBOX,
             blueprint=blueprints.get(item.row.aggregate_type),
@@ -84,5 +88,6 @@ def dead_letter(items: list[Unpublishable]) -> int:
     )
     # The dead letter now owns the event (replay re-publishes its bytes), so the row counts as handed
     # over: marked like a published row, it no longer holds back the relay and is cleaned up in time.
-    OutboxEvent.objects.filter(event_id__in=[i.row.event_id for i in items]).update(published_at=timezone.now())
+    OutboxEvent.objects.using(using).filter(event_id__in=[i.row.event_id for i in items]).update(
+        published_at=timezone.now())
     return len(items)

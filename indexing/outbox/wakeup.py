@@ -120,6 +120,25 @@ class _PerAlias(dict):
 _wake_pending = _PerAlias()
 
 
+def take_wakeup(using: str = "default") -> bool:
+    """Take a pending wake-up without waiting; True if there was one."""
+    from indexing.core.redis_store import get_redis
+
+    try:
+        return get_redis().lpop(wakeup_key(using)) is not None
+    except Exception as exc:
+        _warn_unavailable(exc)
+        return False
+
+
+def _warn_unavailable(exc: Exception) -> None:
+    # A relay probing at a short interval asks many times a second: warn once a minute.
+    global _warned_at
+    if time.monotonic() - _warned_at > 60:
+        _warned_at = time.monotonic()
+        log.warning("relay: wake-ups unavailable (%s); polling", exc)
+
+
 def wait_for_wakeup(timeout_s: float, using: str = "default") -> bool:
     """Block until a writer asks for a wake-up or ``timeout_s`` passes; True if woken."""
     from indexing.core.redis_store import get_redis
@@ -127,8 +146,9 @@ def wait_for_wakeup(timeout_s: float, using: str = "default") -> bool:
     try:
         return get_redis().blpop([wakeup_key(using)], timeout=max(0.01, timeout_s)) is not None
     except Exception as exc:
-        log.warning("relay: wake-ups unavailable (%s); polling every %.1fs", exc, timeout_s)
-        import time
-
+        _warn_unavailable(exc)
         time.sleep(timeout_s)
         return False
+
+
+_warned_at = -1e9

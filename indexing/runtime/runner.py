@@ -15,7 +15,8 @@ import threading
 from typing import Callable
 
 
-from indexing.core.liveness import RELAY_THREAD
+from indexing.core import source_databases
+from indexing.core.liveness import relay_thread
 from indexing.models import IndexBlueprint
 from indexing.runtime.consumer_set import RELOAD_THREAD, ConsumerSet
 from indexing.runtime.supervisor import Supervisor, SupervisorPolicy
@@ -50,7 +51,10 @@ class PipelineRunner:
         tune_for_streaming()
 
         if self.with_relay and searchsync_settings.PUBLISHER == "relay":
-            self.supervisor.spawn(RELAY_THREAD, lambda: OutboxRelay().run)
+            # One relay per source database, each on its own outbox ("default": searchsync's own database).
+            for source in source_databases.declared().values():
+                self.supervisor.spawn(relay_thread(source.name),
+                                      lambda s=source: OutboxRelay(using=s.alias, source=s.name).run)
         if self.with_consumers:
             # Each (re)start gets a fresh consumer: a closed Kafka client cannot be reused.
             self.consumers = ConsumerSet(self.supervisor, self.blueprint_names,
