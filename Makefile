@@ -8,7 +8,7 @@ DEMO_PRODUCTS ?= 5000
 # production leaves it unset and configures the secure settings (README, Configuration).
 export DJANGO_DEBUG ?= true
 
-.PHONY: up down status test test-unit test-default test-elasticsearch test-opensearch3 test-cluster venv migrate bootstrap browser bench
+.PHONY: up demo-orders demo-orders-writes down status test test-unit test-default test-elasticsearch test-opensearch3 test-cluster venv migrate bootstrap browser bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,12 +35,35 @@ up: venv
 	devstack/up postgres redis kafka $(SEARCH_SERVICE)
 	$(MAKE) --no-print-directory bootstrap
 	$(PY) manage.py seed_catalog --if-empty --products $(DEMO_PRODUCTS) --seed 1
+	$(MAKE) --no-print-directory demo-orders
 	$(PY) manage.py collectstatic --noinput -v 0
 	SEARCHSYNC_PORT=$(PORT) devstack/console start
+	$(MAKE) --no-print-directory demo-orders-writes
 	@echo
 	@echo "searchsync console: http://127.0.0.1:$(PORT)/   (admin/admin, admin2/admin2, operator/operator)"
 	@echo "API docs:           http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "stop with:          make down"
+
+# The second demo source, not Django: a shop's orders table written from Node and plain SQL, each
+# write calling searchsync_emit in its transaction, indexed by a blueprint declared in files.
+DEMO_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://searchsync:searchsync@127.0.0.1:5432/searchsync)
+ORDERS := examples/orders
+
+$(ORDERS)/node_modules/.installed: $(ORDERS)/package-lock.json
+	cd $(ORDERS) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+demo-orders: $(ORDERS)/node_modules/.installed
+	$(PY) manage.py outbox install --source default
+	PGOPTIONS="-c client_min_messages=warning" psql "$(DEMO_DATABASE_URL)" -q -v ON_ERROR_STOP=1 -f $(ORDERS)/schema.sql
+	$(PY) manage.py blueprints propose orders --from $(ORDERS)/blueprint
+	$(PY) manage.py blueprints enable orders
+
+# Written once the console's workers run, so the demo's orders are indexed as they are written.
+demo-orders-writes: $(ORDERS)/node_modules/.installed
+	DATABASE_URL="$(DEMO_DATABASE_URL)" node $(ORDERS)/writer.js --if-empty --orders 200
+	@if [ "$$(psql "$(DEMO_DATABASE_URL)" -tAc "SELECT count(*) FROM orders WHERE customer = 'Alan Turing'")" = 0 ]; then \
+	  psql "$(DEMO_DATABASE_URL)" -q -o /dev/null -v ON_ERROR_STOP=1 -f $(ORDERS)/demo.sql; fi
 
 down:
 	-devstack/console stop
@@ -69,7 +92,7 @@ test-unit: venv
 # (OpenSearch 2.19 on 9203): a console from `make up` on 9200 stays green meanwhile.
 TEST_NODE_ENV := DEVSTACK_OPENSEARCH_NAME=os-test DEVSTACK_OPENSEARCH_PORT=9203 DEVSTACK_OPENSEARCH_HEAP=768m
 
-test-default: venv browser
+test-default: venv browser $(ORDERS)/node_modules/.installed
 	devstack/up postgres redis kafka
 	$(TEST_NODE_ENV) devstack/up opensearch
 	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9203 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch \
@@ -86,11 +109,11 @@ ENGINE_TESTS := tests/test_engine.py tests/test_pipeline_convergence.py tests/te
 	tests/test_reconciliation.py tests/test_brands.py tests/test_declared_blueprints.py
 ENGINE_PYTEST := $(VENV)/bin/pytest -m "not browser" -k "not debezium" --durations=5 $(ENGINE_TESTS)
 
-test-elasticsearch: venv
+test-elasticsearch: venv $(ORDERS)/node_modules/.installed
 	devstack/up postgres redis kafka elasticsearch
 	SEARCH_ENGINE=elasticsearch SEARCH_URL=http://127.0.0.1:9201 SEARCHSYNC_TEST_SEARCH_SERVICE=elasticsearch $(ENGINE_PYTEST)
 
-test-opensearch3: venv
+test-opensearch3: venv $(ORDERS)/node_modules/.installed
 	devstack/up postgres redis kafka opensearch3
 	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9202 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch3 $(ENGINE_PYTEST)
 

@@ -226,3 +226,30 @@ def test_a_revised_folder_is_served_by_a_cutover_that_passes_its_guards(orders_b
         sql_update(orders_table, 7, "paid")  # after the swap: reaches the new index
         wait_equal(engine, orders_table, new.name, timeout=60)
     assert engine.get_mapping(new.name)["properties"]["status"]["ignore_above"] == 64
+
+
+# --- any language: psql and a Node service call searchsync_emit in their own transactions ----------------
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def test_writes_through_psql_and_a_node_service_become_searchable(orders_blueprint, orders_table, engine):
+    import subprocess
+
+    call_command("outbox", "install", "--source", "default")
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "DATABASE_URL": database_url(), "ORDERS_TABLE": orders_table}
+    node = subprocess.run(["node", "writer.js", "--orders", "30", "--updates", "10"], cwd=EXAMPLE, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert node.returncode == 0, node.stdout + node.stderr
+    demo = (EXAMPLE / "demo.sql").read_text().replace("orders", orders_table)
+    psql = subprocess.run(["psql", database_url(), "-v", "ON_ERROR_STOP=1", "-q", "-f", "-"], input=demo,
+                          capture_output=True, text=True, timeout=60)
+    assert psql.returncode == 0, psql.stderr
+    assert len(table_state(orders_table)) == 31
+    with pipeline(orders_blueprint):
+        wait_equal(engine, orders_table, orders_blueprint.live_index().name, timeout=90)
+    turing = engine.search(orders_blueprint.read_alias, {"query": {"match": {"customer": "turing"}}})["hits"]["hits"]
+    assert [h["_source"]["status"] for h in turing] == ["shipped"]
