@@ -27,6 +27,8 @@ CONFLICTS = [
      "The backfill is not in a state this step applies to."),
     (r"^/api/v1/cutovers/$", "post", "A cutover of this blueprint is already under way, or its guards refuse it."),
     (r"^/api/v1/cutovers/\{id\}/\w+/$", "post", "The cutover is not in a state this step applies to."),
+    (r"^/api/v1/documents/\{blueprint\}/\{id\}/reindex/$", "post",
+     "Nothing to re-index (the row is gone and no index holds a live document), or no way to (no source)."),
 ]
 UNAVAILABLE = [(r"^/api/v1/dead-letters/(\{id\}/)?replay/$", "post", "Kafka did not acknowledge every replayed letter.")]
 

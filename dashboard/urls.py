@@ -1,7 +1,8 @@
 from django.urls import path
 
 from . import audit_views, token_views
-from . import backfill_views, blueprint_views, cutover_views, dead_letter_views, reconciliation_views, unmapped_views, views
+from . import backfill_views, blueprint_views, cutover_views, dead_letter_views, document_views, reconciliation_views
+from . import unmapped_views, views
 
 app_name = "dashboard"
 
@@ -10,6 +11,10 @@ urlpatterns = [
     path("dead-letters/", dead_letter_views.dead_letter_list, name="dead_letters"),
     path("dead-letters/action/", dead_letter_views.dead_letter_action, name="dead_letter_action"),
     path("dead-letters/<int:pk>/", dead_letter_views.dead_letter_detail, name="dead_letter"),
+    path("documents/", document_views.document_lookup, name="document_lookup"),
+    path("documents/<str:blueprint>/<str:entity_id>/", document_views.document_detail, name="document"),
+    path("documents/<str:blueprint>/<str:entity_id>/reindex/", document_views.document_reindex,
+         name="document_reindex"),
     path("backfills/", backfill_views.backfill_list, name="backfills"),
     path("backfills/<uuid:pk>/", backfill_views.backfill_detail, name="backfill"),
     path("backfills/<uuid:pk>/<str:action>/", backfill_views.backfill_action, name="backfill_action"),

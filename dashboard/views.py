@@ -34,7 +34,11 @@ def _indices_context() -> dict:
 
 @require_GET
 def overview(request):
-    return render(request, "dashboard/overview.html", {"dependencies": recent_checks(), **_indices_context()})
+    from indexing.models import IndexBlueprint
+
+    return render(request, "dashboard/overview.html", {
+        "dependencies": recent_checks(), **_indices_context(),
+        "blueprint_names": IndexBlueprint.objects.values_list("name", flat=True)})
 
 
 @require_GET
