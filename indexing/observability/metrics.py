@@ -62,7 +62,7 @@ class SearchsyncCollector:
         paused = GaugeMetricFamily("searchsync_consumer_paused", "1 while a consumer is paused by backpressure.",
                                    labels=["blueprint", "consumer"])
         for bp in blueprints:
-            for consumer_id, state in stats.consumer_states(bp.name).items():
+            for consumer_id, state in liveness.live_consumer_states(bp.name).items():
                 batch.add_metric([bp.name, consumer_id], state.get("batch_size", 0))
                 paused.add_metric([bp.name, consumer_id], 1 if state.get("state") in ("paused", "unavailable") else 0)
         yield batch
@@ -71,7 +71,8 @@ class SearchsyncCollector:
     def _liveness(self, blueprints):
 
         up = GaugeMetricFamily("searchsync_consumers_live",
-                               "Consumers with a fresh heartbeat; 0 means nothing indexes this blueprint.",
+                               "Consumers in the blueprint's Kafka group with a fresh heartbeat; 0 means nothing "
+                               "indexes this blueprint.",
                                labels=["blueprint"])
         for bp in blueprints:
             up.add_metric([bp.name], liveness.live_consumers(bp.name))

@@ -110,7 +110,9 @@ class IndexingConsumer:
             on_available=self.outage.answered,
         )
         self.processor = BatchProcessor(blueprint, self.sink)
-        self.consumer = Consumer(consumer_config(blueprint.consumer_group, **(consumer_overrides or {})))
+        # client.id = consumer id: the group's member list says which heartbeats are still members.
+        self.consumer = Consumer(consumer_config(blueprint.consumer_group,
+                                                 **{"client.id": self.consumer_id, **(consumer_overrides or {})}))
         self._stop = threading.Event()
         self._last_state = 0.0
         self.batches = 0
