@@ -16,6 +16,7 @@ import uuid
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Now
+from django.utils import timezone
 from indexing.conf import searchsync_settings
 
 
@@ -262,7 +263,11 @@ class DeadLetter(models.Model):
     version = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     replay_count = models.PositiveIntegerField(default=0)
+    # One row per message (per target index): a replay of the same offset, or the relay failing on the same
+    # outbox row again, counts another attempt on it instead of storing a second row.
+    attempts = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
 
@@ -270,6 +275,16 @@ class DeadLetter(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "reason", "created_at"], name="idx_deadletter_filter")]
         permissions = [("operate_pipeline", "Can replay dead letters, run backfills and reconciliations")]
+        constraints = [
+            # A Kafka message: its place in the log. Documents that never were messages (backfills) have
+            # offset -1 and no such identity.
+            models.UniqueConstraint(fields=["blueprint", "topic", "partition", "offset", "target_index"],
+                                    condition=models.Q(source="consumer", offset__gte=0),
+                                    name="uniq_deadletter_message"),
+            # An outbox row the relay could not publish: its event id.
+            models.UniqueConstraint(fields=["event_id"], condition=models.Q(source="outbox"),
+                                    name="uniq_deadletter_outbox_event"),
+        ]
 
     def __str__(self):
         if self.source == self.Source.OUTBOX:

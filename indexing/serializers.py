@@ -15,8 +15,13 @@ class DeadLetterSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeadLetter
         fields = ["id", "source", "blueprint", "topic", "partition", "offset", "key", "reason", "error", "target_index",
-                  "entity_id", "event_id", "version", "status", "replay_count", "created_at", "resolved_at",
-                  "resolved_by", "raw_text", "raw_base64"]
+                  "entity_id", "event_id", "version", "status", "replay_count", "attempts", "created_at",
+                  "last_seen_at", "resolved_at", "resolved_by", "raw_text", "raw_base64"]
+        extra_kwargs = {
+            "attempts": {"help_text": "How many times the pipeline failed on this message: a replay of its offset "
+                                      "after a rewind, or the relay failing on the same outbox row, adds one."},
+            "last_seen_at": {"help_text": "When the last of those attempts failed."},
+        }
 
     def get_key(self, obj) -> str | None:
         return bytes(obj.key).decode("utf-8", errors="replace") if obj.key is not None else None

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from indexing.models import DeadLetter, IndexBlueprint, OutboxEvent
 from indexing.outbox.emit import as_event_json
+from indexing.pipeline.dead_letters import store
 
 Reason = DeadLetter.Reason
 
@@ -66,12 +67,14 @@ def dead_letter(items: list[Unpublishable], using: str = "default") -> int:
 
     Dead letters live in searchsync's own database; the rows in ``using``'s outbox. For a source
     database the two commits are separate: the dead letters first, so a failure in between can
-    only store one twice (the row is still unpublished and is dead-lettered again), never lose it."""
+    only count a second attempt on one (the row is still unpublished and is dead-lettered again),
+    never lose it."""
     if not items:
         return 0
     blueprints = {bp.aggregate_type: bp for bp in IndexBlueprint.objects.using("default").filter(
         aggregate_type__in={i.row.aggregate_type for i in items}, event_format="outbox").order_by("pk")}
-    DeadLetter.objects.using("default").bulk_create(
+    # One row per outbox row: dead-lettered again (see above), it counts another attempt.
+    store([
         DeadLetter(
             source=DeadLetter.Source.OUTBOX,
             blueprint=blueprints.get(item.row.aggregate_type),
@@ -85,7 +88,7 @@ def dead_letter(items: list[Unpublishable], using: str = "default") -> int:
             version=item.row.version,
         )
         for item in items
-    )
+    ])
     # The dead letter now owns the event (replay re-publishes its bytes), so the row counts as handed
     # over: marked like a published row, it no longer holds back the relay and is cleaned up in time.
     OutboxEvent.objects.using(using).filter(event_id__in=[i.row.event_id for i in items]).update(

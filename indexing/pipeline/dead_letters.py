@@ -5,6 +5,11 @@ the outbox relay (a row it could never publish, see ``relay_dead_letters``).
 Replay re-publishes the original bytes with the original key to the topic, so
 a replayed event goes through validation and versioning like any other:
 replaying an old event can never overwrite a newer document.
+
+One row per message: a message read again after an offset rewind, or an outbox row
+the relay fails on again, adds an attempt to its row (``store``). A replayed
+letter is a new message at a new offset; if it fails again it is a new pending row,
+while the original stays replayed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -41,6 +46,66 @@ class Letter:
         return cls(message, reason, error, event.entity_id, event.event_id, event.version, target_index)
 
 
+_COLUMNS = ("blueprint_id", "source", "topic", "partition", "offset", "key", "raw_value", "reason", "error",
+            "target_index", "entity_id", "event_id", "version", "status", "replay_count", "attempts", "created_at",
+            "last_seen_at", "resolved_by")
+# The identity of a letter, as the partial unique indexes of the model declare it (its Meta.constraints).
+_IDENTITY = {
+    DeadLetter.Source.CONSUMER: ('("blueprint_id", "topic", "partition", "offset", "target_index") '
+                                 "WHERE source = 'consumer' AND \"offset\" >= 0"),
+    DeadLetter.Source.OUTBOX: "(\"event_id\") WHERE source = 'outbox'",
+}
+
+
+def _identity(row: DeadLetter):
+    if row.source == DeadLetter.Source.OUTBOX:
+        return ("outbox", row.event_id)
+    if row.offset is not None and row.offset >= 0:
+        return ("consumer", row.blueprint_id, row.topic, row.partition, row.offset, row.target_index)
+    return ("unique", id(row))  # not a Kafka message (a backfilled document): no identity to repeat
+
+
+def store(rows: list[DeadLetter], using: str = "default") -> int:
+    """Insert dead letters; one already stored for the same message (or outbox row) counts another attempt.
+
+    A repeat takes the latest reason and error and its time, and leaves the row's status alone: a
+    letter an operator discarded stays discarded, and one replayed stays replayed (its replay is a
+    new message, with a row of its own should it fail too)."""
+    if not rows:
+        return 0
+    now = timezone.now()
+    unique: dict = {}
+    for row in rows:
+        key = _identity(row)
+        if key in unique:  # the same message twice in one call: one row, both attempts
+            unique[key].attempts += 1
+            unique[key].reason, unique[key].error = row.reason, row.error
+        else:
+            row.attempts, row.created_at, row.last_seen_at = 1, now, now
+            unique[key] = row
+    by_source: dict[str, list[DeadLetter]] = {}
+    for row in unique.values():
+        by_source.setdefault(row.source, []).append(row)
+    table = DeadLetter._meta.db_table
+    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    with connections[using].cursor() as cursor:
+        for source, group in by_source.items():
+            values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(group))
+            params = []
+            for row in group:
+                params += [row.blueprint_id, str(row.source), row.topic, row.partition, row.offset,
+                           bytes(row.key) if row.key is not None else None,
+                           bytes(row.raw_value) if row.raw_value is not None else None,
+                           str(row.reason), row.error, row.target_index, row.entity_id, row.event_id, row.version,
+                           str(row.status), row.replay_count, row.attempts, row.created_at, row.last_seen_at, ""]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} "
+                f"ON CONFLICT {_IDENTITY[source]} DO UPDATE SET "
+                f"attempts = {table}.attempts + EXCLUDED.attempts, last_seen_at = EXCLUDED.last_seen_at, "
+                f"reason = EXCLUDED.reason, error = EXCLUDED.error", params)
+    return len(rows)
+
+
 def record(blueprint: IndexBlueprint, letters: list[Letter]) -> int:
     """Store dead letters with the raw bytes of their messages."""
     rows = [
@@ -60,8 +125,7 @@ def record(blueprint: IndexBlueprint, letters: list[Letter]) -> int:
         )
         for letter in letters
     ]
-    DeadLetter.objects.bulk_create(rows)
-    return len(rows)
+    return store(rows)
 
 
 def replay(dead_letters: QuerySet | list[DeadLetter], user: str = "", timeout: float = 30.0) -> int:
