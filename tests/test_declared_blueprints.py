@@ -253,3 +253,32 @@ def test_writes_through_psql_and_a_node_service_become_searchable(orders_bluepri
         wait_equal(engine, orders_table, orders_blueprint.live_index().name, timeout=90)
     turing = engine.search(orders_blueprint.read_alias, {"query": {"match": {"customer": "turing"}}})["hits"]["hits"]
     assert [h["_source"]["status"] for h in turing] == ["shipped"]
+
+
+# --- a row the declared source cannot turn into a document is a dead letter, not a stalled backfill ---------
+
+
+def test_a_row_the_mapping_refuses_is_dead_lettered_and_the_backfill_goes_on(orders_table, isolated_pipeline, unique,
+                                                                           engine, eager_celery, tmp_path):
+    from indexing.models import DeadLetter
+
+    directory = folder(tmp_path, orders_table)
+    mapping = json.loads((directory / "mapping.json").read_text())
+    mapping["mappings"]["properties"]["items"] = {"type": "byte"}  # -128..127: one order below has 500
+    (directory / "mapping.json").write_text(json.dumps(mapping))
+    blueprint, _ = declared.propose(f"orders-{unique}", directory, reason="test", by="test")
+    declared.enable(blueprint)
+    try:
+        sql_create(orders_table, 300)
+        with connection.cursor() as cur:
+            cur.execute(f"UPDATE {orders_table} SET items = 500 WHERE id = 150")
+        backfill = backfills.start_build(blueprint, parallelism=1)
+        backfill.refresh_from_db()
+        assert backfill.status == Backfill.Status.COMPLETED and backfill.rows_total == 300
+        letter = DeadLetter.objects.get(blueprint=blueprint, entity_id="150")
+        assert letter.reason == DeadLetter.Reason.MAPPING_REJECTED and b'"items": 500' in bytes(letter.raw_value)
+        engine.refresh(backfill.target_index.name)
+        assert engine.count(backfill.target_index.name) == 299
+    finally:
+        for index in blueprint.indices.all():
+            engine.delete_index(index.name)
