@@ -154,3 +154,25 @@ def test_console_page_and_lookup(products_blueprint, admin_client):
     assert admin_client.get(f"/documents/?blueprint={products_blueprint.name}&id=abc").status_code == 400
     assert admin_client.get(f"/documents/{products_blueprint.name}/abc/").status_code == 400
     assert admin_client.get("/documents/nope/1/").status_code == 404
+
+
+def test_the_computed_partition_is_where_the_producer_puts_the_key(isolated_pipeline, unique):
+    """The inspector names an entity's partition without reading the topic: murmur2 as the producers do."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from django.conf import settings
+
+    from indexing.core.producer import build_producer
+
+    topic = f"test-{unique}.partitions"
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    admin.create_topics([NewTopic(topic, 7, 1)])[topic].result(30)
+    try:
+        producer, delivered = build_producer(), {}
+        keys = [str(i) for i in range(300)] + ["sku-ü-42", "a", "ab", "abc", "12345678901234567890"]
+        for key in keys:
+            producer.produce(topic, key=key.encode(), value=b"{}",
+                             on_delivery=lambda err, msg, key=key: delivered.__setitem__(key, msg.partition()))
+        assert producer.flush(30) == 0
+        assert {k: partition_for(k, 7) for k in keys} == delivered
+    finally:
+        admin.delete_topics([topic])
