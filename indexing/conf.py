@@ -134,9 +134,19 @@ DECLARED: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {s.name: s for s in DECLARED}
 
 
+# Settings that no longer exist: a deployment still setting one is told at start, not ignored.
+REMOVED = {
+    "SEARCHSYNC_FRESHNESS_THRESHOLD_MS": "each index's threshold is now its refresh interval plus "
+                                         "SEARCHSYNC_FRESHNESS_BUDGET_MS, or the blueprint's freshness_threshold_ms",
+}
+
+
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every declared setting, parsed from its environment variable or defaulted (config/settings.py)."""
     environ = os.environ if environ is None else environ
+    removed = [f"{name} is no longer read: {why}" for name, why in REMOVED.items() if name in environ]
+    if removed:
+        raise ValueError("; ".join(removed))
     values = {}
     for s in DECLARED:
         raw = environ.get(s.env)

@@ -36,3 +36,8 @@ def test_every_setting_is_in_the_readme_configuration_table():
     documented = set(re.findall(r"`(SEARCHSYNC_[A-Z0-9_]+)`", README))
     missing = [s.env for s in DECLARED if s.env not in documented]
     assert not missing, f"README's Configuration table lacks {missing}"
+
+
+def test_a_removed_setting_still_set_fails_at_start_and_says_what_replaced_it():
+    with pytest.raises(ValueError, match="SEARCHSYNC_FRESHNESS_BUDGET_MS"):
+        from_environment({"SEARCHSYNC_FRESHNESS_THRESHOLD_MS": "2000"})
