@@ -14,30 +14,35 @@ import logging
 import os
 import threading
 import time
+import warnings
 
 from django.conf import settings
 
 log = logging.getLogger(__name__)
+
+# list_groups, not describe_consumer_groups: with librdkafka 2.12.1 a describe that timed out while the
+# broker was away aborts the whole process once the broker is back (rdkafka_queue.h: assertion
+# `eonce->refcnt > 0`; reproduced with a broker stopped and started). The older synchronous call does not.
+warnings.filterwarnings("ignore", message=r"list_groups\(\) is deprecated", category=DeprecationWarning)
 
 TIMEOUT_S = 3.0
 CACHE_S = 1.0  # one scrape or page asks once for all its blueprints
 DOWN_S = 5.0  # after a failed ask, heartbeats alone for this long instead of a timeout per call
 
 _lock = threading.Lock()
-_admin = None
-_admin_for = None  # (pid, bootstrap servers) the client was made for: a forked process needs its own
+# One client per process and bootstrap servers, kept: a new one per call would cost a connection and threads.
+_admins: dict[tuple[int, str], object] = {}
 _cache: dict[tuple[str, str], tuple[float, list[str]]] = {}  # (servers, group) -> (when, client ids)
 _down_until: dict[str, float] = {}
 
 
 def _client(servers: str):
-    global _admin, _admin_for
     from confluent_kafka.admin import AdminClient
 
-    if _admin is None or _admin_for != (os.getpid(), servers):
-        _admin = AdminClient({"bootstrap.servers": servers})
-        _admin_for = (os.getpid(), servers)
-    return _admin
+    key = (os.getpid(), servers)  # a forked process needs its own
+    if key not in _admins:
+        _admins[key] = AdminClient({"bootstrap.servers": servers})
+    return _admins[key]
 
 
 def members(groups: list[str]) -> dict[str, list[str]] | None:
@@ -57,9 +62,9 @@ def members(groups: list[str]) -> dict[str, list[str]] | None:
         if not missing:
             return fresh
         try:
-            futures = _client(servers).describe_consumer_groups(missing, request_timeout=TIMEOUT_S)
-            for group, future in futures.items():
-                ids = [m.client_id for m in future.result(timeout=TIMEOUT_S + 1).members]
+            for group in missing:
+                ids = [m.client_id for found in _client(servers).list_groups(group, timeout=TIMEOUT_S)
+                       if found.id == group for m in found.members]
                 _cache[(servers, group)] = (now, ids)
                 fresh[group] = ids
         except Exception as exc:  # the broker is away: the caller falls back to heartbeats
