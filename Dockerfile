@@ -1,6 +1,8 @@
 # Image for the web, worker and beat processes of docker-compose.yml.
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Every process of the image, manage.py included, runs the production settings (manage.py alone
+# defaults to config.settings_local, for a checkout).
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=config.settings
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt

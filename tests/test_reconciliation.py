@@ -14,7 +14,6 @@ from indexing.reconciliation.locks import run_lock
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent, Reconciliation
 from indexing.reconciliation import IndexDoc, classify_docs, classify_rows
-from indexing.core.redis_store import get_redis
 from tests.helpers import pipeline, wait_converged, wait_until
 
 # The reconciliation reads the replica alias, which tests mirror onto the test database.
