@@ -193,10 +193,17 @@ def test_several_hosts_spread_requests_and_skip_nodes_that_do_not_answer(engine,
     assert engine.count(index) == 6
 
 
-def test_cluster_health_is_reported(engine):
-    health = engine.cluster_health()
-    assert health.status in ("green", "yellow", "red")
-    assert health.nodes >= 1 and health.data_nodes >= 1 and health.active_shards >= 0
+def test_cluster_health_is_reported(engine, unique):
+    index = f"health-{unique}"
+    before = engine.cluster_health().active_shards
+    engine.create_index(index, {"number_of_shards": 2, "number_of_replicas": 0}, {"properties": {}})
+    try:
+        health = engine.cluster_health()
+        assert health.status in ("green", "yellow", "red")
+        assert health.nodes >= 1 and health.data_nodes >= 1
+        assert health.active_shards >= before + 2  # the new index's two primaries count
+    finally:
+        engine.delete_index(index)
 
 
 def test_get_is_real_time_and_search_sees_writes_after_refresh(engine, unique):

@@ -23,6 +23,7 @@ from indexing import reconciliation
 from indexing.core import stats
 from indexing.engines import BulkAction
 from indexing.models import OutboxEvent
+from indexing.observability.lag import consumer_lag
 from tests.helpers import consumer_process, db_thread, index_state, pipeline, wait_converged, wait_until
 from tests.test_backfills import kill_worker_mid_chunk
 
@@ -237,7 +238,10 @@ def test_killed_fanout_resumes_and_a_cancelled_one_is_repaired_by_reconciliation
         runner.join()
         done = backfills.progress(fanout).rows_done
         assert 1000 <= done < 10_000
-        time.sleep(3)  # what was emitted is indexed
+        # What was emitted is indexed: published, and read by the consumer up to the end of its topic.
+        wait_until(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists()
+                   and sum(p.lag for p in consumer_lag(products_blueprint)) == 0, timeout=120,
+                   message="the cancelled fan-out's events indexed")
         report = reconciliation.reconcile(products_blueprint, dry_run=True)
         assert report.status == "completed", report.error
         assert report.stale >= 10_000 - done - 1000 and report.missing == report.orphaned == 0
