@@ -33,6 +33,8 @@ def test_create_update_delete_wait_until_searchable(products_blueprint, engine, 
         assert [s["index"] for s in body["search"]["indices"]] == [products_blueprint.live_index().name]
         state = body["search"]["indices"][0]
         assert state["acknowledged_version"] >= 1 and state["refresh_interval_s"] == 1.0
+        assert state["status"] == "searchable" and state["expected_in_ms"] == 0.0
+        assert body["search"]["waited_on"] == [products_blueprint.live_index().name] and body["search"]["pending"] == []
         assert search_ids(engine, alias, {"match": {"title": "quokka"}}) == [str(body["id"])]
 
         updated = operator_api.patch(f"{URL}{body['id']}/?wait=searchable", {"title": "Wombat lantern"}, format="json")
@@ -61,6 +63,9 @@ def test_timeout_answers_with_the_lag_so_far(products_blueprint, operator_api):
     assert search["outcome"] == "timeout"
     assert search["lag_ms"] >= 500 and 500 <= search["waited_ms"] < 5000
     assert search["indices"][0]["acknowledged_version"] is None
+    # The answer says which index it waited on and that the write is still pending there, not yet indexed.
+    assert search["pending"] == search["waited_on"] == [search["indices"][0]["index"]]
+    assert search["indices"][0]["status"] == "not_indexed" and search["indices"][0]["expected_in_ms"] is None
     assert Product.objects.filter(title="Never").exists()
 
 

@@ -117,6 +117,13 @@ class IndexStateSerializer(serializers.Serializer):
     refresh_interval_s = serializers.FloatField(allow_null=True, help_text="null: the index does not refresh.")
     searchable_at = serializers.FloatField(allow_null=True,
                                            help_text="Acknowledgement + refresh interval: searchable from then on.")
+    status = serializers.ChoiceField(
+        choices=["searchable", "refreshing", "not_indexed"],
+        help_text="When the answer was made: `searchable`; `refreshing` (the engine acknowledged the write, "
+                  "searchable at its next refresh, in `expected_in_ms`); `not_indexed` (the consumer has not "
+                  "written it yet; once written, searchable within `refresh_interval_s`).")
+    expected_in_ms = serializers.FloatField(allow_null=True,
+                                            help_text="Milliseconds until searchable in this index, when known.")
 
 
 class SearchOutcomeSerializer(serializers.Serializer):
@@ -134,6 +141,12 @@ class SearchOutcomeSerializer(serializers.Serializer):
                                               f"`process` (SEARCHSYNC_WAITS_PER_PROCESS per web process); empty "
                                               f"when the wait could not be counted.")
     waited_ms = serializers.FloatField(help_text="How long the request waited after the write committed.")
+    waited_on = serializers.ListField(child=serializers.CharField(),
+                                      help_text="The indices search clients read for this write: the answer "
+                                                "waited until the write was searchable in each.")
+    pending = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Those not yet searchable when the answer was made (see each "
+                                              "index's `status` and `expected_in_ms`).")
     lag_ms = serializers.FloatField(help_text="Commit → searchable; for a timeout or `not_waited`, commit → now "
                                               "(the lag so far).")
     indices = IndexStateSerializer(many=True, help_text="Per index, what the engine acknowledged; empty with "

@@ -201,20 +201,38 @@ class Outcome:
     indices: list[IndexState]
     reason: str = ""  # not_waited: why
     limit: str = ""  # not_waited: which cap, "user" or "process"
+    at: float = 0.0  # when the answer was made: what is searchable, pending or expected is said as of then
 
     def as_json(self) -> dict:
+        indices = []
+        for s in self.indices:
+            entry = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(s).items()}
+            entry.update(index_status(s, self.at))
+            indices.append(entry)
         body = {"outcome": self.outcome, "waited_ms": round(self.waited_ms, 1), "lag_ms": round(self.lag_ms, 1),
-                "indices": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(s).items()}
-                            for s in self.indices]}
+                "waited_on": sorted({s.index for s in self.indices}),
+                "pending": sorted({i["index"] for i in indices if i["status"] != "searchable"}),
+                "indices": indices}
         if self.outcome == "not_waited":
             body.update(reason=self.reason, limit=self.limit)
         return body
 
 
+def index_status(state: IndexState, at: float) -> dict:
+    """Where one index stands for the write at ``at``: searchable; refreshing (acknowledged, searchable
+    within one refresh: ``expected_in_ms``); or not yet indexed (the consumer has not written it; once it
+    has, it is searchable within ``refresh_interval_s``)."""
+    if state.searchable_at is not None and state.searchable_at <= at:
+        return {"status": "searchable", "expected_in_ms": 0.0}
+    if state.searchable_at is not None:
+        return {"status": "refreshing", "expected_in_ms": round((state.searchable_at - at) * 1000, 1)}
+    return {"status": "not_indexed", "expected_in_ms": None}
+
+
 def not_waited(current: Capture, reason: str, limit: str, *, clock=time.time) -> Outcome:
     """The answer of a write whose wait was refused: at once, with the lag so far."""
     now = clock()
-    return Outcome("not_waited", 0.0, (now - (current.committed_at or now)) * 1000, [], reason, limit)
+    return Outcome("not_waited", 0.0, (now - (current.committed_at or now)) * 1000, [], reason, limit, at=now)
 
 
 def wait_searchable(current: Capture, timeout_s: float, *, clock=time.time, sleep=time.sleep) -> Outcome:
@@ -248,9 +266,10 @@ def wait_searchable(current: Capture, timeout_s: float, *, clock=time.time, slee
                         sleep(searchable_at - now)
                     end = max(searchable_at, now)
                     return Outcome("searchable", (end - started) * 1000, (end - committed) * 1000,
-                                   list(states.values()))
+                                   list(states.values()), at=end)
             if now >= deadline:
-                return Outcome("timeout", (now - started) * 1000, (now - committed) * 1000, list(states.values()))
+                return Outcome("timeout", (now - started) * 1000, (now - committed) * 1000, list(states.values()),
+                               at=now)
             # Everything acknowledged but its refresh falls after the deadline: no point polling.
             sleep(max(0.0, deadline - now) if not pending else min(POLL_S, max(0.0, deadline - now)))
     finally:
