@@ -216,6 +216,12 @@ def document_columns(spec: RelationSpec, found: dict[str, str]) -> list[str]:
     return [c for c in found if c not in spec.row_fields and c not in spec.omit]
 
 
+def _table(relation: str) -> str:
+    """The relation as Django's db_table: ``schema"."name`` when qualified, so each part is quoted."""
+    schema, _, name = relation.rpartition(".")
+    return f'{schema}"."{name}' if schema else name
+
+
 _KEY_FIELDS = {"smallint": models.IntegerField, "integer": models.IntegerField, "bigint": models.BigIntegerField,
                "uuid": models.UUIDField}
 _MODELS: dict[str, type[models.Model]] = {}
@@ -232,7 +238,7 @@ def relation_model(spec: RelationSpec) -> type[models.Model]:
     if name not in _MODELS:
         key_field = _KEY_FIELDS.get(found[spec.key].split("(")[0], models.TextField)
         attrs = {"__module__": __name__,
-                 "Meta": type("Meta", (), {"managed": False, "db_table": spec.relation, "app_label": "indexing"})}
+                 "Meta": type("Meta", (), {"managed": False, "db_table": _table(spec.relation), "app_label": "indexing"})}
         for column in found:
             attrs[column] = key_field(primary_key=True) if column == spec.key else models.Field(db_column=column)
         _MODELS[name] = type(name, (models.Model,), attrs)
@@ -258,8 +264,10 @@ def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Sourc
     upsert = event_type_for(aggregate_type, False)
     database = source_databases.get(spec.database)
 
+    columns_of = [f.attname for f in model._meta.concrete_fields]
+
     def to_event(row) -> Event:
-        values = {c: getattr(row, c) for c in (f.attname for f in model._meta.concrete_fields)}
+        values = {c: getattr(row, c) for c in columns_of}
         stamp = values.get(spec.updated_at) if spec.updated_at else None
         return Event(event_id="", event_type=upsert, entity_id=str(values[spec.key]),
                      tenant_id=str(values.get(spec.tenant) or "") if spec.tenant else "",
@@ -267,8 +275,40 @@ def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Sourc
                      timestamp=stamp if isinstance(stamp, datetime) else datetime.now(timezone.utc),
                      payload={c: _plain(v) for c, v in values.items()})
 
+    names = [f.column for f in model._meta.concrete_fields]
+    key_field = model._meta.pk
+    quote = connections[database.alias].ops.quote_name
+    select = (f"SELECT {', '.join(quote(c) for c in names)} FROM {quote(model._meta.db_table)} "
+              f"WHERE {quote(spec.key)} = ANY(%s) ORDER BY {quote(spec.key)}")
+
+    def ids_to_events(ids, using: str) -> list[Event]:
+        # Backfill pages: rows straight from one statement, no model instance per row.
+        keys = [key_field.to_python(i) for i in ids]
+        if not keys:
+            return []
+        with connections[using].cursor() as cur:
+            cur.execute(select, [keys])
+            rows = cur.fetchall()
+        return [to_event(_Row(dict(zip(names, row)))) for row in rows]
+
     return Source(f"relation:{name}", model, to_event, tenant_field=spec.tenant or "", updated_field=spec.updated_at or "",
-                  version_field=spec.version, database=database.alias, replica=database.replica_alias)
+                  version_field=spec.version, database=database.alias, replica=database.replica_alias,
+                  ids_to_events=ids_to_events)
+
+
+class _Row:
+    """A row read without a model: attribute access to its columns, as ``to_event`` reads them."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict):
+        self._values = values
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def document_builder(spec: RelationSpec):
