@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, LoadMonitor, log, node_cpu_s, setup_django  # noqa: E402
+from harness import ROOT, LoadMonitor, fmt, log, med, node_cpu_s, setup_django  # noqa: E402
 
 import ceiling  # noqa: E402
 
@@ -142,73 +142,20 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
     ``rate_change`` = (rows_done threshold, new rate): ``set_rate`` is called the first time the sampled
     rows_done sum reaches the threshold.
     """
-    from backfills.models import Backfill, BackfillProgress
-    from backfills.planner import plan
-    from backfills.services import BUILD_SETTINGS, cancel, schedule, set_rate
-    from backfills.throttle import FACTOR_KEY
+    from backfills.models import Backfill
+    from backfills.services import cancel
     from django.conf import settings
-    from django.db.models import Sum
-    from django.utils import timezone
-    from indexing.blueprints.indices import create_physical_index
-    from indexing.core.redis_store import get_redis
 
-    engine, bp = ctx["engine"], ctx["bp"]
-    index = create_physical_index(bp, extra_settings=BUILD_SETTINGS, engine=engine)
-    ctx["indices"].append(index.name)
-    backfill = schedule(bp, target_index=index, purpose=Backfill.Purpose.REBUILD, selection=selection,
-                        rows_per_second=rows_per_second, chunk_size=chunk_size, page_size=page_size,
-                        parallelism=workers, start=False)
-    ctx["backfills"].append(str(backfill.pk))
-    chunks = plan(backfill)
-    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING, started_at=timezone.now())
-    redis = get_redis()
-    factor_key = FACTOR_KEY.format(id=backfill.pk)
-    progress = BackfillProgress.objects.filter(backfill_id=backfill.pk)
-    out = {"label": label, "index": index.name, "page_size": page_size, "chunk_size": chunk_size,
-           "chunks": chunks, "rows_total": backfill.rows_total, "set_rate": rows_per_second, "workers": workers,
-           "completed": False, "min_factor": 1.0, "samples": [], "change": None, "error": ""}
-
+    backfill, index, progress, out = start_backfill(ctx, label=label, page_size=page_size, chunk_size=chunk_size,
+                                                    selection=selection, rows_per_second=rows_per_second,
+                                                    workers=workers)
     load = LoadMonitor()
     children0 = children_cpu_s()
     node0 = node_cpu_s(settings.SEARCH_URL)
     procs = Workers(workers, backfill.pk, ctx["worker_env"], ctx["logdir"], label)
     out["spawned"] = procs.started
-    claim_at = None
-    next_sample = time.time()
-    deadline = time.time() + timeout_s
-    status = Backfill.Status.RUNNING
     try:
-        while time.time() < deadline:
-            polled = time.time()
-            status = Backfill.objects.filter(pk=backfill.pk).values_list("status", flat=True).first()
-            if claim_at is None:
-                claimed = list(progress.exclude(status=BackfillProgress.Status.PENDING)
-                               .values_list("status", "rows_done", "updated_at"))
-                if claimed:
-                    # A chunk still RUNNING at rows_done 0 carries its claim time; otherwise the poll time is used.
-                    fresh = [u.timestamp() for s, d, u in claimed if s == BackfillProgress.Status.RUNNING and d == 0]
-                    claim_at = min(fresh) if fresh else polled
-                    out["claim_exact"] = bool(fresh)
-                    out["samples"].append((claim_at, 0))
-                    next_sample = claim_at + SAMPLE_EVERY_S
-            raw_factor = redis.get(factor_key)
-            if raw_factor is not None:
-                out["min_factor"] = min(out["min_factor"], float(raw_factor))
-            if claim_at is not None and polled >= next_sample:
-                done = progress.aggregate(n=Sum("rows_done"))["n"] or 0
-                t = time.time()
-                out["samples"].append((t, done))
-                next_sample += SAMPLE_EVERY_S
-                if rate_change and out["change"] is None and done >= rate_change[0]:
-                    set_rate(backfill, rate_change[1])
-                    out["change"] = (time.time(), done, rate_change[1])
-                    log(f"  set_rate → {rate_change[1]:,}/s at {done:,} rows")
-            if status != Backfill.Status.RUNNING:
-                break
-            if not procs.alive():
-                status = Backfill.objects.filter(pk=backfill.pk).values_list("status", flat=True).first()
-                break
-            time.sleep(FIRST_CLAIM_TICK_S if claim_at is None else TICK_S)
+        claim_at, status = watch_backfill(backfill, progress, procs, out, timeout_s, rate_change)
         out["cpu_busy"] = load.busy()
         out["status"] = status
         if status == Backfill.Status.RUNNING:
@@ -226,6 +173,90 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
         raise
     if any(rc not in (0, None) for rc in rcs) or status != Backfill.Status.COMPLETED:
         out["error"] = (out["error"] or f"status {status}, worker exit codes {rcs}") + procs.tail()
+    finish_backfill(ctx, backfill, index, progress, procs, out, status, claim_at, selection, keep_index)
+    return out
+
+
+def start_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, selection: dict,
+                   rows_per_second: int | None, workers: int):
+    """What ``start_build`` does, without Celery: build index, schedule, plan, status running."""
+    from backfills.models import Backfill, BackfillProgress
+    from backfills.planner import plan
+    from backfills.services import BUILD_SETTINGS, schedule
+    from django.utils import timezone
+    from indexing.blueprints.indices import create_physical_index
+
+    engine, bp = ctx["engine"], ctx["bp"]
+    index = create_physical_index(bp, extra_settings=BUILD_SETTINGS, engine=engine)
+    ctx["indices"].append(index.name)
+    backfill = schedule(bp, target_index=index, purpose=Backfill.Purpose.REBUILD, selection=selection,
+                        rows_per_second=rows_per_second, chunk_size=chunk_size, page_size=page_size,
+                        parallelism=workers, start=False)
+    ctx["backfills"].append(str(backfill.pk))
+    chunks = plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING, started_at=timezone.now())
+    progress = BackfillProgress.objects.filter(backfill_id=backfill.pk)
+    out = {"label": label, "index": index.name, "page_size": page_size, "chunk_size": chunk_size,
+           "chunks": chunks, "rows_total": backfill.rows_total, "set_rate": rows_per_second, "workers": workers,
+           "completed": False, "min_factor": 1.0, "samples": [], "change": None, "error": ""}
+    return backfill, index, progress, out
+
+
+def watch_backfill(backfill, progress, procs: Workers, out: dict, timeout_s: float,
+                   rate_change: tuple[int, int] | None):
+    """Poll status, first claim, throttle factor and rows_done until the backfill ends, the workers exit or time runs out."""
+    from backfills.models import Backfill, BackfillProgress
+    from backfills.services import set_rate
+    from backfills.throttle import FACTOR_KEY
+    from django.db.models import Sum
+    from indexing.core.redis_store import get_redis
+
+    redis = get_redis()
+    factor_key = FACTOR_KEY.format(id=backfill.pk)
+    claim_at = None
+    next_sample = time.time()
+    deadline = time.time() + timeout_s
+    status = Backfill.Status.RUNNING
+    while time.time() < deadline:
+        polled = time.time()
+        status = Backfill.objects.filter(pk=backfill.pk).values_list("status", flat=True).first()
+        if claim_at is None:
+            claimed = list(progress.exclude(status=BackfillProgress.Status.PENDING)
+                           .values_list("status", "rows_done", "updated_at"))
+            if claimed:
+                # A chunk still RUNNING at rows_done 0 carries its claim time; otherwise the poll time is used.
+                fresh = [u.timestamp() for s, d, u in claimed if s == BackfillProgress.Status.RUNNING and d == 0]
+                claim_at = min(fresh) if fresh else polled
+                out["claim_exact"] = bool(fresh)
+                out["samples"].append((claim_at, 0))
+                next_sample = claim_at + SAMPLE_EVERY_S
+        raw_factor = redis.get(factor_key)
+        if raw_factor is not None:
+            out["min_factor"] = min(out["min_factor"], float(raw_factor))
+        if claim_at is not None and polled >= next_sample:
+            done = progress.aggregate(n=Sum("rows_done"))["n"] or 0
+            t = time.time()
+            out["samples"].append((t, done))
+            next_sample += SAMPLE_EVERY_S
+            if rate_change and out["change"] is None and done >= rate_change[0]:
+                set_rate(backfill, rate_change[1])
+                out["change"] = (time.time(), done, rate_change[1])
+                log(f"  set_rate → {rate_change[1]:,}/s at {done:,} rows")
+        if status != Backfill.Status.RUNNING:
+            break
+        if not procs.alive():
+            status = Backfill.objects.filter(pk=backfill.pk).values_list("status", flat=True).first()
+            break
+        time.sleep(FIRST_CLAIM_TICK_S if claim_at is None else TICK_S)
+    return claim_at, status
+
+
+def finish_backfill(ctx: dict, backfill, index, progress, procs: Workers, out: dict, status, claim_at,
+                    selection: dict, keep_index: bool) -> None:
+    """Rates from the first claim and from spawn, the sampled curve cut at ``finished_at``, the index checked."""
+    from backfills.models import Backfill
+    from django.db.models import Sum
+
     backfill.refresh_from_db()
     out["rows_done"] = progress.aggregate(n=Sum("rows_done"))["n"] or 0
     if status == Backfill.Status.COMPLETED and backfill.finished_at and claim_at is not None:
@@ -238,10 +269,9 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
         out["rate_from_spawn"] = out["rows_total"] / out["seconds_from_spawn"]
         out["samples"] = [(t, d) for t, d in out["samples"] if t < out["finished"]] + [(out["finished"], out["rows_done"])]
     ids = ctx["ids_for"](selection)
-    out["check"] = check_index(engine, index.name, index.mappings, ids, len(ids), seed=len(ctx["backfills"]))
+    out["check"] = check_index(ctx["engine"], index.name, index.mappings, ids, len(ids), seed=len(ctx["backfills"]))
     if not keep_index:
-        engine.delete_index(index.name)
-    return out
+        ctx["engine"].delete_index(index.name)
 
 
 def windows(points: list[tuple[float, int]], t_lo: float, t_hi: float, span: float = WINDOW_S) -> list[float]:
@@ -304,7 +334,7 @@ def cpu_projection(runs: list[dict], workers: int, ceiling_rate: float) -> None:
 STARTUP_CPU_S: dict = {}
 
 
-def main() -> int:
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="products seeded and backfilled")
     parser.add_argument("--page-sizes", default="500,1000", help="backfill page sizes of the throughput phase")
@@ -314,7 +344,11 @@ def main() -> int:
                         "(the rate-change run uses three times as many and changes the rate after this many)")
     parser.add_argument("--rate", type=int, default=2_000, help="rows_per_second of the throttle runs")
     parser.add_argument("--new-rate", type=int, default=4_000, help="rate set during the second throttle run")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     rows = max(1_000, min(args.rows, 2_000_000))
     page_sizes = [max(1, min(int(p), 10_000)) for p in args.page_sizes.split(",") if p.strip()]
     workers = max(1, min(args.workers, 8))
@@ -327,15 +361,6 @@ def main() -> int:
     ts = time.strftime("%Y%m%d%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix=f"searchsync-bench-bf-{ts}-"))
     setup_django({"LOG_LEVEL": "WARNING"})
-    from django.conf import settings
-    from django.db import connection
-
-    from backfills.services import BUILD_SETTINGS
-    from backfills.throttle import BUCKET_KEY, FACTOR_KEY
-    from catalog import services
-    from catalog.blueprint import ensure_products_blueprint
-    from catalog.management.commands.seed_catalog import random_product
-    from indexing.blueprints.indices import ensure_live_index, serving_settings
     from indexing.engines import get_engine
 
     engine = get_engine()
@@ -348,131 +373,170 @@ def main() -> int:
     seed: dict = {}
 
     try:
-        log(f"seeding {rows:,} products (create_products_bulk, {SEED_CHUNK:,} per transaction)")
-        rng = random.Random(1)
-        t = time.time()
-        ids: list[int] = []
-        for start in range(0, rows, SEED_CHUNK):
-            made = services.create_products_bulk([random_product(rng) for _ in range(min(SEED_CHUNK, rows - start))])
-            ids.extend(p.pk for p in made)
-        ids.sort()
-        seed["seconds"] = time.time() - t
-        with connection.cursor() as cur:
-            cur.execute("ANALYZE catalog_product")
-        log(f"  seeded in {seed['seconds']:.1f} s ({rows / seed['seconds']:,.0f} rows/s)")
-
-        def ids_for(selection: dict) -> list[int]:
-            if selection.get("kind") == "range":
-                return [i for i in ids if selection["start_id"] <= i <= selection["end_id"]]
-            return ids
-
-        ctx["ids_for"] = ids_for
-        bp = ensure_products_blueprint(name=f"bench-bf-{ts}", sidecar={})
-        ctx["bp"] = bp
-        live = ensure_live_index(bp, engine)
-        ctx["indices"].append(live.name)
-
-        # ------------------------------------------------------------------ phases 1 and 2
-        # Each repetition runs every backfill page size and every raw client count once, in an order
-        # rotated per repetition, so a slow moment of the shared machine does not hit one config only.
-        tp_timeout = max(180.0, rows / 200)
-        raw_settings = {**serving_settings(bp), **BUILD_SETTINGS}
-        from catalog.models import Product
-
-        t = time.perf_counter()
-        all_actions, _ = build_actions(Product.objects.order_by("pk").only("pk"), "", bp.mappings)
-        build_rate = len(all_actions) / (time.perf_counter() - t)
-        client_counts = sorted({1, workers})
-        configs = [("backfill", p) for p in page_sizes] + [("raw", c) for c in client_counts]
-        for rep in range(repeat):
-            shift = rep % len(configs)
-            for kind, conf in configs[shift:] + configs[:shift]:
-                if kind == "backfill":
-                    log(f"[{rep + 1}/{repeat}] backfill of {rows:,} rows, throttle off, page {conf}, "
-                        f"{workers} worker processes")
-                    run = run_backfill(ctx, label=f"tp-page{conf}-r{rep + 1}", page_size=conf,
-                                       chunk_size=TP_CHUNK_SIZE, selection={"kind": "all"}, rows_per_second=None,
-                                       workers=workers, timeout_s=tp_timeout)
-                    run["rep"] = rep + 1
-                    tp_runs.append(run)
-                    if run["completed"]:
-                        log(f"  {run['rows_total']:,} rows in {run['seconds']:.2f} s from the first claim → "
-                            f"{run['rate']:,.0f} docs/s (from spawn {run['rate_from_spawn']:,.0f}); "
-                            f"count {run['check']['count']:,}")
-                    else:
-                        log(f"  did not complete: {run['error']}")
-                    continue
-                name = f"bench-bf-{ts}-raw{conf}-r{rep + 1}"
-                ctx["indices"].append(name)
-                log(f"[{rep + 1}/{repeat}] node ceiling: the same {rows:,} documents as prebuilt NDJSON into {name}, "
-                    f"{conf} keep-alive client(s), bulk sizes {'/'.join(str(n) for n in ceiling.SIZES)}")
-                load = LoadMonitor()
-                try:
-                    res = ceiling.measure(engine, settings.SEARCH_URL, all_actions, name, raw_settings, bp.mappings,
-                                          conf, build_settings=True)
-                    res["error"] = ""
-                except Exception as exc:
-                    res = {"clients": conf, "error": f"{type(exc).__name__}: {exc}"[:500]}
-                res["cpu_busy"] = load.busy()
-                res["rep"] = rep + 1
-                res["build_rate"] = build_rate
-                log(f"  {ceiling.describe(res)}" if not res["error"] else f"  failed: {res['error']}")
-                raws.append(res)
-
+        ids = seed_products(ctx, ts, rows, seed)
+        run_throughput(ctx, ts, rows, page_sizes, workers, repeat, tp_runs, raws)
         if ctx["backfills"]:  # a finished backfill: a worker started on it claims nothing and exits
             STARTUP_CPU_S["s"] = startup_cpu_s(ctx["worker_env"], ctx["backfills"][0])
-
-        # ------------------------------------------------------------------ phase 3
-        sel_a = {"kind": "range", "start_id": ids[0], "end_id": ids[throttle_rows - 1]}
-        log(f"phase 3a: throttled backfill of {throttle_rows:,} rows at {rate:,} rows/s, {workers} worker processes")
-        run_a = run_backfill(ctx, label="throttle-fixed", page_size=500, chunk_size=5_000, selection=sel_a,
-                             rows_per_second=rate, workers=workers, timeout_s=throttle_rows / rate * 3 + 60)
-        run_a["figures"] = throttle_figures(run_a)
-        throttle_runs.append(run_a)
-        if run_a["completed"]:
-            log(f"  {run_a['rows_total']:,} rows in {run_a['seconds']:.1f} s → {run_a['rate']:,.0f} rows/s")
-        else:
-            log(f"  did not complete: {run_a['error']}")
-
-        rows_b = min(3 * throttle_rows, len(ids))
-        sel_b = {"kind": "range", "start_id": ids[0], "end_id": ids[rows_b - 1]}
-        log(f"phase 3b: throttled backfill of {rows_b:,} rows at {rate:,} rows/s, set_rate({new_rate:,}) "
-            f"once {throttle_rows:,} are done")
-        run_b = run_backfill(ctx, label="throttle-change", page_size=500, chunk_size=5_000, selection=sel_b,
-                             rows_per_second=rate, workers=workers, timeout_s=rows_b / min(rate, new_rate) * 3 + 60,
-                             rate_change=(throttle_rows, new_rate))
-        run_b["figures"] = throttle_figures(run_b)
-        throttle_runs.append(run_b)
-        if run_b["completed"]:
-            log(f"  {run_b['rows_total']:,} rows in {run_b['seconds']:.1f} s")
-        else:
-            log(f"  did not complete: {run_b['error']}")
+        run_throttle(ctx, ids, throttle_rows, rate, new_rate, workers, throttle_runs)
     finally:
-        for name in ctx["indices"]:
-            try:
-                engine.delete_index(name)
-            except Exception as exc:
-                log(f"could not delete index {name}: {exc}")
-        try:
-            from indexing.core.redis_store import get_redis
-
-            r = get_redis()
-            keys = [k.format(id=b) for b in ctx["backfills"] for k in (BUCKET_KEY, FACTOR_KEY)]
-            if keys:
-                r.delete(*keys)
-        except Exception as exc:
-            log(f"could not delete Redis keys: {exc}")
+        clean_up(ctx)
 
     report(info, rows, workers, seed, tp_runs, raws, throttle_runs, time.time() - run_started, logdir)
     return 0
 
 
-def med(runs: list[dict], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+def seed_products(ctx: dict, ts: str, rows: int, seed: dict) -> list[int]:
+    """Seed the products, then the blueprint and its live index; the sorted ids are returned."""
+    from django.db import connection
+
+    from catalog import services
+    from catalog.blueprint import ensure_products_blueprint
+    from catalog.management.commands.seed_catalog import random_product
+    from indexing.blueprints.indices import ensure_live_index
+
+    log(f"seeding {rows:,} products (create_products_bulk, {SEED_CHUNK:,} per transaction)")
+    rng = random.Random(1)
+    t = time.time()
+    ids: list[int] = []
+    for start in range(0, rows, SEED_CHUNK):
+        made = services.create_products_bulk([random_product(rng) for _ in range(min(SEED_CHUNK, rows - start))])
+        ids.extend(p.pk for p in made)
+    ids.sort()
+    seed["seconds"] = time.time() - t
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE catalog_product")
+    log(f"  seeded in {seed['seconds']:.1f} s ({rows / seed['seconds']:,.0f} rows/s)")
+
+    def ids_for(selection: dict) -> list[int]:
+        if selection.get("kind") == "range":
+            return [i for i in ids if selection["start_id"] <= i <= selection["end_id"]]
+        return ids
+
+    ctx["ids_for"] = ids_for
+    bp = ensure_products_blueprint(name=f"bench-bf-{ts}", sidecar={})
+    ctx["bp"] = bp
+    live = ensure_live_index(bp, ctx["engine"])
+    ctx["indices"].append(live.name)
+    return ids
 
 
-def fmt(v, spec: str = ",.0f", none: str = "-") -> str:
-    return none if v is None else format(v, spec)
+# --------------------------------------------------------------------------------------
+# Phases 1 and 2: backfill throughput and the node's ceiling
+# --------------------------------------------------------------------------------------
+
+def run_throughput(ctx: dict, ts: str, rows: int, page_sizes: list[int], workers: int, repeat: int,
+                   tp_runs: list[dict], raws: list[dict]) -> None:
+    # Each repetition runs every backfill page size and every raw client count once, in an order
+    # rotated per repetition, so a slow moment of the shared machine does not hit one config only.
+    from backfills.services import BUILD_SETTINGS
+    from catalog.models import Product
+    from indexing.blueprints.indices import serving_settings
+
+    bp = ctx["bp"]
+    tp_timeout = max(180.0, rows / 200)
+    raw_settings = {**serving_settings(bp), **BUILD_SETTINGS}
+    t = time.perf_counter()
+    all_actions, _ = build_actions(Product.objects.order_by("pk").only("pk"), "", bp.mappings)
+    build_rate = len(all_actions) / (time.perf_counter() - t)
+    client_counts = sorted({1, workers})
+    configs = [("backfill", p) for p in page_sizes] + [("raw", c) for c in client_counts]
+    for rep in range(repeat):
+        shift = rep % len(configs)
+        for kind, conf in configs[shift:] + configs[:shift]:
+            if kind == "backfill":
+                tp_runs.append(throughput_run(ctx, rep, repeat, rows, conf, workers, tp_timeout))
+                continue
+            name = f"bench-bf-{ts}-raw{conf}-r{rep + 1}"
+            ctx["indices"].append(name)
+            log(f"[{rep + 1}/{repeat}] node ceiling: the same {rows:,} documents as prebuilt NDJSON into {name}, "
+                f"{conf} keep-alive client(s), bulk sizes {'/'.join(str(n) for n in ceiling.SIZES)}")
+            raws.append(ceiling_run(ctx, name, all_actions, raw_settings, conf, rep, build_rate))
+
+
+def throughput_run(ctx: dict, rep: int, repeat: int, rows: int, page: int, workers: int, timeout_s: float) -> dict:
+    log(f"[{rep + 1}/{repeat}] backfill of {rows:,} rows, throttle off, page {page}, "
+        f"{workers} worker processes")
+    run = run_backfill(ctx, label=f"tp-page{page}-r{rep + 1}", page_size=page,
+                       chunk_size=TP_CHUNK_SIZE, selection={"kind": "all"}, rows_per_second=None,
+                       workers=workers, timeout_s=timeout_s)
+    run["rep"] = rep + 1
+    if run["completed"]:
+        log(f"  {run['rows_total']:,} rows in {run['seconds']:.2f} s from the first claim → "
+            f"{run['rate']:,.0f} docs/s (from spawn {run['rate_from_spawn']:,.0f}); "
+            f"count {run['check']['count']:,}")
+    else:
+        log(f"  did not complete: {run['error']}")
+    return run
+
+
+def ceiling_run(ctx: dict, name: str, all_actions: list, raw_settings: dict, clients: int, rep: int,
+                build_rate: float) -> dict:
+    from django.conf import settings
+
+    load = LoadMonitor()
+    try:
+        res = ceiling.measure(ctx["engine"], settings.SEARCH_URL, all_actions, name, raw_settings, ctx["bp"].mappings,
+                              clients, build_settings=True)
+        res["error"] = ""
+    except Exception as exc:
+        res = {"clients": clients, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    res["cpu_busy"] = load.busy()
+    res["rep"] = rep + 1
+    res["build_rate"] = build_rate
+    log(f"  {ceiling.describe(res)}" if not res["error"] else f"  failed: {res['error']}")
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# Phase 3: throttle accuracy
+# --------------------------------------------------------------------------------------
+
+def run_throttle(ctx: dict, ids: list[int], throttle_rows: int, rate: int, new_rate: int, workers: int,
+                 throttle_runs: list[dict]) -> None:
+    sel_a = {"kind": "range", "start_id": ids[0], "end_id": ids[throttle_rows - 1]}
+    log(f"phase 3a: throttled backfill of {throttle_rows:,} rows at {rate:,} rows/s, {workers} worker processes")
+    run_a = run_backfill(ctx, label="throttle-fixed", page_size=500, chunk_size=5_000, selection=sel_a,
+                         rows_per_second=rate, workers=workers, timeout_s=throttle_rows / rate * 3 + 60)
+    run_a["figures"] = throttle_figures(run_a)
+    throttle_runs.append(run_a)
+    if run_a["completed"]:
+        log(f"  {run_a['rows_total']:,} rows in {run_a['seconds']:.1f} s → {run_a['rate']:,.0f} rows/s")
+    else:
+        log(f"  did not complete: {run_a['error']}")
+
+    rows_b = min(3 * throttle_rows, len(ids))
+    sel_b = {"kind": "range", "start_id": ids[0], "end_id": ids[rows_b - 1]}
+    log(f"phase 3b: throttled backfill of {rows_b:,} rows at {rate:,} rows/s, set_rate({new_rate:,}) "
+        f"once {throttle_rows:,} are done")
+    run_b = run_backfill(ctx, label="throttle-change", page_size=500, chunk_size=5_000, selection=sel_b,
+                         rows_per_second=rate, workers=workers, timeout_s=rows_b / min(rate, new_rate) * 3 + 60,
+                         rate_change=(throttle_rows, new_rate))
+    run_b["figures"] = throttle_figures(run_b)
+    throttle_runs.append(run_b)
+    if run_b["completed"]:
+        log(f"  {run_b['rows_total']:,} rows in {run_b['seconds']:.1f} s")
+    else:
+        log(f"  did not complete: {run_b['error']}")
+
+
+def clean_up(ctx: dict) -> None:
+    """Every index this run made, and the throttle's Redis keys of its backfills."""
+    from backfills.throttle import BUCKET_KEY, FACTOR_KEY
+
+    for name in ctx["indices"]:
+        try:
+            ctx["engine"].delete_index(name)
+        except Exception as exc:
+            log(f"could not delete index {name}: {exc}")
+    try:
+        from indexing.core.redis_store import get_redis
+
+        r = get_redis()
+        keys = [k.format(id=b) for b in ctx["backfills"] for k in (BUCKET_KEY, FACTOR_KEY)]
+        if keys:
+            r.delete(*keys)
+    except Exception as exc:
+        log(f"could not delete Redis keys: {exc}")
 
 
 def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logdir) -> None:
@@ -482,7 +546,15 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
     print(f"searchsync backfill benchmark — {info.distribution} {info.version} on {platform.node()}, "
           f"{os.cpu_count()} CPUs; {rows:,} products (seeded in {seed.get('seconds', 0):.1f} s)")
     print(line)
+    report_throughput(rows, workers, tp_runs)
+    report_ceiling(rows, raws)
+    report_throttle(workers, throttle_runs)
+    report_summary(workers, tp_runs, raws, throttle_runs)
+    print(f"\n   total run time {took_s:.0f} s; worker logs in {logdir}")
+    print(line)
 
+
+def report_throughput(rows, workers, tp_runs) -> None:
     print(f"\n1. Backfill throughput, throttle off ({workers} × `manage.py run_backfill_worker`, chunks of "
           f"{TP_CHUNK_SIZE:,}, rebuild into a fresh index with build settings: 0 replicas, refresh -1; "
           f"{rows:,} rows per run)")
@@ -511,6 +583,8 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
     print("   min factor: lowest adaptive throttle factor seen (< 1.00: the workers saw cluster or database pressure "
           "and backed off).")
 
+
+def report_ceiling(rows, raws) -> None:
     print(f"\n2. The node's ceiling (same node, same run, same {rows:,} documents: product_event → build_product → "
           f"drop_unmapped, built before the clock starts;")
     print(f"   prebuilt NDJSON over plain HTTP keep-alive (urllib3), external versions, fresh index with build "
@@ -528,6 +602,8 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
             elif r["errors"]:
                 print(f"   {clients} client(s) run {r['rep']}: {r['errors']} bodies with item errors")
 
+
+def report_throttle(workers, throttle_runs) -> None:
     print(f"\n3. Throttle accuracy ({workers} worker processes, page 500, chunks of 5,000; rows_done sampled every "
           f"{SAMPLE_EVERY_S} s; windows of ≥ {WINDOW_S:.0f} s between samples)")
     print(f"   {'run / segment':<38} {'rows':>7} {'s':>6} {'set/s':>7} {'achieved/s':>10} {'%':>6} | "
@@ -548,6 +624,8 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
     print("   rows_done moves in steps of one page (500 rows), so a 5-s window rate is exact to ±1 page "
           f"(±{500 / (WINDOW_S * 2000) * 100:.0f} % at 2,000/s); the bucket starts full (0.5 s of the rate)")
 
+
+def report_summary(workers, tp_runs, raws, throttle_runs) -> None:
     print("\nSummary")
     by_page = {}
     for r in tp_runs:
@@ -586,8 +664,6 @@ def report(info, rows, workers, seed, tp_runs, raws, throttle_runs, took_s, logd
             before, after = segs
             print(f"   set_rate {before['set']:,} → {after['set']:,}/s: before {fmt(before['achieved'])}/s, "
                   f"after {fmt(after['achieved'])}/s ({100 * after['achieved'] / after['set']:.0f} % of the new rate)")
-    print(f"\n   total run time {took_s:.0f} s; worker logs in {logdir}")
-    print(line)
 
 
 if __name__ == "__main__":

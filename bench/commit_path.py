@@ -36,7 +36,7 @@ import statistics
 import sys
 import time
 
-from common import log, setup_django  # noqa: E402
+from harness import log, setup_django  # noqa: E402
 
 VARIANTS = ("no wake-up", "wake-up", "pg_notify", "django emit", "sql emit", "sql emit+notify")
 LATENCY_MODES = ("poll only", "idle probe", "LISTEN")
@@ -129,17 +129,46 @@ def measure_latency(mode: str, seconds: float) -> list[float]:
     """Commit → published (ms) of rows a SQL writer emits at LATENCY_RATE/s, with the relay in ``mode``."""
     import threading
 
-    import psycopg
     from django.db import connections
 
     from indexing.models import OutboxEvent
-    from indexing.outbox.relay import OutboxRelay
-    from indexing.outbox.wakeup import wakeup_key
-    from indexing.core.redis_store import get_redis
 
     params = connections["default"].get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
+    relay = make_relay(mode, params)
+    relay.drain()  # rows of the commit-rate part, and the topic created, before the clock starts
+    stop = threading.Event()
+
+    def relay_thread():
+        try:
+            relay.run(stop)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=relay_thread, daemon=True)
+    thread.start()
+    committed = emit_paced(params, mode, seconds)
+    deadline = time.monotonic() + 30
+    while (OutboxEvent.objects.filter(event_id__in=list(committed), published_at__isnull=True).exists()
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    stop.set()
+    thread.join(60)
+    if mode == "LISTEN":
+        relay.listener.close()
+    published = dict(OutboxEvent.objects.filter(event_id__in=list(committed), published_at__isnull=False)
+                     .values_list("event_id", "published_at"))
+    return [(published[e].timestamp() - t) * 1000 for e, t in committed.items() if e in published]
+
+
+def make_relay(mode: str, params: dict):
+    """The relay in one wake-up mode: polling only, the idle probe, or LISTEN on the writers' pg_notify."""
+    import psycopg
+
+    from indexing.outbox.relay import OutboxRelay
+    from indexing.outbox.wakeup import wakeup_key
+    from indexing.core.redis_store import get_redis
 
     class ListeningRelay(OutboxRelay):
         """Woken by the writers' pg_notify through LISTEN, as the relay once was."""
@@ -155,20 +184,14 @@ def measure_latency(mode: str, seconds: float) -> list[float]:
 
     get_redis().delete(wakeup_key())  # tokens left by the commit-rate writers would wake the relay once
     if mode == "LISTEN":
-        relay = ListeningRelay(poll_s=1.0, idle_probe_ms=0)
-    else:
-        relay = OutboxRelay(poll_s=1.0, idle_probe_ms=50 if mode == "idle probe" else 0)
-    relay.drain()  # rows of the commit-rate part, and the topic created, before the clock starts
-    stop = threading.Event()
+        return ListeningRelay(poll_s=1.0, idle_probe_ms=0)
+    return OutboxRelay(poll_s=1.0, idle_probe_ms=50 if mode == "idle probe" else 0)
 
-    def relay_thread():
-        try:
-            relay.run(stop)
-        finally:
-            connections.close_all()
 
-    thread = threading.Thread(target=relay_thread, daemon=True)
-    thread.start()
+def emit_paced(params: dict, mode: str, seconds: float) -> dict:
+    """``searchsync_emit`` at LATENCY_RATE/s for ``seconds``; event id → wall time after its commit."""
+    import psycopg
+
     committed: dict = {}
     with psycopg.connect(**params) as conn:
         start = time.monotonic()
@@ -182,17 +205,7 @@ def measure_latency(mode: str, seconds: float) -> list[float]:
                     conn.execute(f"SELECT pg_notify('{CHANNEL}', '')")
             committed[event_id] = time.time()
             n += 1
-    deadline = time.monotonic() + 30
-    while (OutboxEvent.objects.filter(event_id__in=list(committed), published_at__isnull=True).exists()
-           and time.monotonic() < deadline):
-        time.sleep(0.1)
-    stop.set()
-    thread.join(60)
-    if mode == "LISTEN":
-        relay.listener.close()
-    published = dict(OutboxEvent.objects.filter(event_id__in=list(committed), published_at__isnull=False)
-                     .values_list("event_id", "published_at"))
-    return [(published[e].timestamp() - t) * 1000 for e, t in committed.items() if e in published]
+    return committed
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -212,6 +225,15 @@ def main() -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}")
+    setup()
+    rates, ratios = commit_rates(args, variants)
+    latency = relay_latency(args) if args.latency_seconds > 0 else {}
+    report(rates, ratios, latency)
+    return 0
+
+
+def setup() -> None:
+    """Django on a fresh bench database, the SQL contract installed, and a blueprint the relay publishes for."""
     topic_prefix = f"bench-commit-path-{random.randrange(1 << 30):x}."
     setup_django({"LOG_LEVEL": "WARNING", "SEARCHSYNC_TOPIC_PREFIX": topic_prefix})
     from indexing.core import source_databases
@@ -224,6 +246,9 @@ def main() -> int:
     IndexBlueprint.objects.create(name="bench", aggregate_type="bench", read_alias="bench_current",
                                   write_alias="bench_write", document_builder="bench", source_model="bench.Bench",
                                   enabled=False)
+
+
+def commit_rates(args, variants: tuple[str, ...]):
     env = {k: v for k, v in os.environ.items()}
     rates: dict[tuple[int, str], list[float]] = {}
     ratios: dict[int, list[float]] = {}
@@ -236,21 +261,26 @@ def main() -> int:
             for variant in variants:
                 if variant != "no wake-up" and "no wake-up" in got:
                     ratios.setdefault((writers, variant), []).append(got[variant] / got["no wake-up"])
+    return rates, ratios
 
+
+def relay_latency(args) -> dict[str, list[tuple[float, float]]]:
     latency: dict[str, list[tuple[float, float]]] = {}
-    if args.latency_seconds > 0:
-        for rnd in range(args.rounds):
-            order = LATENCY_MODES[rnd % 3:] + LATENCY_MODES[:rnd % 3]  # rotated: none always runs first
-            for mode in order:
-                samples = measure_latency(mode, args.latency_seconds)
-                p50, p95 = quantile(samples, 0.5), quantile(samples, 0.95)
-                latency.setdefault(mode, []).append((p50, p95))
-                log(f"relay latency, {mode}, round {rnd + 1}: p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
-                    f"max {max(samples):.0f} ms ({len(samples)} rows)")
-        from indexing.core.topics import admin_client, topic_for
+    for rnd in range(args.rounds):
+        order = LATENCY_MODES[rnd % 3:] + LATENCY_MODES[:rnd % 3]  # rotated: none always runs first
+        for mode in order:
+            samples = measure_latency(mode, args.latency_seconds)
+            p50, p95 = quantile(samples, 0.5), quantile(samples, 0.95)
+            latency.setdefault(mode, []).append((p50, p95))
+            log(f"relay latency, {mode}, round {rnd + 1}: p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
+                f"max {max(samples):.0f} ms ({len(samples)} rows)")
+    from indexing.core.topics import admin_client, topic_for
 
-        admin_client().delete_topics([topic_for("bench")])
+    admin_client().delete_topics([topic_for("bench")])
+    return latency
 
+
+def report(rates, ratios, latency) -> None:
     if rates:
         print("\nCommit path: commits/s (median [min-max] over rounds), same run")
         for (writers, variant), values in sorted(rates.items()):
@@ -272,7 +302,6 @@ def main() -> int:
         verdict = "PASS" if worst >= 0.90 else "MISS"
         print(f"   wake-up / no wake-up, {writers} writers: median {statistics.median(values) * 100:.0f} %, "
               f"worst round {worst * 100:.0f} %   (target ≥ 90 %)   {verdict}")
-    return 0
 
 
 if __name__ == "__main__":

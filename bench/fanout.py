@@ -25,11 +25,11 @@ import threading
 import time
 import urllib.request
 
-import common
-from common import log, setup_django
+import harness
+from harness import log, setup_django
 
-common.BENCH_DB = os.environ.get("SEARCHSYNC_BENCH_DB", "searchsync_bench_fanout")
-common.BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{common.BENCH_DB}"
+harness.BENCH_DB = os.environ.get("SEARCHSYNC_BENCH_DB", "searchsync_bench_fanout")
+harness.BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{harness.BENCH_DB}"
 
 
 def raw_bulk(url: str, index: str, docs: list[dict]) -> float:
@@ -59,18 +59,11 @@ def main() -> int:
     ts = time.strftime("%H%M%S")
     setup_django({"SEARCHSYNC_TOPIC_PREFIX": f"bench-fanout-{ts}.", "LOG_LEVEL": "WARNING",
                   "SEARCHSYNC_CONSUMER_GROUP_PREFIX": f"bench-fanout-{ts}-indexer."})
-    from django.db import connections
-
     from backfills import services as backfills
-    from backfills.models import Backfill
-    from backfills.runner import ChunkRunner
-    from catalog import brands, services
     from catalog.blueprint import ensure_products_blueprint
-    from catalog.documents import build_product, product_events
     from indexing.blueprints.indices import ensure_live_index
     from indexing.pipeline.consumer import IndexingConsumer
-    from indexing.engines import BulkAction, get_engine
-    from indexing.models import OutboxEvent
+    from indexing.engines import get_engine
     from indexing.outbox.relay import OutboxRelay
 
     backfills.enqueue = lambda *a, **k: None  # chunk workers are this process's threads
@@ -80,14 +73,6 @@ def main() -> int:
     scratch = f"bench-fanout-raw-{ts}"
     stop = threading.Event()
 
-    def closing(target):
-        def run():
-            try:
-                target()
-            finally:
-                connections.close_all()
-        return threading.Thread(target=run, daemon=True)
-
     relay, consumer = OutboxRelay(), IndexingConsumer(blueprint)
     threads = [closing(lambda: relay.run(stop)), closing(lambda: consumer.run(stop))]
     for thread in threads:
@@ -96,46 +81,7 @@ def main() -> int:
     try:
         engine.create_index(scratch, live.settings, live.mappings)
         for n in sizes:
-            brand = brands.create_brand(tenant_id="bench", name=f"Brand {n}")
-            ids = []
-            for start in range(0, n, 5000):
-                ids += [p.pk for p in services.create_products_bulk(
-                    [dict(tenant_id="bench", title=f"Item {i}", price_minor=i, available_qty=1, brand_id=brand.pk)
-                     for i in range(start, min(n, start + 5000))])]
-            for start in range(0, n, 5000):
-                events = product_events(ids[start:start + 5000])
-                engine.bulk([BulkAction("index", live.name, e.entity_id, e.version, build_product(e)) for e in events])
-            OutboxEvent.objects.all().delete()
-            engine.refresh(live.name)
-
-            new_name = f"Renamed {n}"
-            brands.update_brand(brand.pk, name=new_name)
-            committed = time.monotonic()
-            fanout = Backfill.objects.filter(purpose=Backfill.Purpose.FANOUT).latest("created_at")
-            backfills.set_rate(fanout, None)
-            workers = [closing(ChunkRunner(fanout.pk).run) for _ in range(2)]
-            for worker in workers:
-                worker.start()
-            query = {"term": {"brand": new_name}}
-            emitted = published = None
-            while engine.client.count(index=blueprint.read_alias, body={"query": query})["count"] < n:
-                if emitted is None and not any(w.is_alive() for w in workers):
-                    emitted = time.monotonic() - committed
-                if emitted is not None and published is None and not OutboxEvent.objects.filter(
-                        published_at__isnull=True).exists():
-                    published = time.monotonic() - committed
-                time.sleep(0.05)
-            elapsed = time.monotonic() - committed
-            emitted = emitted or elapsed
-            published = published or elapsed
-            for worker in workers:
-                worker.join()
-
-            docs = [build_product(e) for start in range(0, n, 5000) for e in product_events(ids[start:start + 5000])]
-            ceiling = raw_bulk(engine.hosts[0].rstrip("/"), scratch, docs)  # one node, as the baseline is defined
-            rows.append((n, elapsed, n / elapsed, ceiling, emitted, published))
-            log(f"N={n:,}: emitted {emitted:.1f} s, published {published:.1f} s, searchable {elapsed:.1f} s "
-                f"after the rename, {n / elapsed:,.0f} docs/s; raw _bulk {ceiling:,.0f} docs/s")
+            rows.append(measure(engine, blueprint, live, scratch, n))
     finally:
         stop.set()
         for thread in threads:
@@ -145,12 +91,89 @@ def main() -> int:
                 engine.delete_index(index)
             except Exception:  # already gone
                 pass
+    report(rows)
+    return 0
+
+
+def closing(target):
+    """A daemon thread that closes its own database connections when ``target`` returns."""
+    from django.db import connections
+
+    def run():
+        try:
+            target()
+        finally:
+            connections.close_all()
+    return threading.Thread(target=run, daemon=True)
+
+
+def seed_brand(engine, live, n: int):
+    """A brand with n products, indexed directly; the outbox emptied so only the rename's events flow."""
+    from catalog import brands, services
+    from catalog.documents import build_product, product_events
+    from indexing.engines import BulkAction
+    from indexing.models import OutboxEvent
+
+    brand = brands.create_brand(tenant_id="bench", name=f"Brand {n}")
+    ids = []
+    for start in range(0, n, 5000):
+        ids += [p.pk for p in services.create_products_bulk(
+            [dict(tenant_id="bench", title=f"Item {i}", price_minor=i, available_qty=1, brand_id=brand.pk)
+             for i in range(start, min(n, start + 5000))])]
+    for start in range(0, n, 5000):
+        events = product_events(ids[start:start + 5000])
+        engine.bulk([BulkAction("index", live.name, e.entity_id, e.version, build_product(e)) for e in events])
+    OutboxEvent.objects.all().delete()
+    engine.refresh(live.name)
+    return brand, ids
+
+
+def measure(engine, blueprint, live, scratch: str, n: int) -> tuple:
+    """Rename the brand, run the fan-out's two chunk workers, time it until all n are searchable; then the raw _bulk."""
+    from backfills import services as backfills
+    from backfills.models import Backfill
+    from backfills.runner import ChunkRunner
+    from catalog import brands
+    from catalog.documents import build_product, product_events
+    from indexing.models import OutboxEvent
+
+    brand, ids = seed_brand(engine, live, n)
+    new_name = f"Renamed {n}"
+    brands.update_brand(brand.pk, name=new_name)
+    committed = time.monotonic()
+    fanout = Backfill.objects.filter(purpose=Backfill.Purpose.FANOUT).latest("created_at")
+    backfills.set_rate(fanout, None)
+    workers = [closing(ChunkRunner(fanout.pk).run) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    query = {"term": {"brand": new_name}}
+    emitted = published = None
+    while engine.client.count(index=blueprint.read_alias, body={"query": query})["count"] < n:
+        if emitted is None and not any(w.is_alive() for w in workers):
+            emitted = time.monotonic() - committed
+        if emitted is not None and published is None and not OutboxEvent.objects.filter(
+                published_at__isnull=True).exists():
+            published = time.monotonic() - committed
+        time.sleep(0.05)
+    elapsed = time.monotonic() - committed
+    emitted = emitted or elapsed
+    published = published or elapsed
+    for worker in workers:
+        worker.join()
+
+    docs = [build_product(e) for start in range(0, n, 5000) for e in product_events(ids[start:start + 5000])]
+    ceiling = raw_bulk(engine.hosts[0].rstrip("/"), scratch, docs)  # one node, as the baseline is defined
+    log(f"N={n:,}: emitted {emitted:.1f} s, published {published:.1f} s, searchable {elapsed:.1f} s "
+        f"after the rename, {n / elapsed:,.0f} docs/s; raw _bulk {ceiling:,.0f} docs/s")
+    return n, elapsed, n / elapsed, ceiling, emitted, published
+
+
+def report(rows: list[tuple]) -> None:
     print("\n| N | emitted | published | all searchable | fan-out docs/s | raw _bulk docs/s | share of ceiling |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n, elapsed, rate, ceiling, emitted, published in rows:
         print(f"| {n:,} | {emitted:.1f} s | {published:.1f} s | {elapsed:.1f} s | {rate:,.0f} | {ceiling:,.0f} "
               f"| {100 * rate / ceiling:.0f} % |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import LoadMonitor, log, node_cpu_s, process_cpu_s, setup_django  # noqa: E402
+from harness import LoadMonitor, Pipeline, cleanup, cpu_of, log, node_cpu_s, setup_django  # noqa: E402
 
 import ceiling  # noqa: E402
-from pipeline_freshness import Pipeline, cleanup  # noqa: E402
 
 
 def main() -> int:
@@ -42,77 +41,101 @@ def main() -> int:
 
     from django.conf import settings
 
-    from catalog import services
-    from catalog.blueprint import ensure_products_blueprint
-    from catalog.documents import build_product, product_events
-    from catalog.management.commands.seed_catalog import random_product
-    from indexing.core import stats
-    from indexing.blueprints.indices import ensure_live_index
-    from indexing.blueprints.documents import drop_unmapped
-    from indexing.engines import BulkAction, get_engine
-    from indexing.models import OutboxEvent
-    from indexing.outbox.relay import OutboxRelay
+    from indexing.engines import get_engine
 
     engine = get_engine()
     cfg = settings.SEARCHSYNC
-    rng = random.Random(5)
     indices: list[str] = []
     topics: list[str] = []
     names: list[str] = []
     results: dict[int, list[dict]] = {c: [] for c in counts}
     ceilings: dict[int, dict] = {}
     try:
-        log(f"loading {backlog:,} upserts into the outbox")
-        ids: list[int] = []
-        for start in range(0, backlog, 5000):
-            ids += [p.pk for p in services.create_products_bulk(
-                [random_product(rng) for _ in range(min(5000, backlog - start))])]
-
+        ids = load_backlog(backlog)
         plan = [c for r in range(args.runs) for c in (counts[r % len(counts):] + counts[:r % len(counts)])]
+        live = None
         for i, consumers in enumerate(plan):
             prefix, group = f"bench-so-{ts}-{i}.", f"bench-so-{ts}-{i}-indexer."
             settings.SEARCHSYNC = {**cfg, "TOPIC_PREFIX": prefix, "CONSUMER_GROUP_PREFIX": group,
                                    "TOPIC_PARTITIONS": args.partitions}
-            bp = ensure_products_blueprint(name=f"bench-so-{ts}-{i}", sidecar={})
-            live = ensure_live_index(bp, engine)
-            indices.append(live.name)
-            topics.append(bp.topic)
-            names.append(bp.name)
-            OutboxEvent.objects.update(published_at=None)
-            relay = OutboxRelay()
-            relay.drain()
-            relay.producer.flush(30)
-            env = {**os.environ, "LOG_LEVEL": "INFO", "SEARCHSYNC_TOPIC_PREFIX": prefix,
-                   "SEARCHSYNC_CONSUMER_GROUP_PREFIX": group, "SEARCHSYNC_TOPIC_PARTITIONS": str(args.partitions)}
-            load = LoadMonitor()
-            procs = [Pipeline(env, bp.name, logdir / f"run{i}-consumer{k}.log", relay=False) for k in range(consumers)]
-            node0 = node_cpu_s(settings.SEARCH_URL)
-            row = measure_run(bp.name, procs, backlog, consumers, stats)
-            node1 = node_cpu_s(settings.SEARCH_URL)
-            row["busy"] = load.busy()
-            if node0 is not None and node1 is not None:
-                row["node_cpu_per_k"] = (node1 - node0) * 1000 / backlog
-            for p in procs:
-                p.stop()
+            live, row = one_run(engine, f"bench-so-{ts}-{i}", consumers, prefix, group, args.partitions, backlog,
+                                logdir / f"run{i}", indices, topics, names)
             results[consumers].append(row)
             log(f"  {consumers} consumer(s): " + (f"{row['rate']:,.0f} events/s" if row.get("rate") else
                                                   f"did not finish ({row.get('why')})"))
-
-        log("node ceiling with as many clients, same documents")
-        events = [e for start in range(0, len(ids), 5000) for e in product_events(ids[start:start + 5000])]
-        mappings = live.mappings
-        raw_index = f"bench-so-{ts}-raw"
-        actions = [BulkAction("index", raw_index, e.entity_id, e.version, drop_unmapped(build_product(e), mappings)[0])
-                   for e in events]
-        for clients in counts:
-            ceilings[clients] = ceiling.measure(engine, settings.SEARCH_URL, actions, raw_index, live.settings,
-                                                mappings, clients)
-            log(f"  {ceiling.describe(ceilings[clients])}")
+        node_ceilings(engine, live, ids, counts, f"bench-so-{ts}-raw", ceilings)
     finally:
         cleanup(engine, indices, topics, names)
 
     report(args, counts, results, ceilings, backlog, logdir)
     return 0
+
+
+def load_backlog(backlog: int) -> list[int]:
+    from catalog import services
+    from catalog.management.commands.seed_catalog import random_product
+
+    rng = random.Random(5)
+    log(f"loading {backlog:,} upserts into the outbox")
+    ids: list[int] = []
+    for start in range(0, backlog, 5000):
+        ids += [p.pk for p in services.create_products_bulk(
+            [random_product(rng) for _ in range(min(5000, backlog - start))])]
+    return ids
+
+
+def one_run(engine, name: str, consumers: int, prefix: str, group: str, partitions: int, backlog: int,
+            log_stem: Path, indices: list[str], topics: list[str], names: list[str]):
+    """The whole backlog marked unpublished, relayed to a fresh topic, and indexed by ``consumers`` processes."""
+    from django.conf import settings
+
+    from catalog.blueprint import ensure_products_blueprint
+    from indexing.blueprints.indices import ensure_live_index
+    from indexing.core import stats
+    from indexing.models import OutboxEvent
+    from indexing.outbox.relay import OutboxRelay
+
+    bp = ensure_products_blueprint(name=name, sidecar={})
+    live = ensure_live_index(bp, engine)
+    indices.append(live.name)
+    topics.append(bp.topic)
+    names.append(bp.name)
+    OutboxEvent.objects.update(published_at=None)
+    relay = OutboxRelay()
+    relay.drain()
+    relay.producer.flush(30)
+    env = {**os.environ, "LOG_LEVEL": "INFO", "SEARCHSYNC_TOPIC_PREFIX": prefix,
+           "SEARCHSYNC_CONSUMER_GROUP_PREFIX": group, "SEARCHSYNC_TOPIC_PARTITIONS": str(partitions)}
+    load = LoadMonitor()
+    procs = [Pipeline(env, bp.name, Path(f"{log_stem}-consumer{k}.log"), relay=False) for k in range(consumers)]
+    node0 = node_cpu_s(settings.SEARCH_URL)
+    row = measure_run(bp.name, procs, backlog, consumers, stats)
+    node1 = node_cpu_s(settings.SEARCH_URL)
+    row["busy"] = load.busy()
+    if node0 is not None and node1 is not None:
+        row["node_cpu_per_k"] = (node1 - node0) * 1000 / backlog
+    for p in procs:
+        p.stop()
+    return live, row
+
+
+def node_ceilings(engine, live, ids: list[int], counts: list[int], raw_index: str, ceilings: dict) -> None:
+    """The node's ceiling with as many clients as each consumer count, the same documents."""
+    from django.conf import settings
+
+    from catalog.documents import build_product, product_events
+    from indexing.blueprints.documents import drop_unmapped
+    from indexing.engines import BulkAction
+
+    log("node ceiling with as many clients, same documents")
+    events = [e for start in range(0, len(ids), 5000) for e in product_events(ids[start:start + 5000])]
+    mappings = live.mappings
+    actions = [BulkAction("index", raw_index, e.entity_id, e.version, drop_unmapped(build_product(e), mappings)[0])
+               for e in events]
+    for clients in counts:
+        ceilings[clients] = ceiling.measure(engine, settings.SEARCH_URL, actions, raw_index, live.settings,
+                                            mappings, clients)
+        log(f"  {ceiling.describe(ceilings[clients])}")
 
 
 def measure_run(bp_name: str, procs: list, backlog: int, consumers: int, stats) -> dict:
@@ -136,16 +159,6 @@ def measure_run(bp_name: str, procs: list, backlog: int, consumers: int, stats) 
                     "consumer_cpu_per_k": steady * 1000 / max(1, backlog - at_join)}
         time.sleep(0.02)
     return {"why": "timed out or a consumer exited"}
-
-
-def cpu_of(procs: list) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            total += process_cpu_s(p.proc.pid)
-        except OSError:
-            pass
-    return total
 
 
 def report(args, counts, results, ceilings, backlog, logdir) -> None:

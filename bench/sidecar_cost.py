@@ -29,7 +29,7 @@ import urllib.request
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import log  # noqa: E402
+from bench.harness import django_secrets, log  # noqa: E402
 
 
 def http(method: str, url: str, body=None) -> dict:
@@ -180,6 +180,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.update(django_secrets())
     import django
 
     django.setup()
@@ -211,6 +212,10 @@ def main() -> None:
             log(f"run {run + 1} {label:28s} " + ", ".join(
                 f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
 
+    report(results)
+
+
+def report(results: dict[str, list[dict]]) -> None:
     print("\nmedian (min, max) over runs")
     for key in ("achieved_per_s", "cpu_s", "cpu_s_per_1000", "refreshes", "refresh_s", "merges", "merge_s", "segments"):
         print(f"  {key:16s} " + " | ".join(f"{label}: {spread([r[key] for r in runs])}" for label, runs in results.items()))
@@ -222,6 +227,7 @@ def main() -> None:
               f"(per-run pairs: {', '.join(f'{y / x:.0%}' for x, y in zip(base_cpu, cpu))}), "
               f"refresh time {statistics.median(refresh) / max(statistics.median(base_refresh), 1e-9):.0%} "
               f"(per-run pairs: {', '.join(f'{y / max(x, 1e-9):.0%}' for x, y in zip(base_refresh, refresh))})")
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,504 @@
+"""What the benchmarks share: an isolated database and Django set-up, logging, CPU meters, the writer
+processes, the pipeline subprocess, the commit→searchable probe, lag/outbox checks, clean-up and
+formatting. Benches import this module, never one another, so each can change on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PG_ADMIN_URL = "postgresql://searchsync:searchsync@127.0.0.1:5432/searchsync"
+# Overridable so two benchmarks on one machine never share (and drop) one database.
+BENCH_DB = os.environ.get("SEARCHSYNC_BENCH_DB", "searchsync_bench")
+BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{BENCH_DB}"
+
+OP_MIX = (("update", 0.80), ("create", 0.10), ("delete", 0.10))  # the writers' operations and their shares
+PROBE_EVERY_S = 0.100          # one probe commit every 100 ms
+PROBE_POLL_S = 0.020           # searched every 20 ms until visible
+PROBE_TIMEOUT_S = 30.0         # a probe not searchable after this counts as a timeout
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def django_secrets() -> dict:
+    """Production settings refuse the development key and an empty host list; a throwaway key per bench run."""
+    return {"DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": os.environ.get("DJANGO_ALLOWED_HOSTS") or "127.0.0.1,localhost"}
+
+
+def setup_django(env: dict) -> None:
+    """Point this process at a freshly created bench database, start Django and migrate."""
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": BENCH_DB_URL,
+        "REPLICA_DATABASE_URL": BENCH_DB_URL,
+        "PYTHONUNBUFFERED": "1",
+        # As in production: with DEBUG on, Django keeps every query of a long-running process in memory.
+        "DJANGO_DEBUG": "0",
+        **django_secrets(),
+        **env,
+    })
+    log(f"database {BENCH_DB}: drop and recreate, migrate")
+    recreate_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+class LoadMonitor:
+    """Whole-machine CPU busy % over a phase (other people's processes included)."""
+
+    def __init__(self):
+        self.start = self._read()
+
+    @staticmethod
+    def _read():
+        with open("/proc/stat") as fh:
+            parts = [int(x) for x in fh.readline().split()[1:]]
+        return parts[3] + parts[4], sum(parts)
+
+    def busy(self) -> float:
+        i0, t0 = self.start
+        i1, t1 = self._read()
+        return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU-seconds (user + system) a process has used so far, children excluded."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def node_cpu_s(url: str) -> float | None:
+    """CPU-seconds the search node's process has used so far (from its own node stats)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_nodes/_local/stats/process", timeout=5) as resp:
+            stats = json.load(resp)
+    except Exception:
+        return None
+    nodes = (stats or {}).get("nodes", {})
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000 if nodes else None
+
+
+def cpu_of(procs: list) -> float:
+    """CPU-seconds of several `Pipeline` processes together (one that has exited counts nothing)."""
+    total = 0.0
+    for p in procs:
+        try:
+            total += process_cpu_s(p.proc.pid)
+        except OSError:
+            pass
+    return total
+
+
+# --------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------
+
+def pct(values: list[float]):
+    from indexing.observability.freshness import quantiles
+
+    return quantiles(values)
+
+
+def fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+
+def med(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def fmt(v, spec: str = ",.0f", none: str = "-") -> str:
+    return none if v is None else format(v, spec)
+
+
+# --------------------------------------------------------------------------------------
+# Writer processes (spawned; each sets up Django itself so no connection is shared)
+# --------------------------------------------------------------------------------------
+
+def writer_main(env: dict, k: int, commands, results) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from catalog import services
+    from catalog.management.commands.seed_catalog import random_product
+    from catalog.models import Product
+    from django.db import connection
+
+    results.put(("ready", k, None))
+    pool: list[int] = []  # this writer's products; kept across rates (its creates and deletes change it)
+    while True:
+        cmd = commands.get()
+        if cmd is None:
+            break
+        if cmd["ids"] is not None:
+            pool = list(cmd["ids"])
+        rate, seconds, t0, writers = cmd["rate"], cmd["seconds"], cmd["t0"], cmd["writers"]
+        rng = random.Random(cmd["seed"])
+        interval = writers / rate
+        end = t0 + seconds
+        nxt = t0 + k * interval / writers  # stagger the writers inside one interval
+        counts = {"update": 0, "create": 0, "delete": 0, "error": 0}
+        latencies: list[float] = []
+        last_error = ""
+        behind_resets = 0
+        while True:
+            now = time.time()
+            if now >= end:
+                break
+            if nxt > now:
+                time.sleep(min(nxt - now, end - now))
+                continue
+            if now - nxt > 1.0:  # more than 1 s behind: stop trying to catch up, re-anchor the schedule
+                nxt = now
+                behind_resets += 1
+            nxt += interval
+            r = rng.random()
+            op = "update" if r < OP_MIX[0][1] else "create" if r < OP_MIX[0][1] + OP_MIX[1][1] else "delete"
+            if op != "create" and len(pool) < 50:
+                op = "create"
+            started = time.perf_counter()
+            try:
+                _write(services, random_product, op, rng, pool)
+                counts[op] += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+            except Product.DoesNotExist:
+                counts["error"] += 1
+            except Exception as exc:  # keep going; reported at the end
+                counts["error"] += 1
+                last_error = f"{type(exc).__name__}: {exc}"[:300]
+        connection.close()
+        results.put(("done", k, {"counts": counts, "latencies": latencies, "last_error": last_error,
+                                 "behind_resets": behind_resets, "finished": time.time()}))
+
+
+def _write(services, random_product, op: str, rng: random.Random, pool: list[int]) -> None:
+    """One service call; ``pool`` follows the writer's own creates and deletes."""
+    if op == "update":
+        services.update_product(rng.choice(pool), price_minor=rng.randint(199, 99_999),
+                                available_qty=rng.randint(0, 500))
+    elif op == "create":
+        pool.append(services.create_product(**random_product(rng)).pk)
+    else:
+        pid = pool.pop(rng.randrange(len(pool)))
+        services.delete_product(pid)
+
+
+class WriterPool:
+    def __init__(self, n: int, env: dict):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.n = n
+        self.results = ctx.Queue()
+        self.commands = [ctx.Queue() for _ in range(n)]
+        self.procs = [ctx.Process(target=writer_main, args=(env, k, self.commands[k], self.results), daemon=True)
+                      for k in range(n)]
+        for p in self.procs:
+            p.start()
+        self._ready = 0
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.time() + timeout
+        while self._ready < self.n:
+            kind, k, _ = self.results.get(timeout=max(0.1, deadline - time.time()))
+            if kind == "ready":
+                self._ready += 1
+
+    def run(self, ids: list[int] | None, rate: float, seconds: float, t0: float, seed: int) -> list[dict]:
+        """Run every writer at rate/n from t0; ``ids`` (split by id modulo n) replaces their pools, None keeps them."""
+        for k in range(self.n):
+            share = None if ids is None else [i for i in ids if i % self.n == k]
+            self.commands[k].put({"ids": share, "rate": rate, "seconds": seconds,
+                                  "t0": t0, "writers": self.n, "seed": seed * 100 + k})
+        out = []
+        deadline = t0 + seconds + 120
+        while len(out) < self.n:
+            kind, k, payload = self.results.get(timeout=max(0.1, deadline - time.time()))
+            if kind == "done":
+                out.append(payload)
+        return out
+
+    def close(self) -> None:
+        for q in self.commands:
+            try:
+                q.put(None)
+            except Exception:
+                pass
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+
+
+# --------------------------------------------------------------------------------------
+# Pipeline subprocess (manage.py run_pipeline)
+# --------------------------------------------------------------------------------------
+
+class Pipeline:
+    """`manage.py run_pipeline` in its own process; its log goes to a file, "assigned" lines are timestamped."""
+
+    def __init__(self, env: dict, blueprint: str, log_path: Path, relay: bool = True):
+        args = [sys.executable, "manage.py", "run_pipeline", "--blueprint", blueprint]
+        if not relay:
+            args.append("--no-relay")
+        self.started = time.time()
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.assigned_at: float | None = None
+        self.log_path = log_path
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        with open(self.log_path, "ab") as fh:
+            for line in self.proc.stderr:
+                now = time.time()
+                fh.write(line)
+                if self.assigned_at is None and b" assigned [" in line and b"assigned []" not in line:
+                    self.assigned_at = now
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 45.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+# --------------------------------------------------------------------------------------
+# Probe: commit → searchable
+# --------------------------------------------------------------------------------------
+
+class Probe:
+    """Every 100 ms update one probe product through the service; poll the index every 20 ms until it is visible.
+
+    Outstanding probes are searched together in one request per tick (a bool/should of the
+    per-probe ``ids`` + ``range version >= v`` filters), so the poll load stays one search
+    per 20 ms however many probes are in flight.
+    """
+
+    def __init__(self, engine, index: str, product_ids: list[int]):
+        self.engine = engine
+        self.index = index
+        self.ids = list(product_ids)
+        self.outstanding: dict[str, tuple[int, float]] = {}
+        self.lock = threading.Lock()
+        self.lags_ms: list[float] = []
+        self.timeouts = 0
+        self.skipped = 0
+        self.search_errors = 0
+        self.commits = 0
+        self._stop_writes = threading.Event()
+        self._stop_poll = threading.Event()
+
+    def _write_loop(self, until: float) -> None:
+        from catalog import services
+        from django.db import connection
+
+        i = 0
+        nxt = time.time()
+        try:
+            while not self._stop_writes.is_set() and time.time() < until:
+                now = time.time()
+                if nxt > now:
+                    time.sleep(nxt - now)
+                nxt = max(nxt + PROBE_EVERY_S, time.time() - PROBE_EVERY_S)
+                pid = self.ids[i % len(self.ids)]
+                i += 1
+                with self.lock:
+                    busy = str(pid) in self.outstanding
+                if busy:  # its previous change is not searchable yet; don't overwrite the measurement
+                    self.skipped += 1
+                    continue
+                product = services.update_product(pid, available_qty=i % 500)
+                committed = time.time()  # update_product returns after COMMIT
+                self.commits += 1
+                with self.lock:
+                    # The document's version is the highest change stamp behind it; this write's stamp is
+                    # the newest of all, so the document is this change once its version reaches it.
+                    self.outstanding[str(pid)] = (product.change_stamp, committed)
+        finally:
+            connection.close()
+
+    def _poll_loop(self) -> None:
+        while True:
+            with self.lock:
+                pending = dict(self.outstanding)
+            if not pending:
+                if self._stop_poll.is_set():
+                    return
+                time.sleep(PROBE_POLL_S)
+                continue
+            t = time.time()
+            should = [{"bool": {"filter": [{"ids": {"values": [pid]}}, {"range": {"version": {"gte": v}}}]}}
+                      for pid, (v, _) in pending.items()]
+            body = {"size": len(should), "_source": False,
+                    "query": {"bool": {"should": should, "minimum_should_match": 1}}}
+            try:
+                hits = self.engine.search(self.index, body)["hits"]["hits"]
+            except Exception:
+                self.search_errors += 1
+                hits = []
+            seen = time.time()
+            with self.lock:
+                for hit in hits:
+                    pid = hit["_id"]
+                    if pid in self.outstanding and pid in pending:
+                        _, committed = self.outstanding.pop(pid)
+                        self.lags_ms.append((seen - committed) * 1000)
+                for pid, (_, committed) in list(self.outstanding.items()):
+                    if seen - committed > PROBE_TIMEOUT_S:
+                        del self.outstanding[pid]
+                        self.timeouts += 1
+            time.sleep(max(0.0, PROBE_POLL_S - (time.time() - t)))
+
+    def run(self, until: float) -> None:
+        self.poller = threading.Thread(target=self._poll_loop, name="probe-poll", daemon=True)
+        self.writer = threading.Thread(target=self._write_loop, args=(until,), name="probe-write", daemon=True)
+        self.poller.start()
+        self.writer.start()
+
+    def finish(self) -> None:
+        self._stop_writes.set()
+        self.writer.join(10)
+        self._stop_poll.set()
+        self.poller.join(PROBE_TIMEOUT_S + 5)
+
+
+# --------------------------------------------------------------------------------------
+# Helpers on the bench process side
+# --------------------------------------------------------------------------------------
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def consumer_joined(bp_name: str) -> bool:
+    from indexing.core import stats
+
+    return any(s.get("partitions") for s in stats.consumer_states(bp_name).values())
+
+
+def unpublished() -> int:
+    from indexing.models import OutboxEvent
+
+    return OutboxEvent.objects.filter(published_at__isnull=True).count()
+
+
+def kafka_lag(bp) -> int | None:
+    from indexing.observability.lag import consumer_lag
+
+    try:
+        lags = consumer_lag(bp, timeout=3.0)
+    except Exception:
+        return None
+    if not lags:
+        return None
+    return sum(p.lag for p in lags)
+
+
+def caught_up(bp) -> bool:
+    return unpublished() == 0 and kafka_lag(bp) == 0
+
+
+def sample_marks(bp_name: str) -> dict[int, int]:
+    """Lengths of the consumer's freshness sample lists now, so a phase reads only its own samples."""
+    from indexing.observability.freshness import SAMPLES_KEY, minute_of
+    from indexing.core.redis_store import get_redis
+
+    now = time.time()
+    r = get_redis()
+    return {m: r.llen(SAMPLES_KEY.format(name=bp_name, source="event", minute=m))
+            for m in (minute_of(now) - 60, minute_of(now))}
+
+
+def samples_since(bp_name: str, marks: dict[int, int], until: float) -> list[float]:
+    from indexing.observability.freshness import SAMPLES_KEY, minute_of, parse_entries
+    from indexing.core.redis_store import get_redis
+
+    r = get_redis()
+    values: list[float] = []
+    minute = min(marks)
+    while minute <= minute_of(until):
+        raw = r.lrange(SAMPLES_KEY.format(name=bp_name, source="event", minute=minute), marks.get(minute, 0), -1)
+        values.extend(parse_entries(raw))
+        minute += 60
+    return values
+
+
+def cleanup(engine, indices: list[str], topics: list[str], bp_names: list[str]) -> None:
+    for name in indices:
+        try:
+            engine.delete_index(name)
+        except Exception as exc:
+            log(f"could not delete index {name}: {exc}")
+    try:
+        from indexing.core.topics import admin_client
+
+        admin = admin_client()
+        if topics:
+            for fut in admin.delete_topics(topics, operation_timeout=15).values():
+                try:
+                    fut.result(15)
+                except Exception:
+                    pass
+    except Exception as exc:
+        log(f"could not delete topics {topics}: {exc}")
+    try:
+        from indexing.core.redis_store import get_redis
+
+        r = get_redis()
+        for name in bp_names:
+            keys = [f"searchsync:counters:{name}", f"searchsync:consumer-state:{name}"]
+            keys += list(r.scan_iter(match=f"searchsync:freshness:{name}:*", count=1000))
+            r.delete(*keys)
+    except Exception as exc:
+        log(f"could not delete Redis keys: {exc}")
