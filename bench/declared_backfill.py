@@ -21,30 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = os.environ.get("SEARCHSYNC_BENCH_DB", "searchsync_bench_declared")
-BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{BENCH_DB}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import ROOT, log  # noqa: E402
 
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://searchsync:searchsync@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ.update(DATABASE_URL=BENCH_DB_URL, REPLICA_DATABASE_URL=BENCH_DB_URL, DJANGO_DEBUG="true",
-                      DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+harness.BENCH_DB = os.environ.get("SEARCHSYNC_BENCH_DB", "searchsync_bench_declared")
+harness.BENCH_DB_URL = f"postgres://searchsync:searchsync@127.0.0.1:5432/{harness.BENCH_DB}"
 
 
 def seed(rows: int) -> None:
@@ -96,8 +78,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="backfills of each blueprint, alternating")
     args = parser.parse_args()
 
-    log(f"database {BENCH_DB}: drop, recreate, migrate")
-    fresh_database()
+    harness.setup_django({"LOG_LEVEL": "WARNING"})
     from config.celery import app
     from indexing.engines import get_engine
 
