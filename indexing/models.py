@@ -9,6 +9,9 @@
   not publish, raw bytes included.
 - ``UnmappedField`` records fields dropped because the mapping does not know them.
 - ``FreshnessMinute`` stores commit-to-index lag quantiles per minute.
+
+Longer than the ~400 lines modules keep to: Django keeps an app's tables in its ``models``
+module, and every sub-package of indexing reads them, so they stay together at the bottom layer.
 """
 
 import uuid
