@@ -5,6 +5,7 @@ import random
 import threading
 
 from catalog import services
+from indexing.pipeline.broker import KafkaBroker
 from indexing.pipeline.consumer import IndexingConsumer
 from indexing.outbox.relay import OutboxRelay
 from tests.helpers import random_operations, running, wait_converged
@@ -12,6 +13,18 @@ from tests.helpers import random_operations, running, wait_converged
 
 class FailingFirstBulk(Exception):
     pass
+
+
+class CommitWatch(KafkaBroker):
+    """The real Kafka broker, with every commit shown to ``on_commit`` first."""
+
+    def __init__(self, blueprint, on_commit):
+        super().__init__(blueprint.name, blueprint.consumer_group)
+        self.on_commit = on_commit
+
+    def commit(self, offsets):
+        self.on_commit(offsets)
+        super().commit(offsets)
 
 
 def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(products_blueprint, engine, settings):
@@ -25,7 +38,21 @@ def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(product
     random_operations(rng, 300, deleted, start_products=0)
     OutboxRelay().drain()
 
-    consumer = IndexingConsumer(products_blueprint, engine, batch_size=100)
+    first_batch: dict[int, int] = {}  # partition -> first offset of the batch whose bulk fails
+    replayed: set[int] = set()  # partitions whose part of that batch was polled again
+    violations: list[tuple[int, int]] = []
+    commits: list[list] = []
+
+    def check_commit(offsets):
+        # Committing past the failed batch's first offset on a partition before that part was polled
+        # again would skip it for good.
+        for tp in offsets:
+            if tp.partition in first_batch and tp.offset > first_batch[tp.partition] and tp.partition not in replayed:
+                violations.append((tp.partition, tp.offset))
+        commits.append(offsets)
+
+    consumer = IndexingConsumer(products_blueprint, engine, batch_size=100,
+                                broker=CommitWatch(products_blueprint, check_commit))
     original_prepare, original_complete = consumer.processor.prepare, consumer.processor.complete
     later_resolved = threading.Event()
     state = {"first": None, "calls": 0}
@@ -51,10 +78,7 @@ def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(product
         return report
 
     consumer.processor.prepare, consumer.processor.complete = prepare, complete
-    first_batch: dict[int, int] = {}  # partition -> first offset of the batch whose bulk fails
-    replayed: set[int] = set()  # partitions whose part of that batch was polled again
-    violations: list[tuple[int, int]] = []
-    original_register, original_commit = consumer.order.register, consumer._commit
+    original_register = consumer.order.register
 
     def register(messages):
         if not first_batch:
@@ -65,18 +89,7 @@ def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(product
                             if m.partition in first_batch and m.offset == first_batch[m.partition])
         return original_register(messages)
 
-    def commit(messages):
-        # Committing past the failed batch's first offset on a partition before that part was polled
-        # again would skip it for good.
-        for m in messages:
-            if m.partition in first_batch and m.offset >= first_batch[m.partition] and m.partition not in replayed:
-                violations.append((m.partition, m.offset))
-        if messages:
-            commits.append(len(messages))
-        original_commit(messages)
-
-    commits: list[int] = []
-    consumer.order.register, consumer._commit = register, commit
+    consumer.order.register = register
     with running(lambda stop: consumer.run(stop), "consumer"):
         assert later_resolved.wait(60), "the second batch was never written"
         wait_converged(engine, products_blueprint.live_index().name, deleted, timeout=120)

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 
 from catalog import services
 from indexing.core import liveness
+from indexing.pipeline.broker import KafkaBroker
 from indexing.pipeline.consumer import IndexingConsumer
 from indexing.core.redis_store import get_redis
 from indexing.runtime.runner import PipelineRunner
@@ -70,16 +71,21 @@ def test_runner_started_while_kafka_is_down_resumes_by_itself_when_it_comes_up(c
 def test_an_exception_outside_the_batch_restarts_the_consumer_and_the_metric_shows_the_gap(
         client, products_blueprint, engine, monkeypatch, forget_failures):
     name = products_blueprint.name
-    original = IndexingConsumer._poll_batch
+    original = KafkaBroker.consume_batch
     crashed = threading.Event()
+    delivered = threading.Event()
 
-    def poll_then_crash(self):
-        if self.batches >= 1 and not crashed.is_set():
+    def consume_then_crash(self, max_messages, timeout):
+        # The poll after the first batch was handed over: outside the per-batch try, like a client bug.
+        if delivered.is_set() and not crashed.is_set():
             crashed.set()
             raise RuntimeError("injected crash outside the per-batch try")
-        return original(self)
+        batch = original(self, max_messages, timeout)
+        if batch:
+            delivered.set()
+        return batch
 
-    monkeypatch.setattr(IndexingConsumer, "_poll_batch", poll_then_crash)
+    monkeypatch.setattr(KafkaBroker, "consume_batch", consume_then_crash)
     runner = PipelineRunner(relay=True, blueprints=[name], policy=FAST)
     runner.start()
     try:

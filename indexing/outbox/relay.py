@@ -59,6 +59,11 @@ class OutboxRelay:
         self.aggregates = DeclaredAggregates()
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
+    def assume_topic_exists(self, topic: str) -> None:
+        """Produce to ``topic`` without creating it first through the admin API, whose call waits for a
+        broker that does not answer where only the producer's own outcome matters."""
+        self._known_topics.add(topic)
+
     @property
     def outbox(self):
         return OutboxEvent.objects.using(self.using)

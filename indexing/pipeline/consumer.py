@@ -11,9 +11,9 @@ Pipelining: a batch's Python work (decode, validate, build, serialise;
 ``prepare``) runs on this thread while up to ``BULKS_IN_FLIGHT`` earlier
 batches are being written by bulk threads (``complete``). A finished batch's
 commit and figures come after the next batch is submitted. Only this thread touches the Kafka
-client: bulk threads wait out retries with a plain stop-aware sleep, and this
-thread, when it has to wait for a bulk for long, polls with its partitions
-paused so the group keeps it. A failed batch holds back the commit of every
+client, through a ``broker.Broker`` (``KafkaBroker`` in production): bulk threads wait out retries
+with a plain stop-aware sleep, and this thread, when it has to wait for a bulk for long, polls with
+its partitions paused so the group keeps it. A failed batch holds back the commit of every
 batch after it; all of them are rewound and processed again.
 
 Rebalances can only happen inside poll calls. A revocation while a batch is
@@ -34,13 +34,13 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from django.conf import settings
+from confluent_kafka import KafkaException, TopicPartition
 from django.db import close_old_connections, connection
 
-from indexing.core import stats
+from indexing.core import pauses, stats
 from indexing.core.backoff import backoff_delay
 from indexing.pipeline.backpressure import BackpressureController
+from indexing.pipeline.broker import Broker, KafkaBroker, consumer_config
 from indexing.pipeline.commit_order import CommitOrder
 from indexing.pipeline.outage import Outage
 from indexing.blueprints.contracts import Incoming
@@ -49,7 +49,6 @@ from indexing.engines import SearchEngine, get_engine
 from indexing.models import IndexBlueprint
 from indexing.pipeline.processor import BatchProcessor
 from indexing.pipeline.bulk_sink import BulkSink
-from indexing.core.topics import wait_for_topic
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +57,7 @@ class ConsumerStopping(Exception):
     """Raised inside a wait when the consumer is asked to stop: the batch is abandoned, not committed."""
 
 
-def consumer_config(group_id: str, **overrides) -> dict:
-    config = {
-        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 10_000,
-        "heartbeat.interval.ms": 2_000,
-        "max.poll.interval.ms": 300_000,
-        "enable.partition.eof": False,
-    }
-    config.update(overrides)
-    return config
+__all__ = ["ConsumerStopping", "IndexingConsumer", "commit_offsets", "consumer_config"]
 
 
 def commit_offsets(messages: list[Incoming], owned: set[tuple[str, int]]) -> list[TopicPartition]:
@@ -85,13 +71,19 @@ def commit_offsets(messages: list[Incoming], owned: set[tuple[str, int]]) -> lis
 
 class IndexingConsumer:
     def __init__(self, blueprint: IndexBlueprint, engine: SearchEngine | None = None, *,
-                 batch_size: int | None = None, batch_wait_ms: int | None = None, consumer_overrides: dict | None = None):
+                 batch_size: int | None = None, batch_wait_ms: int | None = None, consumer_overrides: dict | None = None,
+                 broker: Broker | None = None, processor: BatchProcessor | None = None,
+                 backpressure: BackpressureController | None = None, states=stats, pause_marks=pauses):
+        """``broker``, ``processor``, ``backpressure``, ``states`` (the console's consumer states, ``core.stats``)
+        and ``pause_marks`` (``core.pauses``) default to the real ones; tests inject their own to run the
+        commit logic without services. ``consumer_overrides`` configure the default broker only."""
         cfg = searchsync_settings
         self.blueprint = blueprint
         self.engine = engine or get_engine()
+        self.states = states
         self.batch_wait_s = (batch_wait_ms or cfg.BATCH_WAIT_MS) / 1000
         self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.backpressure = BackpressureController(
+        self.backpressure = backpressure if backpressure is not None else BackpressureController(
             self.engine,
             max_batch=batch_size or cfg.BATCH_SIZE,
             min_batch=min(cfg.MIN_BATCH_SIZE, batch_size or cfg.BATCH_SIZE),
@@ -99,7 +91,7 @@ class IndexingConsumer:
             check_interval_s=cfg.BACKPRESSURE_CHECK_S,
         )
         # A search node that does not answer pauses indexing: said in the log and on the overview.
-        self.outage = Outage(blueprint.name, self._waiting)
+        self.outage = Outage(blueprint.name, self._waiting, store=pause_marks)
         self.sink = BulkSink.from_settings(
             self.engine,
             chunk_size=batch_size,
@@ -109,10 +101,10 @@ class IndexingConsumer:
             on_not_ready=lambda n: self.backpressure.on_unavailable("cluster not ready"),
             on_available=self.outage.answered,
         )
-        self.processor = BatchProcessor(blueprint, self.sink)
+        self.processor = processor if processor is not None else BatchProcessor(blueprint, self.sink)
         # client.id = consumer id: the group's member list says which heartbeats are still members.
-        self.consumer = Consumer(consumer_config(blueprint.consumer_group,
-                                                 **{"client.id": self.consumer_id, **(consumer_overrides or {})}))
+        self.broker: Broker = broker if broker is not None else KafkaBroker(
+            blueprint.name, blueprint.consumer_group, **{"client.id": self.consumer_id, **(consumer_overrides or {})})
         self._stop = threading.Event()
         self._last_state = 0.0
         self.batches = 0
@@ -122,13 +114,13 @@ class IndexingConsumer:
         self._bulks = ThreadPoolExecutor(max_workers=self.bulks_in_flight, thread_name_prefix=f"bulk-{blueprint.name}")
 
     # -- rebalance callbacks -------------------------------------------------
-    def _on_assign(self, consumer, partitions):
+    def _on_assign(self, partitions):
         log.info("%s assigned %s", self.blueprint.name, [p.partition for p in partitions])
 
-    def _on_revoke(self, consumer, partitions):
+    def _on_revoke(self, partitions):
         log.info("%s revoked %s", self.blueprint.name, [p.partition for p in partitions])
 
-    def _on_lost(self, consumer, partitions):
+    def _on_lost(self, partitions):
         log.warning("%s lost %s; their uncommitted work will be replayed by the new owner",
                     self.blueprint.name, [p.partition for p in partitions])
 
@@ -139,12 +131,12 @@ class IndexingConsumer:
     def run(self, stop: threading.Event | None = None, max_batches: int | None = None) -> None:
         if stop is not None:
             self._stop = stop
-        if not wait_for_topic(self.blueprint.topic, self._stop):
+        if not self.broker.wait_for_topic(self.blueprint.topic, self._stop):
             self._bulks.shutdown(wait=True)
-            self.consumer.close()
+            self.broker.close()
             return
-        self.consumer.subscribe([self.blueprint.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_lost)
+        self.broker.subscribe(self.blueprint.topic, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                              on_lost=self._on_lost)
         self._failures = 0
         try:
             while not self._stop.is_set():
@@ -263,26 +255,10 @@ class IndexingConsumer:
             self._idle_until(future.done, None)
 
     def _poll_batch(self) -> list[Incoming]:
-        # Wait up to the batch wait for the first message only, then take what is already fetched: a
-        # quiet topic gets its event indexed at once, a busy one fills the batch while the previous
-        # bulk is in flight.
-        size = self.backpressure.batch_size
-        messages = self.consumer.consume(num_messages=1, timeout=self.batch_wait_s)
-        if messages and size > 1:
-            messages += self.consumer.consume(num_messages=size - 1, timeout=0)
-        batch = []
-        for m in messages:
-            err = m.error()
-            if err is not None:
-                if err.fatal():
-                    raise KafkaException(err)
-                log.warning("%s: consumer error %s", self.blueprint.name, err)
-                continue
-            batch.append(Incoming(m.topic(), m.partition(), m.offset(), m.key(), m.value()))
-        return batch
+        return self.broker.consume_batch(self.backpressure.batch_size, self.batch_wait_s)
 
     def _owned(self) -> set[tuple[str, int]]:
-        return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        return {(tp.topic, tp.partition) for tp in self.broker.assignment()}
 
     def _commit(self, batch: list[Incoming]) -> None:
         if not batch:
@@ -291,7 +267,7 @@ class IndexingConsumer:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.broker.commit(offsets)
         except KafkaException as exc:
             # Typically a rebalance took the partitions; the new owner replays them.
             log.warning("%s: commit failed (%s); the batch will be replayed", self.blueprint.name, exc)
@@ -306,7 +282,7 @@ class IndexingConsumer:
         for (topic, partition), offset in first.items():
             if (topic, partition) in owned:
                 try:
-                    self.consumer.seek(TopicPartition(topic, partition, offset))
+                    self.broker.seek(TopicPartition(topic, partition, offset))
                 except KafkaException as exc:
                     log.warning("seek failed: %s", exc)
 
@@ -317,12 +293,12 @@ class IndexingConsumer:
 
     def _waiting(self) -> int:
         """Events not yet committed on this consumer's partitions (its share of the consumer lag)."""
-        assignment = self.consumer.assignment()
+        assignment = self.broker.assignment()
         if not assignment:
             return 0
         total = 0
-        for tp in self.consumer.committed(assignment, timeout=2):
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
+        for tp in self.broker.committed(assignment, timeout=2):
+            low, high = self.broker.watermarks(TopicPartition(tp.topic, tp.partition), timeout=2)
             total += high - (tp.offset if tp.offset >= 0 else low)
         return total
 
@@ -336,9 +312,9 @@ class IndexingConsumer:
         self._idle_until(lambda: False, time.monotonic() + seconds)
 
     def _idle_until(self, done, deadline: float | None) -> None:
-        assignment = self.consumer.assignment()
+        assignment = self.broker.assignment()
         if assignment:
-            self.consumer.pause(assignment)
+            self.broker.pause(assignment)
         try:
             while not done():
                 if self._stop.is_set() and deadline is not None:
@@ -346,16 +322,16 @@ class IndexingConsumer:
                 remaining = 0.5 if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                msg = self.consumer.poll(min(remaining, 0.1 if deadline is None else 0.5))
-                if msg is not None and msg.error() is None:
+                msg = self.broker.poll(min(remaining, 0.1 if deadline is None else 0.5))
+                if msg is not None:
                     # A partition assigned during the wait is not paused: put the message back.
-                    self.consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
-                    self.consumer.pause([TopicPartition(msg.topic(), msg.partition())])
+                    self.broker.seek(TopicPartition(msg.topic, msg.partition, msg.offset))
+                    self.broker.pause([TopicPartition(msg.topic, msg.partition)])
                 self._publish_state()
         finally:
-            assignment = self.consumer.assignment()
+            assignment = self.broker.assignment()
             if assignment:
-                self.consumer.resume(assignment)
+                self.broker.resume(assignment)
 
     def _publish_state(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -367,7 +343,7 @@ class IndexingConsumer:
         except Exception as exc:  # logging an outage must never stop indexing
             log.debug("could not report an outage: %s", exc)
         try:
-            stats.publish_state(
+            self.states.publish_state(
                 self.blueprint.name,
                 self.consumer_id,
                 state=self.backpressure.state,
@@ -386,11 +362,11 @@ class IndexingConsumer:
         self._close_bulk_connections()
         self._bulks.shutdown(wait=True)
         try:
-            stats.clear_state(self.blueprint.name, self.consumer_id)
+            self.states.clear_state(self.blueprint.name, self.consumer_id)
         except Exception:
             pass
         # No commit here: everything resolved was committed batch by batch.
-        self.consumer.close()
+        self.broker.close()
 
     def _close_bulk_connections(self) -> None:
         """Each bulk thread closes its own database connection (they are per thread)."""
