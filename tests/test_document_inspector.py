@@ -51,7 +51,7 @@ def test_in_sync_every_stage_agrees(products_blueprint, operator_api):
     stream = doc["stream"]
     assert stream["topic"] == products_blueprint.topic and stream["partition"] == partition_for(str(p.pk), stream["partitions"])
     assert stream["lag"] == 0 and stream["committed_offset"] == stream["end_offset"]
-    assert doc["verdict"].startswith(f"in sync") and f"version {version}" in doc["verdict"]
+    assert doc["verdict"].startswith("in sync") and f"version {version}" in doc["verdict"]
 
 
 def test_waiting_in_the_outbox_while_no_relay_runs(products_blueprint, operator_api, capsys):
@@ -131,7 +131,7 @@ def test_reindex_of_a_row_that_never_existed_is_refused(products_blueprint, oper
 
 
 def test_bad_input_is_a_clear_400_or_404(products_blueprint, operator_api):
-    answer = operator_api.get(f"/api/v1/documents/no-such-blueprint/1/")
+    answer = operator_api.get("/api/v1/documents/no-such-blueprint/1/")
     assert answer.status_code == 404
     for bad in ("abc", "99999999999999999999999", "1.5"):
         answer = operator_api.get(url(products_blueprint, bad))

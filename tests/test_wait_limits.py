@@ -1,7 +1,6 @@
 """Read-your-writes waits are bounded per process and per user, and the app server they run in keeps
 threads for everyone else: one client's waits never starve other requests."""
 
-import os
 import socket
 import subprocess
 import sys

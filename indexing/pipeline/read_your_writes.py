@@ -136,10 +136,10 @@ class SearchOutcomeSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False,
                                    help_text="With `not_waited`: why, e.g. `too many concurrent waits`.")
     limit = serializers.ChoiceField(choices=["user", "process", ""], required=False,
-                                    help_text=f"With `not_waited`: the cap that was full, `user` (at most "
-                                              f"SEARCHSYNC_WAITS_PER_USER waits per user over all web processes) or "
-                                              f"`process` (SEARCHSYNC_WAITS_PER_PROCESS per web process); empty "
-                                              f"when the wait could not be counted.")
+                                    help_text="With `not_waited`: the cap that was full, `user` (at most "
+                                              "SEARCHSYNC_WAITS_PER_USER waits per user over all web processes) or "
+                                              "`process` (SEARCHSYNC_WAITS_PER_PROCESS per web process); empty "
+                                              "when the wait could not be counted.")
     waited_ms = serializers.FloatField(help_text="How long the request waited after the write committed.")
     waited_on = serializers.ListField(child=serializers.CharField(),
                                       help_text="The indices search clients read for this write: the answer "
