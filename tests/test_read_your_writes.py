@@ -2,12 +2,9 @@
 from the consumer's acknowledgements and the indices' refresh intervals (no search per client)."""
 
 import pytest
-from rest_framework.test import APIRequestFactory
-from rest_framework.request import Request
-from rest_framework.exceptions import ValidationError
 
 from catalog.models import Product
-from indexing.pipeline import read_your_writes, visibility
+from indexing.pipeline import visibility
 from indexing.engines import BulkAction
 from tests.helpers import pipeline
 
@@ -111,20 +108,6 @@ def test_bad_parameters_are_a_400_and_nothing_is_written(products_blueprint, ope
     assert Product.objects.filter(pk=product.pk).exists()
 
 
-def test_timeout_is_capped_and_defaults():
-    factory = APIRequestFactory()
-
-    def parse(query):
-        return read_your_writes.from_request(Request(factory.post(f"/x?{query}")))
-
-    assert parse("wait=searchable&timeout=3600").timeout_s == visibility.MAX_TIMEOUT_S
-    assert parse("wait=searchable").timeout_s == read_your_writes.DEFAULT_TIMEOUT_S
-    assert parse("wait=searchable&timeout=0.25").timeout_s == 0.25
-    assert parse("") is None
-    with pytest.raises(ValidationError):
-        parse("wait=searchable&timeout=nan")
-
-
 def test_acknowledgements_are_recorded_only_while_someone_waits(unique):
     aggregate = f"ryw-{unique}"
     action = BulkAction("index", f"idx-{unique}", "1", 7, {})
@@ -140,9 +123,3 @@ def test_acknowledgements_are_recorded_only_while_someone_waits(unique):
         assert ack.split()[0] == "7" and float(ack.split()[1]) == 2.0
     finally:
         client.delete(key, visibility.ACK_KEY.format(index=action.index, entity="1"))
-
-
-@pytest.mark.parametrize("value, seconds", [("1s", 1.0), ("30s", 30.0), ("500ms", 0.5), ("2m", 120.0), ("-1", None),
-                                            (None, 1.0), ("250", 0.25)])
-def test_refresh_intervals(value, seconds):
-    assert visibility.refresh_seconds(value) == seconds
