@@ -98,8 +98,21 @@ def source_db(unique):
         connections[source.alias].close()
         del connections[source.alias]
         del connections.settings[source.alias]
-        with psycopg.connect(**server_params(connections.settings["default"]["NAME"]), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        drop_database(dbname)
+
+
+def drop_database(dbname: str, attempts: int = 40) -> None:
+    """DROP ... WITH (FORCE) cannot end an autovacuum worker (a superuser's backend) that happens to be
+    in the new database: it refuses, and the worker leaves within moments, so try again."""
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(**server_params(connections.settings["default"]["NAME"]), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture
