@@ -15,7 +15,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/catalog/", include("catalog.urls")),
-    path("api/v1/", include("indexing.urls")),
+    path("api/v1/", include("indexing.api.urls")),
     path("api/v1/", include("backfills.urls")),
     path("api/v1/", include("audit.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

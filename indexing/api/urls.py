@@ -1,9 +1,9 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from indexing.api import DeadLetterViewSet
-from indexing.document_api import DocumentReindexView, DocumentView
-from indexing.reconciliation_api import ReconciliationViewSet
+from indexing.api.dead_letters import DeadLetterViewSet
+from indexing.api.documents import DocumentReindexView, DocumentView
+from indexing.api.reconciliations import ReconciliationViewSet
 
 router = DefaultRouter()
 router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")

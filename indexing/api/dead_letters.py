@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from indexing.pipeline import dead_letters
 from indexing.models import DeadLetter
 from indexing.permissions import OPERATE
-from indexing.serializers import (
+from indexing.api.dead_letter_serializers import (
     DeadLetterActionResultSerializer,
     DeadLetterBulkActionSerializer,
     DeadLetterFilterSerializer,

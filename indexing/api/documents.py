@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from indexing.document_serializers import DocumentInspectionSerializer, ReindexResultSerializer
+from indexing.api.document_serializers import DocumentInspectionSerializer, ReindexResultSerializer
 from indexing.models import IndexBlueprint
 from indexing.observability.inspector import BadDocumentId, clean_id, inspect
 from indexing.permissions import OPERATE
