@@ -1,6 +1,7 @@
 """The document inspector's pages: find a document, see where it stands, re-index it (operators, behind a confirm step)."""
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -15,29 +16,36 @@ def _url(blueprint: str, entity_id: str) -> str:
     return reverse("dashboard:document", args=[blueprint, entity_id])
 
 
+def _document(request, blueprint: str, raw_id: str):
+    """(blueprint, id, None), or (blueprint, None, the 400 page) for an id its source cannot have; an unknown
+    blueprint raises Http404."""
+    found = get_object_or_404(IndexBlueprint, name=blueprint)
+    try:
+        return found, clean_id(found, raw_id), None
+    except BadDocumentId as exc:
+        return found, None, render(request, "dashboard/document_missing.html", {"error": str(exc), "blueprint": found},
+                                   status=400)
+
+
 @require_GET
 def document_lookup(request):
     """The search boxes' target: a blueprint and an id → that document's page."""
     name, raw = request.GET.get("blueprint", ""), request.GET.get("id", "")
-    blueprint = IndexBlueprint.objects.filter(name=name).first()
-    if blueprint is None:
+    try:
+        found, entity_id, refused = _document(request, name, raw)
+    except Http404:
         return render(request, "dashboard/document_missing.html",
                       {"error": f"No blueprint named “{name}”." if name else "Pick a blueprint."}, status=404)
-    try:
-        entity_id = clean_id(blueprint, raw)
-    except BadDocumentId as exc:
-        return render(request, "dashboard/document_missing.html", {"error": str(exc), "blueprint": blueprint},
-                      status=400)
-    return redirect(_url(blueprint.name, entity_id))
+    if refused:
+        return refused
+    return redirect(_url(found.name, entity_id))
 
 
 @require_GET
 def document_detail(request, blueprint, entity_id):
-    found = get_object_or_404(IndexBlueprint, name=blueprint)
-    try:
-        entity_id = clean_id(found, entity_id)
-    except BadDocumentId as exc:
-        return render(request, "dashboard/document_missing.html", {"error": str(exc), "blueprint": found}, status=400)
+    found, entity_id, refused = _document(request, blueprint, entity_id)
+    if refused:
+        return refused
     return render(request, "dashboard/document.html", {
         "doc": inspect(found, entity_id), "can_reindex": request.user.has_perm(OPERATE)})
 
@@ -45,11 +53,9 @@ def document_detail(request, blueprint, entity_id):
 @require_POST
 @operator_required
 def document_reindex(request, blueprint, entity_id):
-    found = get_object_or_404(IndexBlueprint, name=blueprint)
-    try:
-        entity_id = clean_id(found, entity_id)
-    except BadDocumentId as exc:
-        return render(request, "dashboard/document_missing.html", {"error": str(exc), "blueprint": found}, status=400)
+    found, entity_id, refused = _document(request, blueprint, entity_id)
+    if refused:
+        return refused
     if not request.POST.get("confirmed"):
         return render(request, "dashboard/confirm.html", {
             "title": f"Re-index {found.name} {entity_id}?",
