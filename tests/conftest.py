@@ -161,6 +161,18 @@ def browser_page():
         connection.close()
 
 
+# --- source databases apart from searchsync's own --------------------------------------
+
+
+@pytest.fixture
+def source_db(unique):
+    """(SourceDatabase, database name) of a PostgreSQL database of this test's own, dropped afterwards."""
+    from tests.source_databases import source_database
+
+    with source_database(unique) as found:
+        yield found
+
+
 # --- Debezium -----------------------------------------------------------------------
 
 
@@ -174,18 +186,19 @@ def debezium_connector(unique):
     devstack("up", "connect")
     made = []
 
-    def make(kind, config):
+    def make(kind, config, source="default"):
         name = f"{kind}-{unique}"
         connectors.apply(name, config)
-        made.append((name, config["slot.name"]))
+        made.append((name, config["slot.name"], source))
         wait_until(lambda: connectors.running(name), timeout=120, message=f"connector {name} running")
-        wait_until(lambda: any(s.name == config["slot.name"] and s.active for s in connectors.replication_slots()),
+        wait_until(lambda: any(s.name == config["slot.name"] and s.source == source and s.active
+                               for s in connectors.replication_slots()),
                    timeout=120, message="replication slot streaming")
         return name
 
     yield make
-    for name, slot in made:
+    for name, slot, source in made:
         connectors.delete(name)
-    for _, slot in made:
+    for _, slot, source in made:
         wait_until(lambda: not any(s.name == slot and s.active for s in connectors.replication_slots()), timeout=60)
-        connectors.drop_slot(slot)
+        connectors.drop_slot(slot, source)

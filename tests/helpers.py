@@ -281,3 +281,25 @@ def consumer_process(blueprint, settings, **extra: str) -> subprocess.Popen:
     env = process_env(settings, SEARCHSYNC_BATCH_SIZE="200", **extra)
     return subprocess.Popen([sys.executable, "manage.py", "run_pipeline", "--no-relay", "--blueprint", blueprint.name],
                             cwd=ROOT, env=env)
+
+
+def read_topic(topic: str, count: int, timeout: float = 60.0) -> list[dict]:
+    import json
+
+    from confluent_kafka import Consumer
+    from django.conf import settings
+
+    client = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": f"check-{time.time()}",
+                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    client.subscribe([topic])
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < count and time.monotonic() < deadline:
+            msg = client.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            got.append({"key": msg.key().decode(), "value": json.loads(msg.value())})
+    finally:
+        client.close()
+    return got

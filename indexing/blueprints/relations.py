@@ -10,9 +10,18 @@ A folder holds ``blueprint.json``::
 
 ``mapping.json`` (index settings and a strict mapping) and, optionally, ``event.schema.json``
 (generated from the mapping when absent). The document is the relation's row: its columns become
-fields, renamed or omitted as declared; a view supplies joins. Live events carry the same row as
-their payload (``searchsync_emit(..., to_jsonb(row))``), so a streamed document equals a backfilled
-one. The relation is read through Django's multi-database support: an unmanaged model built from
+fields, renamed or omitted as declared; a view supplies joins.
+
+Live changes come one of two ways (``"feed"`` in blueprint.json):
+
+- ``outbox`` (the default): the application calls ``searchsync_emit(..., to_jsonb(row))`` in the
+  writing transaction; the events carry the same row as their payload;
+- ``table_changes``: Debezium reads the table's changes from the source database's WAL; no change
+  to the application at all. Only a table has changes in the WAL (a view's joins cannot be
+  followed this way), its ``version`` column is the version of its changes, and its replica
+  identity must be FULL so a delete carries the version it deletes. Change rows are turned into the
+  very values a row read gives (``change_row``), so a streamed document equals a backfilled one.
+ The relation is read through Django's multi-database support: an unmanaged model built from
 the relation's columns, on the source database's aliases.
 """
 
@@ -22,7 +31,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +44,8 @@ from indexing.core import source_databases
 BUILDER = "relation"  # the document_builder of every declared blueprint: the row is the document
 COMMON_FIELDS = ("id", "tenant_id", "version", "updated_at", "deleted")
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
+OUTBOX, TABLE_CHANGES = "outbox", "table_changes"
+FEEDS = (OUTBOX, TABLE_CHANGES)
 
 
 class DeclarationError(ValueError):
@@ -51,6 +62,7 @@ class RelationSpec:
     updated_at: str | None = None
     rename: dict = field(default_factory=dict)
     omit: tuple = ()
+    feed: str = OUTBOX
 
     @classmethod
     def of(cls, raw: dict) -> "RelationSpec":
@@ -59,7 +71,7 @@ class RelationSpec:
         missing = [k for k in ("relation", "key", "version") if not raw.get(k)]
         if missing:
             raise DeclarationError(f"blueprint.json: source lacks {', '.join(missing)}")
-        unknown = set(raw) - {"database", "relation", "key", "version", "tenant", "updated_at", "rename", "omit"}
+        unknown = set(raw) - {"database", "relation", "key", "version", "tenant", "updated_at", "rename", "omit", "feed"}
         if unknown:
             raise DeclarationError(f"blueprint.json: unknown source keys {sorted(unknown)}")
         rename, omit = raw.get("rename") or {}, raw.get("omit") or []
@@ -67,13 +79,19 @@ class RelationSpec:
             raise DeclarationError("blueprint.json: source.rename must map column names to field names")
         if not isinstance(omit, list):
             raise DeclarationError("blueprint.json: source.omit must be a list of column names")
+        feed = raw.get("feed") or OUTBOX
+        if feed not in FEEDS:
+            raise DeclarationError(f"blueprint.json: feed is {' or '.join(FEEDS)}, not {feed!r}")
         return cls(database=raw.get("database") or source_databases.DEFAULT, relation=raw["relation"],
                    key=raw["key"], version=raw["version"], tenant=raw.get("tenant"),
-                   updated_at=raw.get("updated_at"), rename=dict(rename), omit=tuple(omit))
+                   updated_at=raw.get("updated_at"), rename=dict(rename), omit=tuple(omit), feed=feed)
 
     def as_dict(self) -> dict:
-        return {"database": self.database, "relation": self.relation, "key": self.key, "version": self.version,
-                "tenant": self.tenant, "updated_at": self.updated_at, "rename": self.rename, "omit": list(self.omit)}
+        found = {"database": self.database, "relation": self.relation, "key": self.key, "version": self.version,
+                 "tenant": self.tenant, "updated_at": self.updated_at, "rename": self.rename, "omit": list(self.omit)}
+        if self.feed != OUTBOX:  # absent in every revision recorded before feeds existed: the same hash
+            found["feed"] = self.feed
+        return found
 
     @property
     def row_fields(self) -> set[str]:
@@ -102,7 +120,11 @@ def load_folder(directory: str | Path) -> tuple[str, dict]:
     aggregate_type = declared.get("aggregate_type")
     if not isinstance(aggregate_type, str) or not aggregate_type.replace("_", "").isalnum():
         raise DeclarationError("blueprint.json: aggregate_type must be a word (letters, digits, _)")
-    spec = RelationSpec.of(declared.get("source"))
+    unknown = set(declared) - {"aggregate_type", "delete_mode", "source", "feed", "golden_queries", "sidecar"}
+    if unknown:
+        raise DeclarationError(f"blueprint.json: unknown keys {sorted(unknown)}")
+    source = declared.get("source")
+    spec = RelationSpec.of({**source, "feed": declared.get("feed")} if isinstance(source, dict) else source)
     index = _read_json(directory / "mapping.json")
     mappings = index.get("mappings")
     if not isinstance(mappings, dict) or mappings.get("dynamic") not in ("strict", "false", False):
@@ -204,12 +226,46 @@ def check(spec: RelationSpec, mappings: dict) -> dict[str, str]:
     unknown = [c for c in (*spec.rename, *spec.omit) if c not in found]
     if unknown:
         raise DeclarationError(f"source.rename/omit name columns {spec.relation} does not have: {unknown}")
+    if spec.feed == TABLE_CHANGES:
+        _check_table_changes(spec)
     properties = mappings.get("properties", {})
     unmapped = [c for c in document_columns(spec, found) if spec.rename.get(c, c) not in properties]
     if unmapped and mappings.get("dynamic") == "strict":
         raise DeclarationError(f"mapping.json: columns {unmapped} of {spec.relation} have no field in the strict "
                                "mapping: map them, rename them to a mapped field, or omit them")
     return found
+
+
+def _relation_facts(spec: RelationSpec) -> tuple[str, str, str]:
+    """(schema-qualified name, relkind, replica identity) of the relation."""
+    alias = source_databases.get(spec.database).alias
+    schema, _, name = spec.relation.rpartition(".")
+    with connections[alias].cursor() as cur:
+        cur.execute(
+            """SELECT n.nspname || '.' || c.relname, c.relkind, c.relreplident
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relname = %s AND n.nspname = COALESCE(NULLIF(%s, ''), current_schema())""", [name, schema])
+        row = cur.fetchone()
+    if row is None:
+        raise DeclarationError(f"relation {spec.relation!r} does not exist in source database {spec.database!r}")
+    return row
+
+
+def qualified_name(spec: RelationSpec) -> str:
+    """``schema.table``, as Debezium names the table (its include list, its topic)."""
+    return _relation_facts(spec)[0]
+
+
+def _check_table_changes(spec: RelationSpec) -> None:
+    name, kind, identity = _relation_facts(spec)
+    if kind not in ("r", "p"):
+        raise DeclarationError(f"feed table_changes: {spec.relation} is a "
+                               f"{ {'v': 'view', 'm': 'materialized view', 'f': 'foreign table'}.get(kind, 'relation')}; "
+                               "only a table's changes are in the WAL. Declare the table itself, or feed the view's "
+                               "rows through searchsync_emit (feed outbox)")
+    if identity != "f":
+        raise DeclarationError(f"feed table_changes: a delete must carry the version it deletes; run "
+                               f"ALTER TABLE {name} REPLICA IDENTITY FULL")
 
 
 def document_columns(spec: RelationSpec, found: dict[str, str]) -> list[str]:
@@ -251,7 +307,7 @@ def relation_model(spec: RelationSpec) -> type[models.Model]:
 def _plain(value):
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
@@ -291,9 +347,76 @@ def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Sourc
             rows = cur.fetchall()
         return [to_event(_Row(dict(zip(names, row)))) for row in rows]
 
+    changes = spec.feed == TABLE_CHANGES
     return Source(f"relation:{name}", model, to_event, tenant_field=spec.tenant or "", updated_field=spec.updated_at or "",
                   version_field=spec.version, database=database.alias, replica=database.replica_alias,
-                  ids_to_events=ids_to_events)
+                  ids_to_events=ids_to_events, stamp_field=spec.version if changes else None,
+                  change_row=change_row_reader(columns(spec)) if changes else None)
+
+
+# -- table changes as rows ----------------------------------------------------------------------
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _from_days(value):
+    return (EPOCH + timedelta(days=value)).date().isoformat() if _is_int(value) else value
+
+
+def _from_epoch(unit: int):
+    """A ``timestamp`` (no zone) in epoch milli- or microseconds → its ISO text, as a row read gives it."""
+    def convert(value):
+        if not _is_int(value):
+            return value
+        return (EPOCH + timedelta(microseconds=value * unit)).replace(tzinfo=None).isoformat()
+    return convert
+
+
+def _zoned(value):
+    """A ``timestamptz`` as Debezium writes it (ISO, ``Z``) → ISO in UTC with ``+00:00``, as a row read."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc).isoformat()
+    except ValueError:
+        return value
+
+
+def _from_micros_of_day(value):
+    if not _is_int(value):
+        return value
+    return (datetime.min + timedelta(microseconds=value)).time().isoformat()
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _column_reader(pg_type: str):
+    """How Debezium's JSON converter (time.precision.mode=adaptive_time_microseconds,
+    decimal.handling.mode=double) encodes a column of ``pg_type``, undone; None: the same value."""
+    base = pg_type.split("(")[0].strip()
+    precision = pg_type[pg_type.find("(") + 1:pg_type.find(")")] if "(" in pg_type else "6"
+    if base == "date":
+        return _from_days
+    if base == "timestamp without time zone" or pg_type.startswith("timestamp(") and "without" in pg_type:
+        return _from_epoch(1000 if precision.isdigit() and int(precision) <= 3 else 1)
+    if base.startswith("timestamp") and "with time zone" in pg_type:
+        return _zoned
+    if base.startswith("time") and "without time zone" in pg_type or base == "time":
+        return _from_micros_of_day
+    return None
+
+
+def change_row_reader(found: dict[str, str]):
+    """A change event's row → the columns a row read gives (dates, timestamps and times differ)."""
+    readers = {column: reader for column, pg_type in found.items() if (reader := _column_reader(pg_type))}
+
+    def read(row: dict) -> dict:
+        return {c: (readers[c](v) if c in readers and v is not None else v) for c, v in row.items()}
+
+    return read
 
 
 class _Row:

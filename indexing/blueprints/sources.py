@@ -43,6 +43,9 @@ class Source:
     # repairs) and its replica (backfills, reconciliation, guards); None: searchsync's replica alias.
     database: str = "default"
     replica: str | None = None
+    # A table change's row as Debezium's JSON converter encodes it → the same columns as a row read
+    # gives them (dates, timestamps), so a streamed document equals a backfilled one; None: as is.
+    change_row: Callable[[dict], dict] | None = None
 
     @property
     def replica_alias(self) -> str:

@@ -25,11 +25,10 @@ def blueprint_source(blueprint: IndexBlueprint) -> Source:
     """The source as ``blueprint`` reads it: the registered one, its declared relation, or for table
     CDC its rows alone."""
     if blueprint.relation:
+        # A declared relation's row read is already its change event: version column, every column.
         from indexing.blueprints.relations import declared_source
 
-        source = declared_source(blueprint)
-        return row_source(source, blueprint.aggregate_type) if blueprint.event_format == EventFormat.DEBEZIUM_TABLE \
-            and source.stamp_field else source
+        return declared_source(blueprint)
     source = get_source(blueprint.source_model)
     if blueprint.event_format == EventFormat.DEBEZIUM_TABLE:
         return row_source(source, blueprint.aggregate_type)
@@ -38,8 +37,8 @@ def blueprint_source(blueprint: IndexBlueprint) -> Source:
 
 def versions_are_lsns(blueprint: IndexBlueprint) -> bool:
     """Fed by table changes of a source without a stamp column: versions only the WAL can give."""
-    if blueprint.event_format != EventFormat.DEBEZIUM_TABLE:
-        return False
+    if blueprint.event_format != EventFormat.DEBEZIUM_TABLE or blueprint.relation:
+        return False  # a declared table's changes carry its version column
     try:
         return not get_source(blueprint.source_model).stamp_field
     except LookupError:
@@ -60,6 +59,15 @@ def row_event(columns: dict, aggregate_type: str, source: Source, *, version: in
         timestamp=timestamp,
         payload={} if delete else {k: _plain(v) for k, v in columns.items() if k not in skip},
     )
+
+
+def change_source(blueprint: IndexBlueprint) -> Source:
+    """The source a blueprint fed by table changes decodes them with: its key, version and columns."""
+    if blueprint.relation:
+        from indexing.blueprints.relations import declared_source
+
+        return declared_source(blueprint)
+    return get_source(blueprint.source_model)
 
 
 def row_source(source: Source, aggregate_type: str) -> Source:

@@ -19,7 +19,8 @@ from indexing.blueprints.indices import ensure_live_index
 from indexing.control import revisions
 from indexing.core.topics import ensure_topic
 from indexing.engines import SearchEngine, get_engine
-from indexing.models import IndexBlueprint
+from indexing.conf import searchsync_settings
+from indexing.models import EventFormat, IndexBlueprint
 
 
 def propose(name: str, directory: str | Path, *, reason: str, by: str | None = None,
@@ -28,24 +29,38 @@ def propose(name: str, directory: str | Path, *, reason: str, by: str | None = N
     the first time. Raises ``relations.DeclarationError`` or ``revisions.RevisionRejected`` with the cause."""
     directory = Path(directory).resolve()
     aggregate_type, definition = relations.load_folder(directory)
-    relations.check(relations.RelationSpec.of(definition["relation"]), definition["mappings"])
+    spec = relations.RelationSpec.of(definition["relation"])
+    relations.check(spec, definition["mappings"])
     existing = IndexBlueprint.objects.filter(name=name).first()
     if existing is not None and not existing.relation:
         raise relations.DeclarationError(f"{name!r} is a blueprint registered by code, not declared in files")
     if existing is not None and existing.aggregate_type != aggregate_type:
         raise relations.DeclarationError(f"{name!r} consumes {existing.aggregate_type!r} events; its aggregate type "
                                          "cannot change (its topic and documents hang on it): declare a new blueprint")
+    if existing is not None and relations.RelationSpec.of(existing.relation).feed != spec.feed:
+        raise relations.DeclarationError(f"{name!r} is fed by {relations.RelationSpec.of(existing.relation).feed}; its "
+                                         "feed cannot change (its topic and versions hang on it): declare a new blueprint")
     with transaction.atomic():
         blueprint = existing or IndexBlueprint.objects.create(
             name=name, aggregate_type=aggregate_type, read_alias=f"{name}_current", write_alias=f"{name}_write",
             source_model=f"relation:{name}", enabled=False, declared_from=str(directory), revision=0,
-            **revisions.row_fields(definition))
+            **feed_fields(aggregate_type, spec), **revisions.row_fields(definition))
         revision = revisions.propose(blueprint, definition, by=by, reason=reason, engine=engine)
         if existing is None:
             revisions.apply(blueprint, revision)
         elif existing.declared_from != str(directory):
             IndexBlueprint.objects.filter(pk=blueprint.pk).update(declared_from=str(directory))
     return blueprint, revision
+
+
+def feed_fields(aggregate_type: str, spec: relations.RelationSpec) -> dict:
+    """The IndexBlueprint fields of a feed: table changes arrive on the table's Debezium topic,
+    ``<prefix><aggregate type>.cdc.<schema>.<table>`` (the connector's topic prefix, then the table)."""
+    if spec.feed != relations.TABLE_CHANGES:
+        return {"event_format": EventFormat.OUTBOX, "source_topic": ""}
+    prefix = f"{searchsync_settings.TOPIC_PREFIX}{aggregate_type}.cdc"
+    return {"event_format": EventFormat.DEBEZIUM_TABLE,
+            "source_topic": f"{prefix}.{relations.qualified_name(spec)}"}
 
 
 def enable(blueprint: IndexBlueprint, engine: SearchEngine | None = None) -> IndexBlueprint:

@@ -112,20 +112,26 @@ def evaluate(blueprint: IndexBlueprint) -> list[str]:
 
 
 def evaluate_slots() -> list[str]:
-    """A replication slot retaining WAL past the bound: an abandoned slot fills the disk."""
-    from indexing.control.connectors import replication_slots
+    """A replication slot retaining WAL past the bound, in any source database: an abandoned slot
+    fills that database's disk. A source that cannot be read leaves its alerts as they were."""
+    from indexing.control.connectors import SlotsUnreadable, replication_slots
 
     alarming = []
-    slots = replication_slots()
+    try:
+        slots = replication_slots(strict=True)
+    except SlotsUnreadable as exc:
+        log.warning("replication slots not read: %s", exc)
+        return alarming
     for slot in slots:
         if slot.alarming:
             raise_alert(None, Alert.Condition.SLOT_LAG,
-                        f"slot {slot.name} retains {slot.retained_bytes / 1048576:.0f} MiB of WAL"
-                        f" ({'active' if slot.active else 'no consumer attached'})", slot.retained_bytes, subject=slot.name)
-            alarming.append(slot.name)
-    names = {s.name for s in slots}
+                        f"slot {slot.name} in source database {slot.source} retains "
+                        f"{slot.retained_bytes / 1048576:.0f} MiB of WAL"
+                        f" ({'active' if slot.active else 'no consumer attached'})", slot.retained_bytes,
+                        subject=slot.subject)
+            alarming.append(slot.subject)
     for alert in Alert.objects.filter(condition=Alert.Condition.SLOT_LAG, state=Alert.State.OPEN):
-        if alert.subject not in alarming or alert.subject not in names:
+        if alert.subject not in alarming:
             clear(None, Alert.Condition.SLOT_LAG, alert.subject)
     return alarming
 

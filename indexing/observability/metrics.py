@@ -153,12 +153,12 @@ def replication_slot_metrics():
     from indexing.control.connectors import replication_slots
 
     retained = GaugeMetricFamily("searchsync_replication_slot_retained_bytes",
-                                 "WAL a replication slot keeps on disk.", labels=["slot"])
+                                 "WAL a replication slot keeps on disk.", labels=["source", "slot"])
     active = GaugeMetricFamily("searchsync_replication_slot_active", "1 while a consumer streams from the slot.",
-                               labels=["slot"])
+                               labels=["source", "slot"])
     for slot in replication_slots():
-        retained.add_metric([slot.name], slot.retained_bytes)
-        active.add_metric([slot.name], 1 if slot.active else 0)
+        retained.add_metric([slot.source, slot.name], slot.retained_bytes)
+        active.add_metric([slot.source, slot.name], 1 if slot.active else 0)
     yield retained
     yield active
 

@@ -49,6 +49,8 @@ def decode_table_change(raw: bytes | None, aggregate_type: str, source: Source) 
     if not isinstance(row, dict):
         raise InvalidEvent(DeadLetter.Reason.SCHEMA_INVALID, f"op {op!r} without a {'after' if op in UPSERT_OPS else 'before'} row")
     delete = op == "d"
+    if source.change_row is not None:
+        row = source.change_row(row)
     meta = change.get("source") or {}
     if source.stamp_field:
         stamp = row.get(source.stamp_field)

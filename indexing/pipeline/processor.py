@@ -25,7 +25,7 @@ from indexing.pipeline.dead_letters import Letter
 from indexing.pipeline.debezium import decode_table_change
 from indexing.models import EventFormat, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
-from indexing.blueprints.sources import get_source
+from indexing.blueprints.table_sources import change_source
 from indexing.pipeline.writer import WritePlan, plan_writes, prebuild_body, send_writes, write_targets
 from indexing.conf import searchsync_settings
 
@@ -57,7 +57,7 @@ def decode_all(messages: list[Incoming], blueprint: IndexBlueprint):
     invalid: list[tuple[Incoming, InvalidEvent]] = []
     contract = Contract(blueprint.event_schema, aggregate_type=blueprint.aggregate_type)
     table_changes = blueprint.event_format == EventFormat.DEBEZIUM_TABLE
-    source = get_source(blueprint.source_model) if table_changes else None
+    source = change_source(blueprint) if table_changes else None
     for msg in messages:
         try:
             if table_changes:
