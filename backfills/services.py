@@ -160,7 +160,7 @@ def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, 
     Its chunks emit outbox events rather than writing the index, so the documents travel the
     live pipeline to every write target and meet the external versions there."""
     source = indexing_source(blueprint)
-    if not selections.apply(source, source.model.objects.all(), selection).exists():
+    if not selections.apply(source, source.model.objects.using(source.database), selection).exists():
         return None
     return schedule(blueprint, selection=selection, purpose=Backfill.Purpose.FANOUT,
                     rows_per_second=searchsync_settings.FANOUT_ROWS_PER_SECOND,
@@ -168,9 +168,9 @@ def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, 
 
 
 def indexing_source(blueprint: IndexBlueprint):
-    from indexing.blueprints.sources import get_source
+    from indexing.blueprints.table_sources import blueprint_source
 
-    return get_source(blueprint.source_model)
+    return blueprint_source(blueprint)
 
 
 # -- new index versions ----------------------------------------------------------

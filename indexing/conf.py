@@ -88,6 +88,9 @@ DECLARED: tuple[Setting, ...] = (
     Setting("RELAY_IDLE_PROBE_MS", 50, int,
             "while idle, the relay checks this often whether unpublished rows exist (catches writers that "
             "send no wake-up, such as SQL callers of searchsync_emit); 0: wake-ups and RELAY_POLL_S only"),
+    Setting("JOINED_CHANGES_POLL_S", 1.0, float,
+            "how often a --cdc worker drains the changes of tables declared blueprints join (depends_on) "
+            "into fan-outs; no query while no enabled declared blueprint has a dependency"),
     # --- freshness
     Setting("FRESHNESS_BUDGET_MS", 2000, int,
             "time the pipeline may take on top of an index's refresh interval: each index's freshness p99 "

@@ -63,6 +63,7 @@ class RelationSpec:
     rename: dict = field(default_factory=dict)
     omit: tuple = ()
     feed: str = OUTBOX
+    depends_on: tuple = ()  # TableDependency: joined tables whose changes fan out
 
     @classmethod
     def of(cls, raw: dict) -> "RelationSpec":
@@ -71,7 +72,8 @@ class RelationSpec:
         missing = [k for k in ("relation", "key", "version") if not raw.get(k)]
         if missing:
             raise DeclarationError(f"blueprint.json: source lacks {', '.join(missing)}")
-        unknown = set(raw) - {"database", "relation", "key", "version", "tenant", "updated_at", "rename", "omit", "feed"}
+        unknown = set(raw) - {"database", "relation", "key", "version", "tenant", "updated_at", "rename", "omit", "feed",
+                              "depends_on"}
         if unknown:
             raise DeclarationError(f"blueprint.json: unknown source keys {sorted(unknown)}")
         rename, omit = raw.get("rename") or {}, raw.get("omit") or []
@@ -84,19 +86,62 @@ class RelationSpec:
             raise DeclarationError(f"blueprint.json: feed is {' or '.join(FEEDS)}, not {feed!r}")
         return cls(database=raw.get("database") or source_databases.DEFAULT, relation=raw["relation"],
                    key=raw["key"], version=raw["version"], tenant=raw.get("tenant"),
-                   updated_at=raw.get("updated_at"), rename=dict(rename), omit=tuple(omit), feed=feed)
+                   updated_at=raw.get("updated_at"), rename=dict(rename), omit=tuple(omit), feed=feed,
+                   depends_on=TableDependency.all_of(raw.get("depends_on")))
 
     def as_dict(self) -> dict:
         found = {"database": self.database, "relation": self.relation, "key": self.key, "version": self.version,
                  "tenant": self.tenant, "updated_at": self.updated_at, "rename": self.rename, "omit": list(self.omit)}
         if self.feed != OUTBOX:  # absent in every revision recorded before feeds existed: the same hash
             found["feed"] = self.feed
+        if self.depends_on:
+            found["depends_on"] = [d.as_dict() for d in self.depends_on]
         return found
 
     @property
     def row_fields(self) -> set[str]:
         """Columns that are the document's common fields rather than its payload."""
         return {c for c in (self.key, self.version, self.tenant, self.updated_at) if c}
+
+
+@dataclass(frozen=True)
+class TableDependency:
+    """A table a declared view joins: a change of one of its rows changes the documents of the
+    relation's rows whose ``via`` column holds that row's ``key``. It plays the part of a model
+    ``Dependency`` in the fan-out machinery (``indexing.blueprints.dependencies``): the same
+    selection, the same throttled, resumable fan-out backfill re-emitting those rows."""
+    table: str
+    key: str
+    via: str
+    fields = None  # every column of the joined row counts
+    subtree = None
+
+    @classmethod
+    def all_of(cls, raw) -> tuple["TableDependency", ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(d, dict) for d in raw):
+            raise DeclarationError('blueprint.json: source.depends_on is a list of {"table", "key", "via"}')
+        found = []
+        for d in raw:
+            if set(d) != {"table", "key", "via"} or not all(isinstance(v, str) and v for v in d.values()):
+                raise DeclarationError('blueprint.json: each of source.depends_on is {"table": the joined table, '
+                                       '"key": its key column, "via": the relation\'s column holding that key}')
+            found.append(cls(d["table"], d["key"], d["via"]))
+        return tuple(found)
+
+    def as_dict(self) -> dict:
+        return {"table": self.table, "key": self.key, "via": self.via}
+
+    @property
+    def label(self) -> str:
+        return f"table:{self.table}"
+
+    def affected_ids(self, pks, using: str = "default") -> list:
+        return list(pks) if isinstance(pks, (list, tuple, set)) else [pks]
+
+    def touches(self, update_fields) -> bool:
+        return True
 
 
 # -- the folder -----------------------------------------------------------------------------
@@ -228,6 +273,8 @@ def check(spec: RelationSpec, mappings: dict) -> dict[str, str]:
         raise DeclarationError(f"source.rename/omit name columns {spec.relation} does not have: {unknown}")
     if spec.feed == TABLE_CHANGES:
         _check_table_changes(spec)
+    for dependency in spec.depends_on:
+        _check_dependency(spec, dependency, found)
     properties = mappings.get("properties", {})
     unmapped = [c for c in document_columns(spec, found) if spec.rename.get(c, c) not in properties]
     if unmapped and mappings.get("dynamic") == "strict":
@@ -266,6 +313,21 @@ def _check_table_changes(spec: RelationSpec) -> None:
     if identity != "f":
         raise DeclarationError(f"feed table_changes: a delete must carry the version it deletes; run "
                                f"ALTER TABLE {name} REPLICA IDENTITY FULL")
+
+
+def _check_dependency(spec: RelationSpec, dependency: TableDependency, found: dict[str, str]) -> None:
+    if spec.feed == TABLE_CHANGES:
+        raise DeclarationError("source.depends_on: a table's own changes show only its own row; joined tables "
+                               "need a view fed through searchsync_emit (feed outbox)")
+    if dependency.via not in found:
+        raise DeclarationError(f"source.depends_on: {spec.relation} has no column {dependency.via!r} "
+                               f"holding the key of {dependency.table}")
+    joined = columns(RelationSpec(spec.database, dependency.table, dependency.key, dependency.key))
+    if not joined:
+        raise DeclarationError(f"source.depends_on: table {dependency.table!r} does not exist in source database "
+                               f"{spec.database!r}")
+    if dependency.key not in joined:
+        raise DeclarationError(f"source.depends_on: {dependency.table} has no column {dependency.key!r}")
 
 
 def document_columns(spec: RelationSpec, found: dict[str, str]) -> list[str]:
@@ -351,6 +413,7 @@ def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Sourc
     return Source(f"relation:{name}", model, to_event, tenant_field=spec.tenant or "", updated_field=spec.updated_at or "",
                   version_field=spec.version, database=database.alias, replica=database.replica_alias,
                   ids_to_events=ids_to_events, stamp_field=spec.version if changes else None,
+                  depends_on=spec.depends_on,
                   change_row=change_row_reader(columns(spec)) if changes else None)
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from indexing.blueprints import relations
 from indexing.blueprints.indices import ensure_live_index
 from indexing.control import revisions
+from indexing.outbox import joined_changes
 from indexing.core.topics import ensure_topic
 from indexing.engines import SearchEngine, get_engine
 from indexing.conf import searchsync_settings
@@ -46,6 +47,10 @@ def propose(name: str, directory: str | Path, *, reason: str, by: str | None = N
             source_model=f"relation:{name}", enabled=False, declared_from=str(directory), revision=0,
             **feed_fields(aggregate_type, spec), **revisions.row_fields(definition))
         revision = revisions.propose(blueprint, definition, by=by, reason=reason, engine=engine)
+        # The joined tables' triggers (idempotent): their changes are recorded from now on, and
+        # fan out once a revision depending on them serves.
+        if spec.depends_on:
+            joined_changes.install(spec)
         if existing is None:
             revisions.apply(blueprint, revision)
         elif existing.declared_from != str(directory):

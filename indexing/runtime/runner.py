@@ -46,6 +46,7 @@ class PipelineRunner:
     def start(self) -> None:
         from indexing.pipeline.consumer import IndexingConsumer
         from indexing.core.gc_tuning import tune_for_streaming
+        from indexing.outbox.joined_changes import JoinedChangesWatcher
         from indexing.outbox.relay import OutboxRelay
 
         tune_for_streaming()
@@ -55,6 +56,11 @@ class PipelineRunner:
             for source in source_databases.declared().values():
                 self.supervisor.spawn(relay_thread(source.name),
                                       lambda s=source: OutboxRelay(using=s.alias, source=s.name).run)
+        if self.with_relay:
+            # Changes of tables that declared views join, turned into fan-outs, per source database.
+            for source in source_databases.declared().values():
+                self.supervisor.spawn(f"joined-changes-{source.name}",
+                                      lambda s=source: JoinedChangesWatcher(s.name).run)
         if self.with_consumers:
             # Each (re)start gets a fresh consumer: a closed Kafka client cannot be reused.
             self.consumers = ConsumerSet(self.supervisor, self.blueprint_names,
