@@ -132,3 +132,4 @@ bench: venv
 	devstack/up
 	$(PY) bench/pipeline_freshness.py
 	$(PY) bench/commit_path.py
+	$(PY) bench/cost_ladder.py

@@ -39,7 +39,16 @@ def recreate_database() -> None:
     import psycopg
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        # FORCE cannot end an autovacuum worker (a superuser's) that is in the database: it leaves
+        # within moments, so try again.
+        for attempt in range(40):
+            try:
+                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                break
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                if attempt == 39:
+                    raise
+                time.sleep(0.25)
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
@@ -267,16 +276,99 @@ class WriterPool:
 
 
 # --------------------------------------------------------------------------------------
+# SQL writers: the row update and its outbox row in one transaction, as any language writes them
+# --------------------------------------------------------------------------------------
+
+def sql_price_change() -> tuple[str, str]:
+    """(update, outbox insert) of one product's price and stock, in plain SQL: the product's event
+    is built by the same one-statement read the backfills use, so it equals the ORM path's."""
+    from catalog.documents import DOCUMENTS_SQL
+    from catalog.stamps import CHANGE_SEQUENCE
+
+    update = (f"UPDATE catalog_product SET price_minor = %(price)s, available_qty = %(qty)s, version = version + 1, "
+              f"change_stamp = nextval('{CHANGE_SEQUENCE}'), updated_at = now() WHERE id = ANY(%(ids)s)")
+    insert = f"""
+        INSERT INTO transactional_outbox (aggregate_type, aggregate_id, event_type, payload, version, tenant_id)
+        SELECT 'product', d.id::text, 'PRODUCT_UPSERT',
+               jsonb_build_object('title', d.title, 'description', d.description, 'brand', d.brand,
+                                  'price_minor', d.price_minor, 'available_qty', d.available_qty,
+                                  'category_path', to_jsonb(d.path)),
+               d.version, d.tenant_id
+          FROM ({DOCUMENTS_SQL}) AS d(id, tenant_id, title, description, brand, price_minor, available_qty, path,
+                                      version, updated_at)"""
+    return update, insert
+
+
+class SqlWriters:
+    """Threads committing price changes in plain SQL at a paced total rate (psycopg, autocommit off).
+
+    Their CPU is the bench process's, apart from the pipeline processes measured."""
+
+    def __init__(self, url: str, n: int = 4):
+        import psycopg
+
+        self.update, self.insert = sql_price_change()
+        self.conns = [psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) for _ in range(n)]
+
+    def run(self, ids: list[int], rate: float, seconds: float, seed: int) -> dict:
+        """Commit ``rate`` changes a second for ``seconds``; returns commits, errors and the achieved rate."""
+        if rate <= 0:
+            time.sleep(seconds)
+            return {"commits": 0, "errors": 0, "achieved": 0.0}
+        n = len(self.conns)
+        t0, end = time.time() + 0.05, time.time() + 0.05 + seconds
+        counts = [[0, 0] for _ in range(n)]
+
+        def loop(k: int) -> None:
+            rng, conn = random.Random(seed * 100 + k), self.conns[k]
+            interval = n / rate
+            nxt = t0 + k * interval / n
+            while True:
+                now = time.time()
+                if now >= end:
+                    return
+                if nxt > now:
+                    time.sleep(min(nxt - now, end - now))
+                    continue
+                if now - nxt > 1.0:
+                    nxt = now
+                nxt += interval
+                pid = ids[rng.randrange(len(ids))]
+                try:
+                    with conn.transaction():
+                        conn.execute(self.update, {"price": rng.randint(199, 99_999), "qty": rng.randint(0, 500),
+                                                   "ids": [pid]})
+                        conn.execute(self.insert, {"ids": [pid]})
+                    counts[k][0] += 1
+                except Exception:
+                    counts[k][1] += 1
+
+        threads = [threading.Thread(target=loop, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        commits = sum(c[0] for c in counts)
+        return {"commits": commits, "errors": sum(c[1] for c in counts), "achieved": commits / seconds}
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+
+# --------------------------------------------------------------------------------------
 # Pipeline subprocess (manage.py run_pipeline)
 # --------------------------------------------------------------------------------------
 
 class Pipeline:
     """`manage.py run_pipeline` in its own process; its log goes to a file, "assigned" lines are timestamped."""
 
-    def __init__(self, env: dict, blueprint: str, log_path: Path, relay: bool = True):
+    def __init__(self, env: dict, blueprint: str, log_path: Path, relay: bool = True, consumers: bool = True):
         args = [sys.executable, "manage.py", "run_pipeline", "--blueprint", blueprint]
         if not relay:
             args.append("--no-relay")
+        if not consumers:
+            args.append("--no-consumers")
         self.started = time.time()
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.assigned_at: float | None = None

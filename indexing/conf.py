@@ -88,6 +88,12 @@ DECLARED: tuple[Setting, ...] = (
     Setting("RELAY_IDLE_PROBE_MS", 50, int,
             "while idle, the relay checks this often whether unpublished rows exist (catches writers that "
             "send no wake-up, such as SQL callers of searchsync_emit); 0: wake-ups and RELAY_POLL_S only"),
+    Setting("RELAY_IDLE_PROBE_MAX_MS", 250, int,
+            "after a second without rows the idle probe slows down to this interval (an idle relay costs "
+            "next to nothing); the first row found brings back RELAY_IDLE_PROBE_MS"),
+    Setting("RELAY_LINGER_MS", 100, int,
+            "while rows trickle in, relay rounds start at least this far apart, so a round (and the "
+            "consumer's batch behind it) carries several events; a full round goes on at once; 0: no linger"),
     Setting("JOINED_CHANGES_POLL_S", 1.0, float,
             "how often a --cdc worker drains the changes of tables declared blueprints join (depends_on) "
             "into fan-outs; no query while no enabled declared blueprint has a dependency"),

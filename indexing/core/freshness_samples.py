@@ -40,14 +40,17 @@ def minute_of(ts: float) -> int:
     return int(ts // 60) * 60
 
 
-def record(name: str, source: str, lags_ms: list[float], at: float | None = None) -> None:
+def record(name: str, source: str, lags_ms: list[float], at: float | None = None, pipe=None) -> None:
+    """Store a batch's samples; into ``pipe`` (a Redis pipeline the caller executes) if given."""
     if not lags_ms:
         return
     key = SAMPLES_KEY.format(name=name, source=source, minute=minute_of(at or time.time()))
-    pipe = get_redis().pipeline(transaction=False)
+    own = pipe is None
+    pipe = get_redis().pipeline(transaction=False) if own else pipe
     pipe.rpush(key, ",".join([f"{max(0.0, lag):.1f}" for lag in lags_ms]))
     pipe.expire(key, SAMPLES_TTL_S)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def samples(name: str, source: str, minute: int) -> list[float]:

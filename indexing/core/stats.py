@@ -19,14 +19,17 @@ OUTCOMES = ("indexed", "stale", "retried", "not_ready", "unavailable_waits", "de
             "dropped_fields", "batches", "relayed")
 
 
-def incr(name: str, **counts: int) -> None:
+def incr(name: str, pipe=None, **counts: int) -> None:
+    """Add to a blueprint's counters; into ``pipe`` (a Redis pipeline the caller executes) if given."""
     counts = {k: v for k, v in counts.items() if v}
     if not counts:
         return
-    pipe = get_redis().pipeline(transaction=False)
+    own = pipe is None
+    pipe = get_redis().pipeline(transaction=False) if own else pipe
     for key, value in counts.items():
         pipe.hincrby(COUNTERS_KEY.format(name=name), key, value)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def counters(name: str) -> dict[str, int]:
@@ -63,17 +66,19 @@ BULK_KEY = "searchsync:bulk:{name}"
 BULK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def observe_bulk(name: str, seconds: float, documents: int) -> None:
+def observe_bulk(name: str, seconds: float, documents: int, pipe=None) -> None:
     """One bulk round of a batch: its latency into histogram buckets, its size into a running sum."""
     key = BULK_KEY.format(name=name)
-    pipe = get_redis().pipeline(transaction=False)
+    own = pipe is None
+    pipe = get_redis().pipeline(transaction=False) if own else pipe
     for bound in BULK_BUCKETS:
         if seconds <= bound:
             pipe.hincrby(key, f"le:{bound}", 1)
     pipe.hincrby(key, "count", 1)
     pipe.hincrbyfloat(key, "sum", seconds)
     pipe.hincrby(key, "documents", documents)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def bulk_histogram(name: str) -> dict:

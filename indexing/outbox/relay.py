@@ -23,7 +23,7 @@ import uuid
 from datetime import timedelta
 
 from confluent_kafka import KafkaException
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from indexing.core import liveness, stats
@@ -32,14 +32,16 @@ from indexing.models import DeadLetter, OutboxEvent
 from indexing.core.producer import build_producer
 from indexing.outbox.declared_aggregates import DeclaredAggregates, unknown_aggregate
 from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
-from indexing.outbox.wakeup import take_wakeup, wait_for_wakeup
+from indexing.core.db_hygiene import ConnectionHygiene
+from indexing.outbox.wakeup import wait_for_wakeup
 from indexing.core.topics import ensure_topic, topic_for
 from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
-# While probing, how often the relay looks for a Redis wake-up (a non-blocking LPOP).
-WAKEUP_CHECK_S = 0.01
+BEAT_INTERVAL_S = 1.0
+QUIET_AFTER_S = 1.0  # without rows for this long, the idle probe slows down (RELAY_IDLE_PROBE_MAX_MS)
+
 
 
 class OutboxRelay:
@@ -51,6 +53,9 @@ class OutboxRelay:
         self.batch_size = batch_size or searchsync_settings.RELAY_BATCH_SIZE
         self.poll_s = poll_s if poll_s is not None else searchsync_settings.RELAY_POLL_S
         self.idle_probe_ms = idle_probe_ms if idle_probe_ms is not None else searchsync_settings.RELAY_IDLE_PROBE_MS
+        self.idle_probe_max_ms = max(self.idle_probe_ms, searchsync_settings.RELAY_IDLE_PROBE_MAX_MS)
+        self.linger_s = searchsync_settings.RELAY_LINGER_MS / 1000
+        self._rows_at = float("-inf")  # when a round last found rows
         self.delivery_timeout_s = delivery_timeout_s
         self.using = using
         self.source = source or using
@@ -58,6 +63,12 @@ class OutboxRelay:
         self._known_topics: set[str] = set()
         self.aggregates = DeclaredAggregates()
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._beat_at = float("-inf")
+        table = OutboxEvent._meta.db_table
+        self._claim_sql = (f"SELECT * FROM {table} WHERE published_at IS NULL ORDER BY created_at, event_id "
+                           "LIMIT %s FOR UPDATE SKIP LOCKED")
+        self._mark_sql = f"UPDATE {table} SET published_at = %s WHERE event_id = ANY(%s)"
+        self._probe_sql = f"SELECT 1 FROM {OutboxEvent._meta.db_table} WHERE published_at IS NULL LIMIT 1"
 
     def assume_topic_exists(self, topic: str) -> None:
         """Produce to ``topic`` without creating it first through the admin API, whose call waits for a
@@ -72,16 +83,15 @@ class OutboxRelay:
         """Publish up to one batch of unpublished rows; return how many left the outbox's unpublished set
         (acknowledged by the broker, or dead-lettered as unpublishable)."""
         with transaction.atomic(using=self.using):
-            rows = list(
-                self.outbox.select_for_update(skip_locked=True)
-                .filter(published_at__isnull=True)
-                .order_by("created_at", "event_id")[: self.batch_size]
-            )
+            # Plain SQL for the two statements of every round: at everyday rates a round carries a
+            # few rows, and building the ORM's statements cost more CPU than running them.
+            rows = list(self.outbox.raw(self._claim_sql, [self.batch_size]))
             if not rows:
                 return 0
             acked, failed, unpublishable = self._publish(rows)
             if acked:
-                self.outbox.filter(event_id__in=acked).update(published_at=timezone.now())
+                with connections[self.using].cursor() as cur:
+                    cur.execute(self._mark_sql, [timezone.now(), acked])
             dead = dead_letter(unpublishable, using=self.using)
         retrying = len(failed)
         if dead:
@@ -195,33 +205,45 @@ class OutboxRelay:
             return
         # Writers that cannot push a wake-up (SQL callers of searchsync_emit, any language) are found
         # by a cheap probe at a short interval instead: no LISTEN/NOTIFY, which would serialise their
-        # commits. The Redis wake-up of Python writers is taken without blocking, every few ms:
-        # Redis ends a short BLPOP only on its own clock tick (100 ms at its default hz), too coarse.
-        step = self.idle_probe_ms / 1000
-        now = time.monotonic()
-        deadline, next_probe = now + self.poll_s, now + step
-        while now < deadline:
-            if take_wakeup(self.using):
+        # commits. Between probes the relay blocks on the Redis wake-up (BLPOP), which returns as soon
+        # as a Python writer pushes one: one Redis call and one probe per interval while idle, not a
+        # poll of Redis every few ms. (Redis 7 ends a short BLPOP 10-20 ms after its timeout.)
+        deadline = time.monotonic() + self.poll_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if wait_for_wakeup(min(self._probe_interval(), remaining), using=self.using):
                 return
-            if now >= next_probe:
-                if self._unpublished_exist():
-                    return
-                next_probe = now + step
-            time.sleep(max(0.0, min(WAKEUP_CHECK_S, next_probe - now, deadline - now)))
-            now = time.monotonic()
+            if self._unpublished_exist():
+                return
+
+    def _probe_interval(self) -> float:
+        """RELAY_IDLE_PROBE_MS while rows came within the last second, RELAY_IDLE_PROBE_MAX_MS after:
+        a quiet outbox is probed a few times a second, which costs next to nothing."""
+        quiet = time.monotonic() - self._rows_at
+        return (self.idle_probe_ms if quiet < QUIET_AFTER_S else self.idle_probe_max_ms) / 1000
+
+    def _linger(self, started: float, stop: threading.Event) -> None:
+        """Rows trickle in: start the next round a linger after this one started. At everyday rates
+        each round then carries several events, and so does the consumer's batch behind it: the
+        cost of a round (three statements, a produce, a flush) is paid per few events, not per event."""
+        pause = started + self.linger_s - time.monotonic()
+        if pause > 0:
+            stop.wait(pause)
 
     def _unpublished_exist(self) -> bool:
         """One descent of the partial index of unpublished rows. Rows another relay holds count too:
-        then this relay's next round finds nothing, and it probes again one interval later."""
+        then this relay's next round finds nothing, and it probes again one interval later. Plain SQL:
+        the ORM would rebuild the same statement 20 times a second."""
         try:
-            return self.outbox.filter(published_at__isnull=True).exists()
+            with connections[self.using].cursor() as cur:
+                cur.execute(self._probe_sql)
+                return cur.fetchone() is not None
         except Exception as exc:  # the round that follows reports a real database problem
             log.debug("relay probe failed: %s", exc)
             return True
 
     def run(self, stop: threading.Event) -> None:
-        log.info("outbox relay of %s started (batch %d, poll %.1fs, idle probe %d ms)", self.using,
-                 self.batch_size, self.poll_s, self.idle_probe_ms)
+        log.info("outbox relay of %s started (batch %d, poll %.1fs, idle probe %d-%d ms, linger %d ms)", self.using,
+                 self.batch_size, self.poll_s, self.idle_probe_ms, self.idle_probe_max_ms, self.linger_s * 1000)
         try:
             self._run(stop)
         finally:
@@ -231,6 +253,11 @@ class OutboxRelay:
                 pass
 
     def _beat(self) -> None:
+        # Once a second is plenty for a heartbeat read against a minute's TTL; not once per round.
+        now = time.monotonic()
+        if now - self._beat_at < BEAT_INTERVAL_S:
+            return
+        self._beat_at = now
         try:
             liveness.relay_beat(self.relay_id, self.source)
         except Exception as exc:  # liveness reporting must never stop the relay
@@ -238,18 +265,26 @@ class OutboxRelay:
 
     def _run(self, stop: threading.Event) -> None:
         failures = 0
+        hygiene = ConnectionHygiene()
         while not stop.is_set():
             self._beat()
+            started = time.monotonic()
             try:
-                close_old_connections()
+                hygiene()
                 published = self.relay_once()
                 failures = 0
             except Exception:
+                hygiene.reset()
                 failures += 1
                 log.exception("relay round failed")
                 stop.wait(backoff_delay(failures, 0.5, 30.0))
                 continue
-            if published < self.batch_size:
+            if published >= self.batch_size:
+                continue  # a backlog: the next round at once
+            if published:
+                self._rows_at = time.monotonic()
+                self._linger(started, stop)
+            else:
                 self._wait_for_wakeup()
         self.producer.flush(self.delivery_timeout_s)
 

@@ -120,17 +120,6 @@ class _PerAlias(dict):
 _wake_pending = _PerAlias()
 
 
-def take_wakeup(using: str = "default") -> bool:
-    """Take a pending wake-up without waiting; True if there was one."""
-    from indexing.core.redis_store import get_redis
-
-    try:
-        return get_redis().lpop(wakeup_key(using)) is not None
-    except Exception as exc:
-        _warn_unavailable(exc)
-        return False
-
-
 def _warn_unavailable(exc: Exception) -> None:
     # A relay probing at a short interval asks many times a second: warn once a minute.
     global _warned_at

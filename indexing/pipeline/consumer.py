@@ -35,11 +35,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 
 from confluent_kafka import KafkaException, TopicPartition
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from indexing.core import pauses, stats
 from indexing.core.backoff import backoff_delay
 from indexing.pipeline.backpressure import BackpressureController
+from indexing.core.db_hygiene import ConnectionHygiene
 from indexing.pipeline.broker import Broker, KafkaBroker, consumer_config
 from indexing.pipeline.commit_order import CommitOrder
 from indexing.pipeline.outage import Outage
@@ -83,6 +84,7 @@ class IndexingConsumer:
         self.states = states
         self.batch_wait_s = (batch_wait_ms or cfg.BATCH_WAIT_MS) / 1000
         self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._hygiene = ConnectionHygiene()
         self.backpressure = backpressure if backpressure is not None else BackpressureController(
             self.engine,
             max_batch=batch_size or cfg.BATCH_SIZE,
@@ -152,11 +154,12 @@ class IndexingConsumer:
                     continue
                 seq = self.order.register(batch)
                 try:
-                    close_old_connections()
+                    self._hygiene()
                     prepared = self.processor.prepare(batch)
                 except ConsumerStopping:
                     raise
                 except Exception:
+                    self._hygiene.reset()
                     log.exception("%s: batch of %d failed before it was resolved; it will be retried",
                                   self.blueprint.name, len(batch))
                     self.order.fail(seq)
@@ -202,8 +205,12 @@ class IndexingConsumer:
 
     def _complete(self, prepared):
         """On a bulk thread: write one prepared batch until every message is resolved."""
-        close_old_connections()
-        return self.processor.complete(prepared)
+        self._hygiene()
+        try:
+            return self.processor.complete(prepared)
+        except Exception:
+            self._hygiene.reset()
+            raise
 
     def _settle(self, block: bool) -> None:
         """Account for finished bulks (the oldest first, waiting for it if ``block``); commit the resolved

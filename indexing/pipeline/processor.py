@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from indexing.pipeline import dead_letters
 from indexing.core import freshness_samples
 from indexing.core import stats
+from indexing.core.redis_store import get_redis
 from indexing.blueprints.contracts import Contract, Event, Incoming, InvalidEvent
 from indexing.pipeline.dead_letters import Letter
 from indexing.pipeline.debezium import decode_table_change
 from indexing.models import EventFormat, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
 from indexing.blueprints.table_sources import change_source
-from indexing.pipeline.writer import WritePlan, plan_writes, prebuild_body, send_writes, write_targets
+from indexing.pipeline.live_blueprint import LiveBlueprint
+from indexing.pipeline.writer import WritePlan, plan_writes, prebuild_body, send_writes
 from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
@@ -93,10 +95,8 @@ class BatchProcessor:
         self.blueprint = blueprint
         self.sink = sink
         self.max_document_bytes = searchsync_settings.MAX_DOCUMENT_BYTES
-
-    def _reload_blueprint(self) -> None:
-        # Schema, builder and delete mode may be changed by an operator while we run.
-        self.blueprint = IndexBlueprint.objects.get(pk=self.blueprint.pk)
+        # Schema, builder, delete mode and write targets may change while we run: read every batch.
+        self.live = LiveBlueprint(blueprint)
 
     def process(self, messages: list[Incoming]) -> BatchReport:
         report = self.complete(self.prepare(messages))
@@ -107,9 +107,8 @@ class BatchProcessor:
         """Decode, validate, keep the newest per entity and build the documents: the batch's Python work.
 
         Runs on the consumer's thread, possibly while the previous batch's bulk is in flight."""
-        self._reload_blueprint()
-        blueprint = self.blueprint
-        targets = write_targets(blueprint)
+        blueprint, targets = self.live.current()
+        self.blueprint = blueprint
         if not targets:
             raise NoWriteTarget(f"blueprint {blueprint.name} has no live or building index to write to")
         valid, invalid = decode_all(messages, blueprint)
@@ -147,13 +146,15 @@ class BatchProcessor:
         return report
 
     def record(self, report: BatchReport) -> None:
-        """Counters, bulk timing and freshness samples of a resolved batch (Redis)."""
+        """Counters, bulk timing and freshness samples of a resolved batch: one Redis round trip."""
         name = self.blueprint.name
+        pipe = get_redis().pipeline(transaction=False)
         if report.documents:
-            stats.observe_bulk(name, report.bulk_seconds, report.documents)
-        freshness_samples.record(name, "event", report.lags_ms, at=report.acked_at)
+            stats.observe_bulk(name, report.bulk_seconds, report.documents, pipe=pipe)
+        freshness_samples.record(name, "event", report.lags_ms, at=report.acked_at, pipe=pipe)
         stats.incr(
             name,
+            pipe=pipe,
             indexed=report.indexed,
             stale=report.stale,
             retried=report.retried,
@@ -164,6 +165,7 @@ class BatchProcessor:
             dropped_fields=sum(report.dropped_fields.values()),
             batches=1,
         )
+        pipe.execute()
 
 
 @dataclass
