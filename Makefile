@@ -98,15 +98,16 @@ test-default: venv browser $(ORDERS)/node_modules/.installed
 	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9203 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch \
 	  SEARCHSYNC_TEST_SEARCH_NODE=os-test $(VENV)/bin/pytest
 
-# On Elasticsearch and OpenSearch 3 the tests that exercise the engine run: the adapter contract
-# (test_engine), convergence and replay, the search node's outage, 429 backpressure, deletes and
+# On Elasticsearch and OpenSearch 3 the tests that exercise the engine run: the adapter
+# contract, convergence and replay, the search node's outage, 429 backpressure, deletes and
 # gc_deletes, poison messages and the document writer, backfills, cutovers, revisions validated on
 # a scratch index, reconciliation and the second entity. The console, API and Debezium tests do
 # not depend on the engine and run once, in the default suite.
-ENGINE_TESTS := tests/test_engine.py tests/test_pipeline_convergence.py tests/test_failures.py \
-	tests/test_backpressure.py tests/test_deletes.py tests/test_poison_and_dead_letters.py \
-	tests/test_document_writer.py tests/test_backfills.py tests/test_cutover.py tests/test_revisions.py \
-	tests/test_reconciliation.py tests/test_brands.py tests/test_declared_blueprints.py
+ENGINE_TESTS := tests/test_engine_adapter_contract.py tests/test_pipeline_convergence.py \
+	tests/test_search_node_outage_and_consumer_kill.py tests/test_backpressure.py tests/test_deletes.py \
+	tests/test_poison_and_dead_letters.py tests/test_document_writer.py tests/test_backfills.py tests/test_cutover.py \
+	tests/test_revisions.py tests/test_reconciliation.py tests/test_second_entity_through_the_public_api.py \
+	tests/test_declared_blueprints.py
 ENGINE_PYTEST := $(VENV)/bin/pytest -m "not browser" -k "not debezium" --durations=5 $(ENGINE_TESTS)
 
 test-elasticsearch: venv $(ORDERS)/node_modules/.installed
