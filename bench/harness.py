@@ -310,14 +310,17 @@ class SqlWriters:
         self.update, self.insert = sql_price_change()
         self.conns = [psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) for _ in range(n)]
 
-    def run(self, ids: list[int], rate: float, seconds: float, seed: int) -> dict:
-        """Commit ``rate`` changes a second for ``seconds``; returns commits, errors and the achieved rate."""
+    def run(self, ids: list[int], rate: float, seconds: float, seed: int, t0: float | None = None) -> dict:
+        """Commit ``rate`` changes a second for ``seconds`` from ``t0``; returns commits, errors, the
+        achieved rate and each commit's latency (ms)."""
         if rate <= 0:
             time.sleep(seconds)
-            return {"commits": 0, "errors": 0, "achieved": 0.0}
+            return {"commits": 0, "errors": 0, "achieved": 0.0, "latencies": []}
         n = len(self.conns)
-        t0, end = time.time() + 0.05, time.time() + 0.05 + seconds
+        t0 = t0 if t0 is not None else time.time() + 0.05
+        end = t0 + seconds
         counts = [[0, 0] for _ in range(n)]
+        latencies: list[list[float]] = [[] for _ in range(n)]
 
         def loop(k: int) -> None:
             rng, conn = random.Random(seed * 100 + k), self.conns[k]
@@ -334,12 +337,14 @@ class SqlWriters:
                     nxt = now
                 nxt += interval
                 pid = ids[rng.randrange(len(ids))]
+                started = time.perf_counter()
                 try:
                     with conn.transaction():
                         conn.execute(self.update, {"price": rng.randint(199, 99_999), "qty": rng.randint(0, 500),
                                                    "ids": [pid]})
                         conn.execute(self.insert, {"ids": [pid]})
                     counts[k][0] += 1
+                    latencies[k].append((time.perf_counter() - started) * 1000)
                 except Exception:
                     counts[k][1] += 1
 
@@ -349,7 +354,8 @@ class SqlWriters:
         for t in threads:
             t.join()
         commits = sum(c[0] for c in counts)
-        return {"commits": commits, "errors": sum(c[1] for c in counts), "achieved": commits / seconds}
+        return {"commits": commits, "errors": sum(c[1] for c in counts), "achieved": commits / seconds,
+                "latencies": [x for per in latencies for x in per]}
 
     def close(self) -> None:
         for conn in self.conns:
