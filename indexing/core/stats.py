@@ -71,9 +71,11 @@ def observe_bulk(name: str, seconds: float, documents: int, pipe=None) -> None:
     key = BULK_KEY.format(name=name)
     own = pipe is None
     pipe = get_redis().pipeline(transaction=False) if own else pipe
-    for bound in BULK_BUCKETS:
-        if seconds <= bound:
-            pipe.hincrby(key, f"le:{bound}", 1)
+    # Only the bucket it falls in ("in:"): ``bulk_histogram`` adds them up, so a batch costs four
+    # commands, not one per bucket above its latency.
+    bucket = next((bound for bound in BULK_BUCKETS if seconds <= bound), None)
+    if bucket is not None:
+        pipe.hincrby(key, f"in:{bucket}", 1)
     pipe.hincrby(key, "count", 1)
     pipe.hincrbyfloat(key, "sum", seconds)
     pipe.hincrby(key, "documents", documents)
@@ -83,8 +85,13 @@ def observe_bulk(name: str, seconds: float, documents: int, pipe=None) -> None:
 
 def bulk_histogram(name: str) -> dict:
     raw = {k.decode(): v.decode() for k, v in get_redis().hgetall(BULK_KEY.format(name=name)).items()}
+    buckets, below = [], 0
+    for bound in BULK_BUCKETS:
+        below += int(raw.get(f"in:{bound}", 0))
+        # "le:" fields: cumulative counts an earlier version stored; they add up with the new ones.
+        buckets.append((bound, below + int(raw.get(f"le:{bound}", 0))))
     return {
-        "buckets": [(bound, int(raw.get(f"le:{bound}", 0))) for bound in BULK_BUCKETS],
+        "buckets": buckets,
         "count": int(raw.get("count", 0)),
         "sum": float(raw.get("sum", 0.0)),
         "documents": int(raw.get("documents", 0)),

@@ -78,14 +78,29 @@ class KafkaBroker:
     def __init__(self, name: str, group_id: str, **config_overrides):
         self.name = name  # the blueprint's, for the log
         self.consumer = Consumer(consumer_config(group_id, **config_overrides))
+        # The assignment as the rebalance callbacks left it (eager protocol: each gives the whole
+        # set). Asking librdkafka for it on every commit cost a seventh of the consumer's CPU at
+        # everyday rates; it changes only in those callbacks, on the consumer's own thread.
+        self._assignment: list[TopicPartition] | None = None
 
     def wait_for_topic(self, topic: str, stop: threading.Event) -> bool:
         return wait_for_topic(topic, stop)
 
     def subscribe(self, topic, *, on_assign, on_revoke, on_lost) -> None:
-        self.consumer.subscribe([topic], on_assign=lambda _consumer, partitions: on_assign(partitions),
-                                on_revoke=lambda _consumer, partitions: on_revoke(partitions),
-                                on_lost=lambda _consumer, partitions: on_lost(partitions))
+        def assigned(_consumer, partitions):
+            self._assignment = list(partitions)
+            on_assign(partitions)
+
+        def revoked(_consumer, partitions):
+            self._assignment = []
+            on_revoke(partitions)
+
+        def lost(_consumer, partitions):
+            self._assignment = []
+            on_lost(partitions)
+
+        self._assignment = []
+        self.consumer.subscribe([topic], on_assign=assigned, on_revoke=revoked, on_lost=lost)
 
     def consume_batch(self, max_messages: int, timeout: float) -> list[Incoming]:
         # Wait up to ``timeout`` for the first message only, then take what is already fetched: a quiet
@@ -111,7 +126,9 @@ class KafkaBroker:
         return Incoming(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value())
 
     def assignment(self) -> list[TopicPartition]:
-        return self.consumer.assignment()
+        if self._assignment is None:  # not subscribed: ask librdkafka
+            return self.consumer.assignment()
+        return list(self._assignment)
 
     def commit(self, offsets: list[TopicPartition]) -> None:
         self.consumer.commit(offsets=offsets, asynchronous=False)

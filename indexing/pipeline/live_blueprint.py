@@ -21,7 +21,7 @@ SELECT md5(b::text),
        (SELECT md5(coalesce(string_agg(i.id::text || ':' || i.name || ':' || i.state || ':' || md5(i.mappings::text)
                                        || ':' || md5(i.sidecar::text), ',' ORDER BY i.number), ''))
           FROM {PhysicalIndex._meta.db_table} i
-         WHERE i.blueprint_id = b.id AND i.state = ANY(%s))
+         WHERE i.blueprint_id = b.id AND i.state IN ({", ".join(f"'{state}'" for state in PhysicalIndex.WRITE_STATES)}))
   FROM {IndexBlueprint._meta.db_table} b
  WHERE b.id = %s
 """
@@ -34,11 +34,10 @@ class LiveBlueprint:
         self.blueprint = blueprint
         self.targets: list[WriteTarget] = []
         self._digests: tuple | None = None
-        self._states = [str(s) for s in PhysicalIndex.WRITE_STATES]
 
     def current(self) -> tuple[IndexBlueprint, list[WriteTarget]]:
         with connection.cursor() as cur:
-            cur.execute(DIGEST_SQL, [self._states, self.blueprint.pk])
+            cur.execute(DIGEST_SQL, [self.blueprint.pk])
             row = cur.fetchone()
         if row is None:
             raise IndexBlueprint.DoesNotExist(f"blueprint {self.blueprint.name} was deleted")

@@ -53,11 +53,11 @@ class BatchReport:
     lags_ms: list = field(default_factory=list, repr=False)
 
 
-def decode_all(messages: list[Incoming], blueprint: IndexBlueprint):
+def decode_all(messages: list[Incoming], blueprint: IndexBlueprint, contract: Contract | None = None):
     """Valid events and invalid messages of a batch; Debezium's Kafka tombstones are dropped."""
     valid: list[tuple[Incoming, Event]] = []
     invalid: list[tuple[Incoming, InvalidEvent]] = []
-    contract = Contract(blueprint.event_schema, aggregate_type=blueprint.aggregate_type)
+    contract = contract or Contract(blueprint.event_schema, aggregate_type=blueprint.aggregate_type)
     table_changes = blueprint.event_format == EventFormat.DEBEZIUM_TABLE
     source = change_source(blueprint) if table_changes else None
     for msg in messages:
@@ -97,6 +97,7 @@ class BatchProcessor:
         self.max_document_bytes = searchsync_settings.MAX_DOCUMENT_BYTES
         # Schema, builder, delete mode and write targets may change while we run: read every batch.
         self.live = LiveBlueprint(blueprint)
+        self._contract: Contract | None = None
 
     def process(self, messages: list[Incoming]) -> BatchReport:
         report = self.complete(self.prepare(messages))
@@ -108,10 +109,13 @@ class BatchProcessor:
 
         Runs on the consumer's thread, possibly while the previous batch's bulk is in flight."""
         blueprint, targets = self.live.current()
+        if blueprint is not self.blueprint or self._contract is None:
+            # A reloaded blueprint (its digest changed) gets its schema's validator looked up again.
+            self._contract = Contract(blueprint.event_schema, aggregate_type=blueprint.aggregate_type)
         self.blueprint = blueprint
         if not targets:
             raise NoWriteTarget(f"blueprint {blueprint.name} has no live or building index to write to")
-        valid, invalid = decode_all(messages, blueprint)
+        valid, invalid = decode_all(messages, blueprint, self._contract)
         winners, superseded = newest_per_entity(valid)
         plan = plan_writes(blueprint, targets, winners, max_document_bytes=self.max_document_bytes)
         # The body too: serialised here, it is ready the moment the previous bulk returns.
