@@ -13,6 +13,7 @@ with the throttle's Redis keys).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import platform
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, LoadMonitor, fmt, log, med, node_cpu_s, setup_django  # noqa: E402
+from harness import ROOT, LoadMonitor, Pinning, fmt, log, med, node_cpu_s, setup_django  # noqa: E402
 
 import ceiling  # noqa: E402
 
@@ -35,6 +36,7 @@ TICK_S = 0.1                   # status / throttle factor polled this often
 FIRST_CLAIM_TICK_S = 0.02      # until the first chunk is claimed
 WINDOW_S = 5.0                 # short-window rate of the throttle runs
 CHECK_SAMPLE = 20              # documents compared with a local build after each phase
+PINNED = {"on": False}          # --pin: throughput and ceiling ran with the node and ours on one core each
 
 
 
@@ -99,12 +101,15 @@ def startup_cpu_s(env: dict, backfill_id) -> float:
 class Workers:
     """`manage.py run_backfill_worker <id>` × n; stdout/stderr of each go to a log file."""
 
-    def __init__(self, n: int, backfill_id, env: dict, logdir: Path, label: str):
+    def __init__(self, n: int, backfill_id, env: dict, logdir: Path, label: str, cpus: str | None = None):
         self.logs = [logdir / f"{label}-worker{k}.log" for k in range(n)]
         self._fhs = [open(path, "ab") for path in self.logs]
         self.started = time.time()
-        self.procs = [subprocess.Popen([sys.executable, "manage.py", "run_backfill_worker", str(backfill_id)],
-                                       cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT) for fh in self._fhs]
+        command = [sys.executable, "manage.py", "run_backfill_worker", str(backfill_id)]
+        if cpus is not None:  # pinned (taskset): the workers' core, the node has the other
+            command = ["taskset", "-c", cpus, *command]
+        self.procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+                      for fh in self._fhs]
 
     def alive(self) -> bool:
         return any(p.poll() is None for p in self.procs)
@@ -152,7 +157,7 @@ def run_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, sele
     load = LoadMonitor()
     children0 = children_cpu_s()
     node0 = node_cpu_s(settings.SEARCH_URL)
-    procs = Workers(workers, backfill.pk, ctx["worker_env"], ctx["logdir"], label)
+    procs = Workers(workers, backfill.pk, ctx["worker_env"], ctx["logdir"], label, cpus=ctx.get("cpus"))
     out["spawned"] = procs.started
     try:
         claim_at, status = watch_backfill(backfill, progress, procs, out, timeout_s, rate_change)
@@ -340,6 +345,9 @@ def parse_args():
     parser.add_argument("--page-sizes", default="500,1000", help="backfill page sizes of the throughput phase")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every throughput configuration")
     parser.add_argument("--workers", type=int, default=2, help="backfill worker processes (and raw _bulk clients)")
+    parser.add_argument("--pin", action="store_true",
+                        help="throughput and ceiling as two hosts: the search node on core 0, the workers (then the "
+                             "raw client) on core 1; use with --workers 1")
     parser.add_argument("--throttle-rows", type=int, default=20_000, help="rows of the fixed-rate throttle run "
                         "(the rate-change run uses three times as many and changes the rate after this many)")
     parser.add_argument("--rate", type=int, default=2_000, help="rows_per_second of the throttle runs")
@@ -349,6 +357,7 @@ def parse_args():
 
 def main() -> int:
     args = parse_args()
+    PINNED["on"] = args.pin
     rows = max(1_000, min(args.rows, 2_000_000))
     page_sizes = [max(1, min(int(p), 10_000)) for p in args.page_sizes.split(",") if p.strip()]
     workers = max(1, min(args.workers, 8))
@@ -374,7 +383,13 @@ def main() -> int:
 
     try:
         ids = seed_products(ctx, ts, rows, seed)
-        run_throughput(ctx, ts, rows, page_sizes, workers, repeat, tp_runs, raws)
+        if args.pin:
+            ctx["cpus"] = Pinning.OURS
+        from django.conf import settings
+
+        with (Pinning(settings.SEARCH_URL) if args.pin else contextlib.nullcontext()):
+            run_throughput(ctx, ts, rows, page_sizes, workers, repeat, tp_runs, raws)
+        ctx.pop("cpus", None)
         if ctx["backfills"]:  # a finished backfill: a worker started on it claims nothing and exits
             STARTUP_CPU_S["s"] = startup_cpu_s(ctx["worker_env"], ctx["backfills"][0])
         run_throttle(ctx, ids, throttle_rows, rate, new_rate, workers, throttle_runs)
@@ -474,12 +489,17 @@ def ceiling_run(ctx: dict, name: str, all_actions: list, raw_settings: dict, cli
     from django.conf import settings
 
     load = LoadMonitor()
+    # Pinned: the raw client's threads run on the workers' core.
+    restore = Pinning.this_thread_to_ours() if ctx.get("cpus") else None
     try:
         res = ceiling.measure(ctx["engine"], settings.SEARCH_URL, all_actions, name, raw_settings, ctx["bp"].mappings,
                               clients, build_settings=True)
         res["error"] = ""
     except Exception as exc:
         res = {"clients": clients, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        if restore is not None:
+            os.sched_setaffinity(0, restore)
     res["cpu_busy"] = load.busy()
     res["rep"] = rep + 1
     res["build_rate"] = build_rate
@@ -641,7 +661,8 @@ def report_summary(workers, tp_runs, raws, throttle_runs) -> None:
         b, f = med(by_page[best], "rate"), med(fair, "rate")
         ratio = b / f
         verdict = "PASS" if ratio >= 0.90 else "MISS"
-        print(f"   backfill / node ceiling ({workers} workers vs {workers} clients)   {ratio * 100:6.1f} %   "
+        print(f"   backfill / node ceiling ({'pinned, node core 0 / ours core 1, ' if PINNED['on'] else ''}"
+              f"{workers} workers vs {workers} clients)   {ratio * 100:6.1f} %   "
               f"(target ≥ 90 %)   {verdict}   [page {best}: {b:,.0f} / {f:,.0f} docs/s, medians]")
         for page, runs in by_page.items():
             if page != best:

@@ -363,14 +363,56 @@ class SqlWriters:
 
 
 # --------------------------------------------------------------------------------------
+# Two hosts on one machine: the search node on one core, our process on the other
+# --------------------------------------------------------------------------------------
+
+class Pinning:
+    """Pin the search node (every thread of its JVM) to core 0; ``ours`` (core 1) is for the consumer,
+    a backfill worker or the raw client. Undone on exit: the node gets every core back."""
+
+    NODE, OURS = "0", "1"
+
+    def __init__(self, url: str):
+        self.pid = node_pid(url)
+
+    def __enter__(self) -> "Pinning":
+        subprocess.run(["taskset", "-a", "-cp", self.NODE, str(self.pid)], check=True, stdout=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        every = f"0-{os.cpu_count() - 1}"
+        subprocess.run(["taskset", "-a", "-cp", every, str(self.pid)], check=False, stdout=subprocess.DEVNULL)
+
+    @staticmethod
+    def this_thread_to_ours():
+        """Pin the calling thread (and the threads it starts) to our core; returns the mask to restore."""
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {int(Pinning.OURS)})
+        return before
+
+
+def node_pid(url: str) -> int:
+    """The process id of the search node answering ``url`` (from its own node info)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url.split(',')[0].rstrip('/')}/_nodes/_local/process", timeout=10) as resp:
+        nodes = json.load(resp)["nodes"]
+    return int(next(iter(nodes.values()))["process"]["id"])
+
+
+# --------------------------------------------------------------------------------------
 # Pipeline subprocess (manage.py run_pipeline)
 # --------------------------------------------------------------------------------------
 
 class Pipeline:
     """`manage.py run_pipeline` in its own process; its log goes to a file, "assigned" lines are timestamped."""
 
-    def __init__(self, env: dict, blueprint: str, log_path: Path, relay: bool = True, consumers: bool = True):
+    def __init__(self, env: dict, blueprint: str, log_path: Path, relay: bool = True, consumers: bool = True,
+                 cpus: str | None = None):
         args = [sys.executable, "manage.py", "run_pipeline", "--blueprint", blueprint]
+        if cpus is not None:  # pinned to these cores (taskset), as on a host of its own
+            args = ["taskset", "-c", cpus, *args]
         if not relay:
             args.append("--no-relay")
         if not consumers:

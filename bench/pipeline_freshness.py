@@ -12,6 +12,7 @@ topics and consumer groups under ``bench-<ts>``, indices ``bench-<ts>*``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from pathlib import Path
 import ceiling  # noqa: E402
 
 from harness import (  # noqa: E402
-    BENCH_DB_URL, SqlWriters, OP_MIX, PROBE_EVERY_S, PROBE_POLL_S, PROBE_TIMEOUT_S, LoadMonitor, Pipeline, Probe, WriterPool, caught_up,
+    BENCH_DB_URL, Pinning, SqlWriters, OP_MIX, PROBE_EVERY_S, PROBE_POLL_S, PROBE_TIMEOUT_S, LoadMonitor, Pipeline, Probe, WriterPool, caught_up,
     cleanup, consumer_joined, fmt_ms, log, node_cpu_s, pct, process_cpu_s, sample_marks, samples_since,
     setup_django, unpublished, wait_until,
 )
@@ -42,6 +43,7 @@ class Run:
     ts: str
     logdir: Path
     engine: object = None
+    engine_url: str = ""
     cfg: dict = field(default_factory=dict)
     pipeline_env: dict = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(1))
@@ -86,6 +88,9 @@ def parse_args():
     parser.add_argument("--writer-kinds", default="sql,orm",
                         help="sql: the row update and its outbox row in plain SQL (the rate is reached); "
                              "orm: catalog.services through Django, as the console and API write")
+    parser.add_argument("--pin", action="store_true",
+                        help="phases 2 and 3 as two hosts: the search node on core 0, the consumer (then the raw "
+                             "client) on core 1; use with --backlog 300000")
     parser.add_argument("--sidecar-refresh", default="1s,500ms",
                         help="refresh intervals of the products sidecar the probe searches")
     return parser.parse_args()
@@ -110,8 +115,10 @@ def main() -> int:
     try:
         rate_rows = run_freshness(run, rates, seconds, writers, kinds, refreshes)
         bp2, live2, backlog_rows = load_backlog(run, backlog, tp)
-        run_throughput(run, bp2, live2, backlog, tp)
-        run_ceiling(run, bp2, live2, backlog_rows, raw)
+        with (Pinning(run.engine_url) if args.pin else contextlib.nullcontext()):
+            run_throughput(run, bp2, live2, backlog, tp, cpus=Pinning.OURS if args.pin else None)
+            run_ceiling(run, bp2, live2, backlog_rows, raw, pinned=args.pin)
+        tp["pinned"] = raw["pinned"] = args.pin
     finally:
         for p in run.pipelines:
             p.stop()
@@ -133,6 +140,7 @@ def setup(run: Run):
     from indexing.engines import get_engine
 
     run.engine = get_engine()
+    run.engine_url = settings.SEARCH_URL
     run.cfg = settings.SEARCHSYNC
     run.pipeline_env = {**os.environ, "LOG_LEVEL": "INFO"}  # INFO: the consumer logs its partition assignment
     return run.engine.info()
@@ -294,14 +302,14 @@ def load_backlog(run: Run, backlog: int, tp: dict):
     return bp2, live2, backlog_rows
 
 
-def run_throughput(run: Run, bp2, live2, backlog: int, tp: dict) -> None:
+def run_throughput(run: Run, bp2, live2, backlog: int, tp: dict, cpus: str | None = None) -> None:
     """A consumer-only subprocess indexes the backlog; its rate, CPU and the node's CPU go into ``tp``."""
     from django.conf import settings
 
     p2_env = {**run.pipeline_env, "SEARCHSYNC_TOPIC_PREFIX": run.prefix2,
               "SEARCHSYNC_CONSUMER_GROUP_PREFIX": run.group2}
     load = LoadMonitor()
-    p2 = Pipeline(p2_env, bp2.name, run.logdir / "pipeline-throughput.log", relay=False)
+    p2 = Pipeline(p2_env, bp2.name, run.logdir / "pipeline-throughput.log", relay=False, cpus=cpus)
     run.pipelines.append(p2)
     node_cpu0 = node_cpu_s(settings.SEARCH_URL)
     first_ack, first_batch, done_at = watch_backlog(p2, bp2.name, backlog, node_cpu0, tp)
@@ -367,7 +375,7 @@ def watch_backlog(p2: Pipeline, bp_name: str, backlog: int, node_cpu0, tp: dict)
 # Phase 3: the node's ceiling
 # --------------------------------------------------------------------------------------
 
-def run_ceiling(run: Run, bp2, live2, backlog_rows: list, raw: dict) -> None:
+def run_ceiling(run: Run, bp2, live2, backlog_rows: list, raw: dict, pinned: bool = False) -> None:
     from django.conf import settings
 
     raw_index = f"bench-{run.ts}-raw"
@@ -385,8 +393,14 @@ def run_ceiling(run: Run, bp2, live2, backlog_rows: list, raw: dict) -> None:
     clients = run.cfg.get("BULKS_IN_FLIGHT", 1)
     load = LoadMonitor()
     node_cpu0 = node_cpu_s(settings.SEARCH_URL)
-    raw.update(ceiling.measure(run.engine, settings.SEARCH_URL, actions, raw_index, live2.settings, live2.mappings,
-                               clients))
+    # Pinned: the raw client's threads run on the consumer's core, as the consumer did.
+    restore = Pinning.this_thread_to_ours() if pinned else None
+    try:
+        raw.update(ceiling.measure(run.engine, settings.SEARCH_URL, actions, raw_index, live2.settings, live2.mappings,
+                                   clients))
+    finally:
+        if restore is not None:
+            os.sched_setaffinity(0, restore)
     node_cpu1 = node_cpu_s(settings.SEARCH_URL)
     if node_cpu0 is not None and node_cpu1 is not None:  # every bulk size tried sent every document once
         raw["node_cpu_per_k"] = (node_cpu1 - node_cpu0) * 1000 / (len(actions) * len(ceiling.SIZES))
@@ -542,9 +556,12 @@ def report_summary(rows, tp, raw, backlog) -> None:
     print("\nSummary (MISS also when the rate a target is measured at was not reached)")
     ratio = tp.get("rate") / raw["rate"] if tp.get("rate") and raw.get("rate") else None
     if ratio is not None:
-        verdict = "PASS" if ratio >= 0.80 else "MISS"
-        print(f"   sustained / node ceiling ({raw['clients']} client(s))  {ratio * 100:6.1f} %   (target ≥ 80 %)    "
-              f"{verdict}   [{tp['rate']:,.0f} / {raw['rate']:,.0f} per s]")
+        # Pinned (node on one core, the consumer or the raw client on the other), the target is 90 %.
+        target = 0.90 if raw.get("pinned") else 0.80
+        where = "pinned, node core 0 / ours core 1, " if raw.get("pinned") else ""
+        verdict = "PASS" if ratio >= target else "MISS"
+        print(f"   sustained / node ceiling ({where}{raw['clients']} client(s))  {ratio * 100:6.1f} %   "
+              f"(target ≥ {target * 100:.0f} %)    {verdict}   [{tp['rate']:,.0f} / {raw['rate']:,.0f} per s]")
         projection(tp, raw, backlog)
     else:
         print("   sustained / node ceiling        n/a   MISS")

@@ -95,10 +95,11 @@ def test_propose_refuses_a_dependency_that_cannot_work(shop, tmp_path):
 
 
 def test_a_joined_row_changed_in_sql_re_indexes_every_document_showing_it(shop, tmp_path, unique, isolated_pipeline,
-                                                                         engine, eager_celery):
+                                                                         engine, eager_celery, admin_client):
     blueprint, _ = declared.propose(f"orders-fan-{unique}", folder(tmp_path, shop), reason="test")
     declared.enable(blueprint)
     blueprint.refresh_from_db()
+    assert f"joins {shop}_customers via customer_id" in admin_client.get("/blueprints/").content.decode()
     index = blueprint.live_index().name
     with connection.cursor() as cur:
         cur.execute(f"INSERT INTO {shop}_customers (id, name) VALUES (1, 'Ada'), (2, 'Grace'), (3, 'Linus')")

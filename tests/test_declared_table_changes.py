@@ -123,6 +123,8 @@ def test_table_changes_of_a_source_database_stream_into_the_index_as_a_backfill_
         assert slot.source == source.name and slot.active
         page = admin_client.get("/partials/indices/").content.decode()
         assert f'data-slot="{wanted.slot}" data-source="{source.name}"' in page
+        assert f"{source.name}.orders (key id, version version, fed by Debezium table changes)" in \
+            admin_client.get("/blueprints/").content.decode()
 
         # A streamed document is the document a row read builds: same fields, same version.
         rows = declared_source(blueprint).events_for_ids(list(table_state(source.alias)), using=source.alias)
