@@ -16,7 +16,7 @@ from indexing.conf import searchsync_settings
 from indexing.engines import get_engine
 from indexing.core.jobs import enqueue
 from indexing.models import IndexBlueprint, PhysicalIndex
-from indexing.blueprints.table_sources import versions_are_lsns
+from indexing.blueprints.table_sources import blueprint_source, versions_are_lsns
 from indexing.blueprints.sidecar import SidecarSpec
 
 from . import planner
@@ -159,18 +159,12 @@ def schedule_fanout(sender=None, *, blueprint: IndexBlueprint, selection: dict, 
 
     Its chunks emit outbox events rather than writing the index, so the documents travel the
     live pipeline to every write target and meet the external versions there."""
-    source = indexing_source(blueprint)
+    source = blueprint_source(blueprint)
     if not selections.apply(source, source.model.objects.using(source.database), selection).exists():
         return None
     return schedule(blueprint, selection=selection, purpose=Backfill.Purpose.FANOUT,
                     rows_per_second=searchsync_settings.FANOUT_ROWS_PER_SECOND,
                     chunk_size=5000, page_size=1000, parallelism=2)
-
-
-def indexing_source(blueprint: IndexBlueprint):
-    from indexing.blueprints.table_sources import blueprint_source
-
-    return blueprint_source(blueprint)
 
 
 # -- new index versions ----------------------------------------------------------
