@@ -88,15 +88,19 @@ test: venv browser
 test-unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
-# The suite's drills stop and start their search node, so the default run uses a node of its own
-# (OpenSearch 2.19 on 9203): a console from `make up` on 9200 stays green meanwhile.
-TEST_NODE_ENV := DEVSTACK_OPENSEARCH_NAME=os-test DEVSTACK_OPENSEARCH_PORT=9203 DEVSTACK_OPENSEARCH_HEAP=768m
+# The default suite runs in TEST_WORKERS pytest-xdist workers (config/settings_test.py: a lane
+# each). Its drills stop and start their search node, so every worker has a node of its own
+# (OpenSearch 2.19, os-test on 9203, os-test-b on 9204), a Redis database of its own (1, 2) and a
+# test database of its own: a console from `make up` on 9200 and Redis database 0 stays green.
+TEST_WORKERS ?= 2
+TEST_NODES := os-test=http://127.0.0.1:9203 os-test-b=http://127.0.0.1:9204
 
 test-default: venv browser $(ORDERS)/node_modules/.installed
 	devstack/up postgres redis kafka
-	$(TEST_NODE_ENV) devstack/up opensearch
-	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9203 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch \
-	  SEARCHSYNC_TEST_SEARCH_NODE=os-test $(VENV)/bin/pytest
+	DEVSTACK_OPENSEARCH_NAME=os-test DEVSTACK_OPENSEARCH_PORT=9203 DEVSTACK_OPENSEARCH_HEAP=768m devstack/up opensearch
+	$(if $(filter 1,$(TEST_WORKERS)),,DEVSTACK_OPENSEARCH_NAME=os-test-b DEVSTACK_OPENSEARCH_PORT=9204 DEVSTACK_OPENSEARCH_HEAP=768m devstack/up opensearch)
+	SEARCH_ENGINE=opensearch SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch SEARCHSYNC_TEST_SEARCH_NODES="$(TEST_NODES)" \
+	  SEARCHSYNC_TEST_REDIS_DB=1 $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # On Elasticsearch and OpenSearch 3 the tests that exercise the engine run: the adapter
 # contract, convergence and replay, the search node's outage, 429 backpressure, deletes and
@@ -112,11 +116,13 @@ ENGINE_PYTEST := $(VENV)/bin/pytest -m "not browser" -k "not debezium" --duratio
 
 test-elasticsearch: venv $(ORDERS)/node_modules/.installed
 	devstack/up postgres redis kafka elasticsearch
-	SEARCH_ENGINE=elasticsearch SEARCH_URL=http://127.0.0.1:9201 SEARCHSYNC_TEST_SEARCH_SERVICE=elasticsearch $(ENGINE_PYTEST)
+	SEARCH_ENGINE=elasticsearch SEARCH_URL=http://127.0.0.1:9201 SEARCHSYNC_TEST_SEARCH_SERVICE=elasticsearch \
+	  SEARCHSYNC_TEST_REDIS_DB=3 $(ENGINE_PYTEST)
 
 test-opensearch3: venv $(ORDERS)/node_modules/.installed
 	devstack/up postgres redis kafka opensearch3
-	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9202 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch3 $(ENGINE_PYTEST)
+	SEARCH_ENGINE=opensearch SEARCH_URL=http://127.0.0.1:9202 SEARCHSYNC_TEST_SEARCH_SERVICE=opensearch3 \
+	  SEARCHSYNC_TEST_REDIS_DB=4 $(ENGINE_PYTEST)
 
 # Node loss, a rolling restart and a backfill with a node away on the three-node OpenSearch
 # cluster (devstack `opensearch-cluster`, HTTP 9220-9222; left running for reuse like the other
@@ -127,7 +133,7 @@ CLUSTER_TESTS := tests/test_cluster.py tests/test_broker_restart.py
 
 test-cluster: venv
 	devstack/up postgres redis kafka opensearch-cluster
-	LOG_LEVEL=WARNING SEARCH_ENGINE=opensearch SEARCH_URL=$(CLUSTER_URL) $(VENV)/bin/pytest -m cluster -s --durations=0 $(CLUSTER_TESTS)
+	LOG_LEVEL=WARNING SEARCH_ENGINE=opensearch SEARCH_URL=$(CLUSTER_URL) SEARCHSYNC_TEST_REDIS_DB=5 $(VENV)/bin/pytest -m cluster -s --durations=0 $(CLUSTER_TESTS)
 
 bench: venv
 	devstack/up

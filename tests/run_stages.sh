@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: every stage of the suite, with the search nodes of the later stages started while
-# the first one runs, and the two single-engine stages run side by side. Prints each stage's time.
+# the first one runs, and the later stages run side by side. Prints each stage's time.
 #
-#   1. the default suite on OpenSearch 2.19 (its own node, os-test on 9203)
-#   2. the engine tests on Elasticsearch 7.17 and on OpenSearch 3.x, at once (each its own node,
-#      test database and topics; a drill stops only its own engine's node)
-#   3. the drills on the three-node cluster and a broker of their own
+#   1. the default suite on OpenSearch 2.19, in two pytest-xdist workers (each its own node,
+#      os-test on 9203 and os-test-b on 9204, Redis database and test database)
+#   2. at once: the engine tests on Elasticsearch 7.17, the same on OpenSearch 3.x, and the
+#      drills on the three-node cluster and a broker of their own (each its own nodes, Redis
+#      database, test database and topics; a drill stops only its own nodes)
 #
 # Stages that run at once keep their output apart: each writes a log, printed when it ends.
 set -uo pipefail
@@ -47,7 +48,7 @@ stage default $make --no-print-directory test-default
 
 wait $nodes || { echo "starting the other engines' nodes failed:"; cat "$logs/nodes.log"; }
 
-# Elasticsearch and OpenSearch 3 at once: two pytest processes, two test databases.
+# The later stages at once: three pytest processes, three test databases.
 parallel() {
   local pids=() names=() start=$SECONDS
   for target in "$@"; do
@@ -64,8 +65,6 @@ parallel() {
     if [[ ${status[${names[$i]}]} == 0 ]]; then tail -n 15 "$logs/${names[$i]}.log"; else cat "$logs/${names[$i]}.log"; fi
   done
 }
-parallel test-elasticsearch test-opensearch3
-
-stage cluster $make --no-print-directory test-cluster
+parallel test-elasticsearch test-opensearch3 test-cluster
 
 summary

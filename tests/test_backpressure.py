@@ -17,7 +17,8 @@ from indexing.outbox.relay import OutboxRelay
 from tests.helpers import devstack, running, wait_converged
 from tests.helpers import small_queue_node as small_queue_node_spec
 
-pytestmark = pytest.mark.slow
+# One small-queue node per engine, started once for the module: its tests run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("small-queue-node")]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ from indexing.pipeline.consumer import consumer_config
 from indexing.core.topics import ensure_topic
 from tests.helpers import devstack, pipeline, random_operations, wait_converged, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
+# Kafka Connect is shared by the test workers, and one drill stops it: its users run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"]),
+              pytest.mark.xdist_group("connect")]
 
 
 def rewind(blueprint):

@@ -25,7 +25,9 @@ from indexing.outbox import sql_install
 from tests.helpers import pipeline, read_topic, wait_until
 from tests.source_databases import psql
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
+# Kafka Connect is shared by the test workers, and one drill stops it: its users run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"]),
+              pytest.mark.xdist_group("connect")]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "orders"
 

@@ -19,7 +19,8 @@ from tests.helpers import (consumer_process, pipeline, random_operations, start_
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["relay", "debezium"])
+# Drills on Kafka Connect run in one test worker: one of them stops it (xdist_group).
+@pytest.fixture(params=["relay", pytest.param("debezium", marks=pytest.mark.xdist_group("connect"))])
 def publisher(request, products_blueprint, isolated_pipeline, unique):
     """Who moves outbox rows to Kafka in this drill: the built-in relay, or Debezium's outbox router."""
     if request.param == "debezium":

@@ -26,7 +26,9 @@ from indexing.models import PhysicalIndex
 from indexing.core.topics import ensure_topic
 from tests.helpers import index_state, pipeline, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
+# Kafka Connect is shared by the test workers, and one drill stops it: its users run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"]),
+              pytest.mark.xdist_group("connect")]
 
 
 @pytest.fixture
