@@ -70,6 +70,9 @@ DECLARED: tuple[Setting, ...] = (
     Setting("RETRY_BASE_MS", 100, int, "exponential backoff with full jitter: first delay"),
     Setting("RETRY_MAX_MS", 10_000, int, "exponential backoff with full jitter: longest delay"),
     Setting("MAX_DOCUMENT_BYTES", 1_000_000, int, "larger documents are dead-lettered as too large"),
+    Setting("SIDECAR_ONLY_MEMORY", 200_000, int,
+            "main documents per consumer whose last written content is remembered, so an event that changed "
+            "only sidecar fields does not rewrite the main index; 0: every event rewrites both"),
     # Above MAX_DOCUMENT_BYTES on purpose: an oversized event still reaches Kafka and the consumer
     # dead-letters it with its bytes; beyond this the relay dead-letters it.
     Setting("MAX_MESSAGE_BYTES", 8 * _MiB, int,

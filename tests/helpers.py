@@ -170,8 +170,10 @@ def db_state(deleted_ids=()) -> dict[str, tuple[int, dict]]:
 
 
 def index_state(engine, index: str) -> dict[str, tuple[int, dict]]:
-    """Each document's version and source; an index with a sidecar is read joined with it, and a
-    document whose two halves carry different versions gets version -1 (never equal to the DB's)."""
+    """Each document's version and source; an index with a sidecar is read joined with it. The joined
+    document has the sidecar's version, which every event writes; its main half may be older (an event
+    that changed only sidecar fields leaves it alone, and its fields are compared like the rest), never
+    newer: a main half ahead of its sidecar gets version -1 (never equal to the DB's)."""
     from indexing.blueprints.indices import sidecar_index_name
 
     engine.refresh(index)
@@ -187,7 +189,7 @@ def index_state(engine, index: str) -> dict[str, tuple[int, dict]]:
         for doc_id, (version, source) in list(state.items()):
             other = halves.get(doc_id)
             merged = {**source, **(other[1] if other else {})}
-            state[doc_id] = (version if other and other[0] == version else -1, merged)
+            state[doc_id] = (other[0] if other and other[0] >= version else -1, merged)
     return state
 
 

@@ -7,7 +7,9 @@ Every physical index ``<name>_v<N>`` built from such a revision then has a compa
 tenant, version, updated_at, deleted). The main index loses those fields and can run with a
 long refresh interval (cheap segments, few merges); the sidecar refreshes often and is tiny, so
 its refreshes cost little. Both are written from the same events with the same external
-version, in the same bulk request, so a stale event loses on both and a delete reaches both.
+version, in the same bulk request, so a stale event loses on both and a delete reaches both;
+the live consumer leaves the main document alone when an event changed only sidecar fields
+(``pipeline/sidecar_only.py``).
 
 Searches join the two at query time (README: *Sidecar indices*), through two read aliases:
 the blueprint's ``read_alias`` and ``<name>_sidecar_current``, moved together by a cutover.
@@ -18,10 +20,17 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import orjson
+
+from indexing.engines.base import serialize_document
 from indexing.models import SIDECAR_SUFFIX
 
 # Fields every document carries: what versions, tombstones, tenants and reconciliation need.
 COMMON_FIELDS = ("id", "tenant_id", "version", "updated_at", "deleted")
+# Common fields that change with every write of the row: a main document whose other fields are
+# unchanged is not rewritten for them (pipeline/sidecar_only.py), so in a main index they tell the
+# last change of the main part's content.
+VOLATILE_FIELDS = ("version", "updated_at")
 SUFFIX = SIDECAR_SUFFIX
 
 
@@ -103,6 +112,11 @@ def split(document: dict, fields: tuple[str, ...]) -> tuple[dict, dict]:
     main = {k: v for k, v in document.items() if k not in fields}
     side = {k: v for k, v in document.items() if k in fields or k in COMMON_FIELDS}
     return main, side
+
+
+def main_content(document: dict) -> dict:
+    """A main document's content as stored (JSON), without the fields every write changes."""
+    return {k: v for k, v in orjson.loads(serialize_document(document)).items() if k not in VOLATILE_FIELDS}
 
 
 def describe(index_sidecar: dict) -> str:

@@ -26,6 +26,7 @@ from django.db import connections, transaction
 from django.db.models import Q
 
 from audit.models import AuditEvent
+from indexing.blueprints.main_content import unchanged_main
 from indexing.blueprints.sources import Source
 from indexing.blueprints.table_sources import blueprint_source, versions_are_lsns
 from indexing.conf import searchsync_settings
@@ -111,6 +112,8 @@ class IndexCopy:
     # Found by a search through the read alias at the version the index holds; None: not behind it.
     searchable: bool | None = None
     searched_version: int | None = None  # what that search sees (searches see the last refresh)
+    # A main copy behind the row's version whose content is the row's: only sidecar fields changed since.
+    main_unchanged: bool = False
     error: str = ""
 
 
@@ -202,8 +205,22 @@ def inspect(blueprint: IndexBlueprint, entity_id: str) -> Inspection:
         dead_letters=letters,
         audit=_audit(blueprint, entity_id, [d.id for d in letters]),
     )
+    _mark_unchanged_main(blueprint, result)
     result.state, result.verdict = judge(result)
     return result
+
+
+def _mark_unchanged_main(blueprint: IndexBlueprint, result: Inspection) -> None:
+    """Main copies behind the row only on sidecar-only changes (``blueprints.main_content``)."""
+    version = result.database.version
+    behind = [c for c in result.index if c.role == "main" and c.found and not c.deleted and version is not None
+              and c.version is not None and c.version < version]
+    for copy in behind:
+        try:
+            copy.main_unchanged = result.entity_id in unchanged_main(
+                blueprint, copy.index, [result.entity_id], get_engine(), result.database.database)
+        except Exception as exc:
+            log.warning("inspecting %s %s: main content of %s: %s", blueprint.name, result.entity_id, copy.index, exc)
 
 
 # -- stages -------------------------------------------------------------------------

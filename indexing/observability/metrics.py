@@ -55,6 +55,12 @@ class SearchsyncCollector:
             docs.add_metric([bp.name], h["documents"])
         yield latency
         yield docs
+        sidecar_only = CounterMetricFamily(
+            "searchsync_sidecar_only_writes", "Events that changed only sidecar fields: the main document was "
+            "not rewritten.", labels=["blueprint"])
+        for bp in blueprints:
+            sidecar_only.add_metric([bp.name], stats.counters(bp.name).get("main_unchanged", 0))
+        yield sidecar_only
 
     def _consumers(self, blueprints):
         batch = GaugeMetricFamily("searchsync_consumer_batch_size", "Current batch size (shrinks under backpressure).",

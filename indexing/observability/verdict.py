@@ -66,7 +66,7 @@ def _row_present(i) -> tuple[str, str]:
         elif c.deleted:
             problems.append(f"{c.index} holds a tombstone v{c.version} < database v{version}")
             worst = worst or "stale"
-        elif c.version < version:
+        elif c.version < version and not c.main_unchanged:
             problems.append(f"{c.index} version {c.version} < database {version}")
             worst = worst or "stale"
         elif c.version > version:
@@ -84,7 +84,11 @@ def _row_present(i) -> tuple[str, str]:
         seen = "; ".join(f"{c.index}: search sees v{c.searched_version}" if c.searched_version is not None
                          else f"{c.index}: not found by search yet" for c in waiting)
         return "awaiting_refresh", (f"indexed at {at}, searchable at its index's next refresh ({seen})")
-    return "in_sync", f"in sync: the database and {len(i.index)} index cop{'y' if len(i.index) == 1 else 'ies'} agree at {at}"
+    unchanged = [c for c in i.index if c.main_unchanged]
+    since = "".join(f"; {c.index} holds v{c.version}: only sidecar fields changed since, so its document was not "
+                    "rewritten" for c in unchanged)
+    return "in_sync", (f"in sync: the database and {len(i.index)} index cop{'y' if len(i.index) == 1 else 'ies'} "
+                       f"agree at {at}{since}")
 
 
 def _cause(i, version: int | None) -> tuple[str, str]:

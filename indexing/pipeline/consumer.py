@@ -118,11 +118,14 @@ class IndexingConsumer:
     # -- rebalance callbacks -------------------------------------------------
     def _on_assign(self, partitions):
         log.info("%s assigned %s", self.blueprint.name, [p.partition for p in partitions])
+        self.processor.forget_main_writes()
 
     def _on_revoke(self, partitions):
         log.info("%s revoked %s", self.blueprint.name, [p.partition for p in partitions])
+        self.processor.forget_main_writes()
 
     def _on_lost(self, partitions):
+        self.processor.forget_main_writes()
         log.warning("%s lost %s; their uncommitted work will be replayed by the new owner",
                     self.blueprint.name, [p.partition for p in partitions])
 

@@ -28,6 +28,7 @@ from indexing.models import EventFormat, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
 from indexing.blueprints.table_sources import change_source
 from indexing.pipeline.live_blueprint import LiveBlueprint
+from indexing.pipeline.sidecar_only import MainWrites
 from indexing.pipeline.writer import WritePlan, plan_writes, prebuild_body, send_writes
 from indexing.conf import searchsync_settings
 
@@ -40,6 +41,7 @@ class BatchReport:
     indexed: int = 0
     stale: int = 0
     superseded: int = 0
+    main_unchanged: int = 0  # main parts not rewritten: the event changed only sidecar fields
     dead_lettered: int = 0
     retried: int = 0
     rejected_429: int = 0
@@ -86,6 +88,16 @@ def newest_per_entity(valid: list[tuple[Incoming, Event]]):
     return list(winners.values()), superseded
 
 
+def with_several_events(valid: list[tuple[Incoming, Event]]) -> set[str]:
+    """Entities with more than one event in the batch: their superseded events were never compared
+    with what the main index holds, so their main part is written whatever its content."""
+    seen: set[str] = set()
+    several: set[str] = set()
+    for _, event in valid:
+        (several if event.entity_id in seen else seen).add(event.entity_id)
+    return several
+
+
 class NoWriteTarget(RuntimeError):
     pass
 
@@ -98,6 +110,12 @@ class BatchProcessor:
         # Schema, builder, delete mode and write targets may change while we run: read every batch.
         self.live = LiveBlueprint(blueprint)
         self._contract: Contract | None = None
+        # What each main index holds, so an event that changed only sidecar fields skips it.
+        self.main_writes = MainWrites()
+
+    def forget_main_writes(self) -> None:
+        """After a rebalance: another consumer may have written the main documents meanwhile."""
+        self.main_writes.clear()
 
     def process(self, messages: list[Incoming]) -> BatchReport:
         report = self.complete(self.prepare(messages))
@@ -117,7 +135,9 @@ class BatchProcessor:
             raise NoWriteTarget(f"blueprint {blueprint.name} has no live or building index to write to")
         valid, invalid = decode_all(messages, blueprint, self._contract)
         winners, superseded = newest_per_entity(valid)
-        plan = plan_writes(blueprint, targets, winners, max_document_bytes=self.max_document_bytes)
+        plan = plan_writes(blueprint, targets, winners, max_document_bytes=self.max_document_bytes,
+                           main_writes=self.main_writes,
+                           superseding=with_several_events(valid) if superseded else frozenset())
         # The body too: serialised here, it is ready the moment the previous bulk returns.
         prebuild_body(plan, self.sink.chunk_size)
         undecodable = [Letter(msg, exc.reason, exc.message, entity_id=_key(msg)) for msg, exc in invalid]
@@ -135,6 +155,7 @@ class BatchProcessor:
 
         report.indexed = len(result.indexed)
         report.stale = result.stale
+        report.main_unchanged = result.main_unchanged
         report.retried = result.retried
         report.rejected_429 = result.rejected_429
         report.not_ready = result.not_ready
@@ -166,6 +187,7 @@ class BatchProcessor:
             unavailable_waits=report.unavailable_waits,
             dead_lettered=report.dead_lettered,
             superseded=report.superseded,
+            main_unchanged=report.main_unchanged,
             dropped_fields=sum(report.dropped_fields.values()),
             batches=1,
         )

@@ -72,25 +72,30 @@ def waiting(aggregate_type: str, now: float | None = None) -> bool:
     return bool(_redis().zcount(WAITERS_KEY.format(aggregate=aggregate_type), now or time.time(), "+inf"))
 
 
-def acknowledge(aggregate_type: str, actions, acked_at: float) -> int:
-    """Record, for each indexed action (index, id, version), that the engine holds that version."""
+def acknowledge(aggregate_type: str, actions, acked_at: float, unchanged=()) -> int:
+    """Record, for each indexed action (index, id, version), that the engine holds that version.
+
+    ``unchanged``: (index, id, version, acked_at) of main parts the event left as they were (not
+    sent, ``sidecar_only.py``): they hold the version with the content acknowledged at acked_at, so a
+    price change waits for its sidecar, not for a main index it did not touch."""
     import redis
 
-    if not actions:
+    entries = [(a.index, a.id, a.version, acked_at) for a in actions] + list(unchanged)
+    if not entries:
         return 0
     try:
         if not waiting(aggregate_type):
             return 0
         pipe = _redis().pipeline(transaction=False)
-        for action in actions:
-            _script(keys=[ACK_KEY.format(index=action.index, entity=action.id)],
-                    args=[int(action.version), f"{acked_at:.3f}", ACK_TTL_S], client=pipe)
+        for index, entity_id, version, at in entries:
+            _script(keys=[ACK_KEY.format(index=index, entity=entity_id)],
+                    args=[int(version), f"{at:.3f}", ACK_TTL_S], client=pipe)
         pipe.execute()
     except redis.RedisError as exc:
         # The documents are written; only waiting clients lose out (they time out). Never fail the batch for it.
         log.warning("read-your-writes acknowledgements not recorded: %s", exc)
         return 0
-    return len(actions)
+    return len(entries)
 
 
 # -- the writer's side ---------------------------------------------------------------

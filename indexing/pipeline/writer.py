@@ -12,6 +12,8 @@ For each event and each write target:
 - a document over ``MAX_DOCUMENT_BYTES`` is dead-lettered as too large;
 - a target with a sidecar index gets two actions: the sidecar's fields (plus id, tenant,
   version, updated_at, deleted) to the sidecar, the rest to the main index, same version;
+  given the live consumer's memory of main writes, the main action is left out when the
+  event did not change the main part's content (``sidecar_only.py``);
 - everything else goes to the bulk sink with the event's version as external
   version: indexed, stale (409, counted, never retried) or a dead letter.
 
@@ -31,6 +33,7 @@ from typing import Iterable
 
 
 from indexing.pipeline import dead_letters, visibility
+from indexing.pipeline.sidecar_only import MainWrites, main_digest
 from indexing.blueprints import sidecar
 from indexing.blueprints.contracts import Event, Incoming
 from indexing.pipeline.dead_letters import Letter
@@ -76,6 +79,7 @@ class WriteResult:
     not_ready: int = 0  # item answers "the cluster is not ready" (retried, counted in ``retried`` too)
     unavailable_waits: int = 0  # whole requests nobody answered (waited out, never dead-lettered)
     documents: int = 0  # actions sent to the cluster
+    main_unchanged: int = 0  # main parts not sent: the event changed only sidecar fields
     bulk_seconds: float = 0.0
     acked_at: float = 0.0
     dead: list[Letter] = field(default_factory=list)
@@ -111,6 +115,11 @@ class WritePlan:
     owners: dict = field(default_factory=dict)  # id(action) -> (message, event)
     result: WriteResult = field(default_factory=WriteResult)
     samples: dict = field(default_factory=dict)
+    # Sidecar-only writes: the memory consulted, the digest of each main action sent, and the main
+    # parts left out as unchanged, (index, event, when their content was acknowledged).
+    main_writes: MainWrites | None = None
+    main_digests: dict = field(default_factory=dict)
+    unchanged: list = field(default_factory=list)
 
 
 def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
@@ -123,12 +132,17 @@ def write_documents(blueprint: IndexBlueprint, targets: list[WriteTarget],
 
 def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
                 events: Iterable[tuple[Incoming | None, Event]], *,
-                max_document_bytes: int | None = None, builder=None) -> WritePlan:
+                max_document_bytes: int | None = None, builder=None, main_writes: MainWrites | None = None,
+                superseding: frozenset | set = frozenset()) -> WritePlan:
     """The Python half of a write (build, drop unmapped, size check); no I/O, so it can overlap a bulk in flight.
 
-    ``builder``: another definition's (a proposed revision validated on a scratch index), else the blueprint's."""
+    ``builder``: another definition's (a proposed revision validated on a scratch index), else the blueprint's.
+    ``main_writes``: the live consumer's memory of main writes; with it, a main part whose content the
+    event left unchanged is not sent, unless its entity is in ``superseding`` (it had other events in
+    the batch, never compared)."""
     limit = max_document_bytes or searchsync_settings.MAX_DOCUMENT_BYTES
-    plan = WritePlan()
+    plan = WritePlan(main_writes=main_writes if main_writes is not None and main_writes.enabled else None)
+    memory = plan.main_writes
     result, actions, owners, samples = plan.result, plan.actions, plan.owners, plan.samples
     builder = builder or builder_for(blueprint)
     hard_delete = blueprint.delete_mode == DeleteMode.HARD
@@ -139,6 +153,8 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
     for message, event in events:
         if event.is_delete and hard_delete:
             for target in targets:
+                if memory is not None:
+                    memory.forget(target.name, event.entity_id)
                 for name in [target.name] + ([target.sidecar["name"]] if target.sidecar else []):
                     action = BulkAction("delete", name, event.entity_id, event.version)
                     actions.append(action)
@@ -155,15 +171,31 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
                 for name, sample in dropped.items():
                     result.dropped_fields[(index, name)] += 1
                     samples[(index, name)] = sample
+                digest = None
+                if memory is not None and target.sidecar and index == target.name:
+                    digest = main_digest(kept)
+                    known = None if event.entity_id in superseding else \
+                        memory.unchanged(index, event.entity_id, event.version, digest)
+                    if known is not None:
+                        # The main index already holds this content: only the sidecar is written.
+                        plan.unchanged.append((index, event, known.acked_at))
+                        memory.remember(index, event.entity_id, event.version, digest, known.acked_at)
+                        continue
                 # Serialised once: the size check measures the bytes the bulk body then carries.
                 source = serialize_document(kept)
                 if len(source) > limit:
+                    if memory is not None:
+                        memory.forget(index, event.entity_id)
                     reject(message, DeadLetter.Reason.TOO_LARGE, f"document is {len(source)} bytes, limit {limit}",
                            event, index)
                     continue
                 action = BulkAction("index", index, event.entity_id, event.version, kept, source)
                 actions.append(action)
                 owners[id(action)] = (message, event)
+                if digest is not None:
+                    plan.main_digests[id(action)] = digest
+                    # Unknown until this write is answered: a later batch prepared meanwhile writes in full.
+                    memory.forget(index, event.entity_id)
     return plan
 
 
@@ -182,6 +214,9 @@ def send_writes(blueprint: IndexBlueprint, plan: WritePlan, sink: BulkSink) -> W
     result.bulk_seconds = time.monotonic() - started
     result.documents = len(plan.actions)
     result.acked_at = written.acked_at
+    result.main_unchanged = len(plan.unchanged)
+    if plan.main_writes is not None:
+        _remember_main_writes(plan, written)
     result.indexed = [owners[id(a)][1] for a in written.indexed]
     result.stale = len(written.stale)
     result.retried = written.retried
@@ -196,6 +231,20 @@ def send_writes(blueprint: IndexBlueprint, plan: WritePlan, sink: BulkSink) -> W
         dead_letters.record(blueprint, result.dead)
     if result.dropped_fields:
         record_unmapped(result.dropped_fields, plan.samples)
-    # Read-your-writes: while an API client waits on this aggregate, say which versions each index holds.
-    visibility.acknowledge(blueprint.aggregate_type, written.indexed, written.acked_at)
+    # Read-your-writes: while an API client waits on this aggregate, say which versions each index holds;
+    # an unchanged main part holds the event's version since its content was acknowledged.
+    visibility.acknowledge(blueprint.aggregate_type, written.indexed, written.acked_at,
+                           unchanged=[(index, event.entity_id, event.version, at) for index, event, at in plan.unchanged])
     return result
+
+
+def _remember_main_writes(plan: WritePlan, written) -> None:
+    """What the main indices now hold: the content written, or unknown after a stale or failed write."""
+    memory, digests = plan.main_writes, plan.main_digests
+    for action in written.indexed:
+        digest = digests.get(id(action))
+        if digest is not None:
+            memory.remember(action.index, action.id, action.version, digest, written.acked_at)
+    for action in [*written.stale, *(failure.action for failure in written.failed)]:
+        if id(action) in digests:
+            memory.forget(action.index, action.id)

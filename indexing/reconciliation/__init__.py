@@ -5,7 +5,9 @@ Two passes, both in id-keyset chunks and paced by one rows/s throttle:
 1. **Rows → documents.** Keyset pages of ``(id, version)`` from the replica
    alias; for each page one real-time ``_mget`` of the same ids. A row without
    a live document is **missing**; a row whose document has a lower version is
-   **stale**.
+   **stale** (in a main index with a sidecar, only if its content differs from the
+   document built from the row: the consumer leaves a main document alone when an
+   event changed only sidecar fields, ``blueprints/main_content.py``).
 2. **Documents → rows.** Every document of the index, paged with
    ``search_after`` on the ``id`` keyword with only ``deleted``/``updated_at``/
    ``tenant_id`` of ``_source``; the ids of each page are looked up in the

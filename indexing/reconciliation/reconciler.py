@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from indexing.blueprints.contracts import Event, event_type_for
+from indexing.blueprints.main_content import unchanged_main
 from indexing.blueprints.table_sources import blueprint_source
 from indexing.engines import BulkAction, SearchEngine, get_engine
 from indexing.models import EventFormat, IndexBlueprint, Reconciliation
@@ -122,6 +123,10 @@ class Reconciler:
             )
             stale = [pk for pk in stale if pk in current and current[pk] > docs[pk].version]
         missing = [pk for pk in missing if pk in current]
+        if stale:
+            # A main index behind only on sidecar-only changes holds the row's main content: not drift.
+            unchanged = unchanged_main(self.blueprint, self.report.index_name, stale, self.engine, self.primary)
+            stale = [pk for pk in stale if pk not in unchanged]
         for pk in missing:
             if pk in docs and docs[pk].version >= current[pk]:
                 # A tombstone at or above the row's version: an event at the row's version

@@ -158,6 +158,9 @@ class FakeProcessor:
     def record(self, report) -> None:
         self.recorded += 1
 
+    def forget_main_writes(self) -> None:
+        self.broker.record("main writes forgotten")
+
 
 @dataclass
 class _Reading:
