@@ -193,7 +193,7 @@ def start_backfill(ctx: dict, *, label: str, page_size: int, chunk_size: int, se
 
     engine, bp = ctx["engine"], ctx["bp"]
     index = create_physical_index(bp, extra_settings=BUILD_SETTINGS, engine=engine)
-    ctx["indices"].append(index.name)
+    ctx["indices"] += [index.name] + ([index.sidecar["name"]] if index.sidecar else [])
     backfill = schedule(bp, target_index=index, purpose=Backfill.Purpose.REBUILD, selection=selection,
                         rows_per_second=rows_per_second, chunk_size=chunk_size, page_size=page_size,
                         parallelism=workers, start=False)
@@ -277,6 +277,8 @@ def finish_backfill(ctx: dict, backfill, index, progress, procs: Workers, out: d
     out["check"] = check_index(ctx["engine"], index.name, index.mappings, ids, len(ids), seed=len(ctx["backfills"]))
     if not keep_index:
         ctx["engine"].delete_index(index.name)
+        if index.sidecar:
+            ctx["engine"].delete_index(index.sidecar["name"])
 
 
 def windows(points: list[tuple[float, int]], t_lo: float, t_hi: float, span: float = WINDOW_S) -> list[float]:
@@ -432,6 +434,12 @@ def seed_products(ctx: dict, ts: str, rows: int, seed: dict) -> list[int]:
     ctx["bp"] = bp
     live = ensure_live_index(bp, ctx["engine"])
     ctx["indices"].append(live.name)
+    # The shipped configuration beside it: the products blueprint as its files declare it, main index
+    # + sidecar (two documents per row).
+    shipped = ensure_products_blueprint(name=f"bench-bf-{ts}-s")
+    ctx["shipped"] = shipped
+    live = ensure_live_index(shipped, ctx["engine"])
+    ctx["indices"] += [live.name, live.sidecar["name"]]
     return ids
 
 
@@ -454,12 +462,16 @@ def run_throughput(ctx: dict, ts: str, rows: int, page_sizes: list[int], workers
     all_actions, _ = build_actions(Product.objects.order_by("pk").only("pk"), "", bp.mappings)
     build_rate = len(all_actions) / (time.perf_counter() - t)
     client_counts = sorted({1, workers})
-    configs = [("backfill", p) for p in page_sizes] + [("raw", c) for c in client_counts]
+    configs = [("backfill", p) for p in page_sizes] + [("shipped", page_sizes[0])] + [("raw", c) for c in client_counts]
     for rep in range(repeat):
         shift = rep % len(configs)
         for kind, conf in configs[shift:] + configs[:shift]:
             if kind == "backfill":
                 tp_runs.append(throughput_run(ctx, rep, repeat, rows, conf, workers, tp_timeout))
+                continue
+            if kind == "shipped":
+                tp_runs.append(throughput_run({**ctx, "bp": ctx["shipped"]}, rep, repeat, rows, conf, workers,
+                                              tp_timeout, shipped=True))
                 continue
             name = f"bench-bf-{ts}-raw{conf}-r{rep + 1}"
             ctx["indices"].append(name)
@@ -468,13 +480,16 @@ def run_throughput(ctx: dict, ts: str, rows: int, page_sizes: list[int], workers
             raws.append(ceiling_run(ctx, name, all_actions, raw_settings, conf, rep, build_rate))
 
 
-def throughput_run(ctx: dict, rep: int, repeat: int, rows: int, page: int, workers: int, timeout_s: float) -> dict:
-    log(f"[{rep + 1}/{repeat}] backfill of {rows:,} rows, throttle off, page {page}, "
+def throughput_run(ctx: dict, rep: int, repeat: int, rows: int, page: int, workers: int, timeout_s: float,
+                   shipped: bool = False) -> dict:
+    what = "the shipped blueprint (main index + sidecar)" if shipped else "one index"
+    log(f"[{rep + 1}/{repeat}] backfill of {rows:,} rows into {what}, throttle off, page {page}, "
         f"{workers} worker processes")
-    run = run_backfill(ctx, label=f"tp-page{page}-r{rep + 1}", page_size=page,
+    run = run_backfill(ctx, label=f"tp-page{page}{'-shipped' if shipped else ''}-r{rep + 1}", page_size=page,
                        chunk_size=TP_CHUNK_SIZE, selection={"kind": "all"}, rows_per_second=None,
                        workers=workers, timeout_s=timeout_s)
     run["rep"] = rep + 1
+    run["shipped"] = shipped
     if run["completed"]:
         log(f"  {run['rows_total']:,} rows in {run['seconds']:.2f} s from the first claim → "
             f"{run['rate']:,.0f} docs/s (from spawn {run['rate_from_spawn']:,.0f}); "
@@ -582,6 +597,8 @@ def report_throughput(rows, workers, tp_runs) -> None:
           f" {'min':>6} | {'CPU':>4}")
     print(f"   {'size':>5} {'ok':>4} | {'s':>6} {'docs/s':>8}  {'(every run, in order)':<23} | {'docs/s':>10} |"
           f" {'(every run)':>11} {'':>6} | {'factor':>6} | {'busy':>4}")
+    shipped = [r for r in tp_runs if r.get("shipped")]
+    tp_runs = [r for r in tp_runs if not r.get("shipped")]
     for page in dict.fromkeys(r["page_size"] for r in tp_runs):
         runs = [r for r in tp_runs if r["page_size"] == page]
         ok = [r for r in runs if r["completed"]]
@@ -602,6 +619,29 @@ def report_throughput(rows, workers, tp_runs) -> None:
           "or version differs from a local build.")
     print("   min factor: lowest adaptive throttle factor seen (< 1.00: the workers saw cluster or database pressure "
           "and backed off).")
+    report_shipped(shipped, tp_runs)
+
+
+def report_shipped(shipped: list[dict], single: list[dict]) -> None:
+    """The shipped products blueprint (main + sidecar) against one index at the same page size."""
+    ok = [r for r in shipped if r["completed"]]
+    if not shipped:
+        return
+    print(f"\n1b. The shipped configuration: the products blueprint with its sidecar (two documents per row), "
+          f"page {shipped[0]['page_size']}")
+    if not ok:
+        print("   did not complete: " + "; ".join(r["error"] for r in shipped))
+        return
+    same = [r for r in single if r["completed"] and r["page_size"] == shipped[0]["page_size"]]
+    vs = f" = {med(ok, 'rate') / med(same, 'rate'):.0%} of one index's {med(same, 'rate'):,.0f}" if same else ""
+    node = [r["node_cpu_s"] / r["rows_total"] * 1000 for r in ok if r.get("node_cpu_s") is not None]
+    node_one = [r["node_cpu_s"] / r["rows_total"] * 1000 for r in same if r.get("node_cpu_s") is not None]
+    print(f"   {len(ok)}/{len(shipped)} runs: {med(ok, 'rate'):,.0f} rows/s (every run: "
+          f"{' '.join(format(r['rate'], ',.0f') for r in ok)}){vs}")
+    if node and node_one:
+        print(f"   search node CPU-s per 1,000 rows: {statistics.median(node):.3f} (one index: "
+              f"{statistics.median(node_one):.3f}); sampled main documents differing from a local build: "
+              f"{sum(r['check']['mismatches'] for r in ok)}/{sum(r['check']['sampled'] for r in ok)}")
 
 
 def report_ceiling(rows, raws) -> None:
@@ -649,7 +689,7 @@ def report_summary(workers, tp_runs, raws, throttle_runs) -> None:
     print("\nSummary")
     by_page = {}
     for r in tp_runs:
-        if r.get("completed"):
+        if r.get("completed") and not r.get("shipped"):  # the ceiling is one index's
             by_page.setdefault(r["page_size"], []).append(r)
     by_clients = {}
     for r in raws:

@@ -71,7 +71,8 @@ class Run:
 
     def track(self, bp, live) -> None:
         self.created_indices.append(live.name)
-        self.topics.append(bp.topic)
+        if bp.topic not in self.topics:
+            self.topics.append(bp.topic)
         self.bp_names.append(bp.name)
 
 
@@ -83,7 +84,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="400,1000", help="commit rates (commits/s) of the freshness phase")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each freshness rate")
-    parser.add_argument("--backlog", type=int, default=50_000, help="upsert events of the throughput phase")
+    parser.add_argument("--backlog", type=int, default=300_000, help="upsert events of the throughput phase")
     parser.add_argument("--writers", type=int, default=8, help="writer processes (ORM) or threads (SQL)")
     parser.add_argument("--writer-kinds", default="sql,orm",
                         help="sql: the row update and its outbox row in plain SQL (the rate is reached); "
@@ -109,14 +110,17 @@ def main() -> int:
     info = setup(run)
     rate_rows: list[dict] = []
     tp: dict = {}
+    tp_shipped: dict = {}
     raw: dict = {}
     kinds = [k.strip() for k in args.writer_kinds.split(",") if k.strip() in ("sql", "orm")]
     refreshes = [r.strip() for r in args.sidecar_refresh.split(",") if r.strip()]
     try:
         rate_rows = run_freshness(run, rates, seconds, writers, kinds, refreshes)
-        bp2, live2, backlog_rows = load_backlog(run, backlog, tp)
+        bp2, live2, backlog_rows, (shipped, live3) = load_backlog(run, backlog, tp)
         with (Pinning(run.engine_url) if args.pin else contextlib.nullcontext()):
-            run_throughput(run, bp2, live2, backlog, tp, cpus=Pinning.OURS if args.pin else None)
+            cpus = Pinning.OURS if args.pin else None
+            run_throughput(run, bp2, live2, backlog, tp, cpus=cpus)
+            run_throughput(run, shipped, live3, backlog, tp_shipped, cpus=cpus, documents_per_event=2)
             run_ceiling(run, bp2, live2, backlog_rows, raw, pinned=args.pin)
         tp["pinned"] = raw["pinned"] = args.pin
     finally:
@@ -126,7 +130,7 @@ def main() -> int:
             run.pool.close()
         cleanup(run.engine, run.created_indices, run.topics, run.bp_names)
 
-    report(args, info, run.cfg, writers, rate_rows, tp, raw, backlog, time.time() - run_started, run.logdir)
+    report(args, info, run.cfg, writers, rate_rows, tp, raw, backlog, time.time() - run_started, run.logdir, tp_shipped)
     return 0
 
 
@@ -278,6 +282,12 @@ def load_backlog(run: Run, backlog: int, tp: dict):
     bp2 = ensure_products_blueprint(name=f"bench-{run.ts}-tp", sidecar={})
     live2 = ensure_live_index(bp2, run.engine)
     run.track(bp2, live2)
+    # The shipped configuration beside it: the products blueprint as its files declare it (main index
+    # + sidecar, two documents per event), reading the same topic in a consumer group of its own.
+    shipped = ensure_products_blueprint(name=f"bench-{run.ts}-tps")
+    live3 = ensure_live_index(shipped, run.engine)
+    run.track(shipped, live3)
+    run.created_indices.append(live3.sidecar["name"])
     if unpublished():
         raise RuntimeError("phase 1 left unpublished outbox rows; the backlog would mix with them")
 
@@ -299,20 +309,23 @@ def load_backlog(run: Run, backlog: int, tp: dict):
     log(f"  relayed {tp['relayed']:,} in {tp['relay_s']:.1f} s ({tp['relay_rate']:,.0f} events/s, relay batch "
         f"{relay.batch_size}); starting the consumer (--no-relay)")
     backlog_rows = list(OutboxEvent.objects.filter(created_at__gte=load_mark).order_by("created_at", "event_id"))
-    return bp2, live2, backlog_rows
+    return bp2, live2, backlog_rows, (shipped, live3)
 
 
-def run_throughput(run: Run, bp2, live2, backlog: int, tp: dict, cpus: str | None = None) -> None:
-    """A consumer-only subprocess indexes the backlog; its rate, CPU and the node's CPU go into ``tp``."""
+def run_throughput(run: Run, bp2, live2, backlog: int, tp: dict, cpus: str | None = None,
+                   documents_per_event: int = 1) -> None:
+    """A consumer-only subprocess indexes the backlog; its rate, CPU and the node's CPU go into ``tp``.
+    ``documents_per_event``: 2 for a blueprint with a sidecar (its counters count documents)."""
     from django.conf import settings
 
     p2_env = {**run.pipeline_env, "SEARCHSYNC_TOPIC_PREFIX": run.prefix2,
               "SEARCHSYNC_CONSUMER_GROUP_PREFIX": run.group2}
     load = LoadMonitor()
-    p2 = Pipeline(p2_env, bp2.name, run.logdir / "pipeline-throughput.log", relay=False, cpus=cpus)
+    p2 = Pipeline(p2_env, bp2.name, run.logdir / f"pipeline-throughput-{bp2.name}.log", relay=False, cpus=cpus)
     run.pipelines.append(p2)
     node_cpu0 = node_cpu_s(settings.SEARCH_URL)
-    first_ack, first_batch, done_at = watch_backlog(p2, bp2.name, backlog, node_cpu0, tp)
+    first_ack, first_batch, done_at = watch_backlog(p2, bp2.name, backlog, node_cpu0, tp, documents_per_event)
+    first_batch //= documents_per_event
     tp["cpu_busy"] = load.busy()
     run.engine.refresh(live2.name)
     tp["count"] = run.engine.count(live2.name)
@@ -340,8 +353,9 @@ def stats_counters(bp_name: str) -> dict:
     return stats.counters(bp_name)
 
 
-def watch_backlog(p2: Pipeline, bp_name: str, backlog: int, node_cpu0, tp: dict):
-    """Poll the consumer's counters until the backlog is resolved; CPU readings at the first ack and at the end."""
+def watch_backlog(p2: Pipeline, bp_name: str, backlog: int, node_cpu0, tp: dict, documents_per_event: int = 1):
+    """Poll the consumer's counters (documents) until the backlog is resolved; CPU readings at the first
+    ack and at the end."""
     from django.conf import settings
 
     first_ack = done_at = None
@@ -357,7 +371,7 @@ def watch_backlog(p2: Pipeline, bp_name: str, backlog: int, node_cpu0, tp: dict)
                 tp["consumer_cpu_at_first_ack_s"] = process_cpu_s(p2.proc.pid)
             except OSError:
                 pass
-        if n >= backlog:
+        if n >= backlog * documents_per_event:
             done_at = now
             try:
                 tp["consumer_cpu_s"] = process_cpu_s(p2.proc.pid)
@@ -461,7 +475,7 @@ def projection(tp: dict, raw: dict, backlog: int) -> None:
           f"{100 * tp['rate'] / shared:.0f} % of it")
 
 
-def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> None:
+def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir, tp_shipped=None) -> None:
     line = "=" * 100
     print()
     print(line)
@@ -471,6 +485,7 @@ def report(args, info, cfg, writers, rows, tp, raw, backlog, took_s, logdir) -> 
     print(line)
     report_freshness(writers, rows)
     report_throughput(tp, backlog)
+    report_shipped(tp_shipped or {}, tp, backlog)
     report_ceiling(raw, backlog)
     report_summary(rows, tp, raw, backlog)
     print(f"\n   total run time {took_s:.0f} s; pipeline logs in {logdir}")
@@ -540,6 +555,27 @@ def report_throughput(tp, backlog) -> None:
         if steady is not None:
             print(f"   consumer steady state (first acknowledged batch → last): {steady:.3f} CPU-s per 1,000; "
                   f"start-up and group join took {tp['consumer_cpu_at_first_ack_s']:.2f} CPU-s")
+
+
+def report_shipped(shipped, single, backlog) -> None:
+    """The shipped products blueprint (main index + sidecar) against the single index, same backlog."""
+    print(f"\n2b. The shipped configuration: the products blueprint with its sidecar (two documents per event), "
+          f"the same {backlog:,} events")
+    if not shipped.get("done"):
+        print("   did not complete (see warnings above)")
+        return
+    vs = f" = {shipped['rate'] / single['rate']:.0%} of the single index's" if single.get("rate") else ""
+    print(f"   from partition assignment to {backlog:,} events acknowledged: {shipped['rate']:,.0f} events/s{vs}")
+    if shipped.get("rate_steady"):
+        print(f"   steady state: {shipped['rate_steady']:,.0f} events/s")
+    if shipped.get("consumer_cpu_s") is not None:
+        per_k = 1000 / backlog
+        node = shipped.get("node_cpu_s")
+        one = single.get("node_cpu_s")
+        print(f"   CPU-seconds per 1,000 events: consumer process {shipped['consumer_cpu_s'] * per_k:.3f}, search node "
+              f"{'-' if node is None else f'{node * per_k:.3f}'}"
+              + (f" (single index: {one * per_k:.3f})" if one is not None and node is not None else ""))
+    print(f"   main index count after refresh: {shipped['count']:,}; counters {shipped['counters']}")
 
 
 def report_ceiling(raw, backlog) -> None:
