@@ -13,6 +13,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 make=${MAKE:-make}
+# The JVMs the suite starts (search nodes, Kafka Connect, drill brokers) boot on the client compiler:
+# half the CPU per boot and per short burst of indexing, on two cores the suite keeps busy
+# (devstack/lib/common.sh, jvm_quick_start_opts).
+export DEVSTACK_JVM_QUICK_START=${DEVSTACK_JVM_QUICK_START:-1}
 logs=${SEARCHSYNC_TEST_LOGS:-.devstack/test-logs}
 mkdir -p "$logs"
 declare -A took status

@@ -204,6 +204,16 @@ wait_until() {
 
 # spawn_detached PIDFILE LOGFILE CMD... : start CMD in its own session, immune to
 # SIGHUP, stdin from /dev/null, stdout+stderr appended to LOGFILE; writes its pid.
+# JVM_QUICK_START: extra JVM options for a service started with DEVSTACK_JVM_QUICK_START=1 (make test
+# sets it). The client compiler only (C1): a JVM that boots, indexes a few thousand documents and is
+# stopped again by a drill spends less than half the CPU it would on C2's compilations, and the test
+# suite, many such JVMs on two cores, is CPU-bound. Long runs (make up, benchmarks) keep C2.
+jvm_quick_start_opts() {
+  if [[ "${DEVSTACK_JVM_QUICK_START:-0}" == 1 ]]; then
+    echo "-XX:TieredStopAtLevel=1"
+  fi
+}
+
 spawn_detached() {
   local pidfile="$1" logfile="$2"; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"

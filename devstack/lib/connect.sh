@@ -123,7 +123,7 @@ connect_up() {
     _connect_write_config
     log "connect: starting on $(_connect_url)"
     # shellcheck disable=SC2086
-    spawn_detached "$CONNECT_PIDFILE" "$CONNECT_OUT" "$JAVA_BIN" $CONNECT_HEAP_OPTS \
+    spawn_detached "$CONNECT_PIDFILE" "$CONNECT_OUT" "$JAVA_BIN" $CONNECT_HEAP_OPTS $(jvm_quick_start_opts) \
       -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
       -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
       -Dkafka.logs.dir="$CONNECT_LOGS" \

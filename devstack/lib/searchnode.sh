@@ -324,7 +324,8 @@ searchnode_up() {
     _sn_write_config
     _sn_signature >"$SN_ROOT/running.env"
     log "$SN_LABEL: starting on $(_sn_url) with $SN_JAVA"
-    spawn_detached "$SN_PIDFILE" "$SN_OUT" "$SN_JAVA" \
+    # shellcheck disable=SC2046
+    spawn_detached "$SN_PIDFILE" "$SN_OUT" "$SN_JAVA" $(jvm_quick_start_opts) \
       "-Xms$SN_HEAP" "-Xmx$SN_HEAP" \
       -XX:+UseG1GC -XX:G1ReservePercent=25 -XX:InitiatingHeapOccupancyPercent=30 \
       -XX:-OmitStackTraceInFastThrow -XX:+HeapDumpOnOutOfMemoryError \
