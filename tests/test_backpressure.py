@@ -69,7 +69,11 @@ def test_consumer_backs_off_under_429_and_converges(small_queue_node, transactio
                 seen_states.add(consumer.backpressure.state)
                 seen_batches.add(consumer.backpressure.batch_size)
                 time.sleep(0.01)
-            time.sleep(3)
+            # Keep the pressure on until the consumer has shrunk its batches (asserted below), not for a fixed time.
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and min(seen_batches) >= 500:
+                seen_batches.add(consumer.backpressure.batch_size)
+                time.sleep(0.01)
             stop_noise.set()
             for t in noise:
                 t.join(30)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from indexing.blueprints import relations
+from indexing.blueprints import relation_folder, relations
 from indexing.blueprints.indices import ensure_live_index
 from indexing.control import revisions
 from indexing.outbox import joined_changes
@@ -29,7 +29,7 @@ def propose(name: str, directory: str | Path, *, reason: str, by: str | None = N
     """Validate the folder and record it as ``name``'s next revision; creates the blueprint (disabled)
     the first time. Raises ``relations.DeclarationError`` or ``revisions.RevisionRejected`` with the cause."""
     directory = Path(directory).resolve()
-    aggregate_type, definition = relations.load_folder(directory)
+    aggregate_type, definition = relation_folder.load_folder(directory)
     spec = relations.RelationSpec.of(definition["relation"])
     relations.check(spec, definition["mappings"])
     existing = IndexBlueprint.objects.filter(name=name).first()

@@ -4,7 +4,8 @@ then equals a backfilled one."""
 
 from datetime import date, datetime, time, timezone
 
-from indexing.blueprints.relations import _plain, change_row_reader
+from indexing.blueprints.change_rows import change_row_reader
+from indexing.blueprints.relations import _plain
 
 COLUMNS = {"id": "bigint", "placed_on": "date", "paid_at": "timestamp with time zone",
            "local_at": "timestamp without time zone", "coarse_at": "timestamp(3) without time zone",
