@@ -9,6 +9,7 @@ from catalog.blueprint import ensure_products_blueprint
 from catalog.models import Product
 from indexing.blueprints.indices import ensure_live_index, index_names
 from indexing.core import stats
+from indexing.observability import freshness
 from indexing.observability.inspector import inspect
 from indexing.reconciliation import reconcile
 from tests.helpers import pipeline, wait_converged, wait_until
@@ -97,4 +98,10 @@ def test_a_price_change_writes_and_waits_for_the_sidecar_only(blueprint, engine,
         assert (report.missing, report.repaired) == (1, 1)
         wait_until(lambda: engine.get(main, lost), message="the main document repaired")
         wait_converged(engine, main)
+
+        # The freshness canary carries the same payload every round: it is written in full, so its
+        # version is searchable in the main index too, round after round.
+        for _ in range(2):
+            version, committed_at = freshness.send_canary(blueprint)
+            assert freshness.await_canary(blueprint, version, committed_at, timeout_s=30) is not None
     assert reconcile(blueprint, dry_run=True).drift == 0

@@ -25,6 +25,8 @@ Why the main index stays correct (DESIGN invariant 3, per part):
 - A main write answered stale (something newer is there) or dead-lettered forgets the entity;
   a rebalance forgets everything (another consumer may have written meanwhile). Forgetting
   costs one full write, never correctness.
+- The freshness canary is always written in full: it measures each index's commit → searchable
+  lag, so its version must reach the main index every round.
 - The main document's ``version`` and ``updated_at`` are those of its last content change;
   reconciliation, the cutover guard and the inspector compare a main index's content, not
   only its version, when it holds an older version than the row (``blueprints.main_content``).

@@ -36,6 +36,7 @@ from indexing.pipeline import dead_letters, visibility
 from indexing.pipeline.sidecar_only import MainWrites, main_digest
 from indexing.blueprints import sidecar
 from indexing.blueprints.contracts import Event, Incoming
+from indexing.blueprints.indices import CANARY_ENTITY_ID
 from indexing.pipeline.dead_letters import Letter
 from indexing.blueprints.documents import builder_for, drop_unmapped, record_unmapped, tombstone_document
 from indexing.engines import BulkAction, bulk_body, serialize_document
@@ -172,7 +173,8 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
                     result.dropped_fields[(index, name)] += 1
                     samples[(index, name)] = sample
                 digest = None
-                if memory is not None and target.sidecar and index == target.name:
+                # The canary is written in full: it measures each index's commit → searchable lag.
+                if memory is not None and target.sidecar and index == target.name and event.entity_id != CANARY_ENTITY_ID:
                     digest = main_digest(kept)
                     known = None if event.entity_id in superseding else \
                         memory.unchanged(index, event.entity_id, event.version, digest)

@@ -122,3 +122,10 @@ def test_the_digest_ignores_the_fields_every_write_changes():
     assert main_digest({"title": "Tea", "version": 1, "updated_at": "a"}) == \
         main_digest({"title": "Tea", "version": 2, "updated_at": "b"})
     assert main_digest({"title": "Tea"}) != main_digest({"title": "Green tea"})
+
+
+def test_the_freshness_canary_is_always_written_in_full():
+    memory = MainWrites(capacity=100)
+    answered(plan(memory, event(1, entity="__canary__")))
+    # The same payload at a newer version: its main part must still be searchable at that version.
+    assert indices(plan(memory, event(2, entity="__canary__"))) == ["products_v1", "products_v1_sidecar"]
