@@ -40,7 +40,7 @@ def states(response):
     return {s["index"]: s for s in response.json()["search"]["indices"]}
 
 
-def test_a_price_change_writes_and_waits_for_the_sidecar_only(blueprint, engine, operator_api):
+def test_a_price_change_writes_and_waits_for_the_sidecar_only(blueprint, engine, operator_api, admin_client):
     live = blueprint.live_index()
     main, side = live.name, live.sidecar["name"]
     with pipeline(blueprint):
@@ -89,6 +89,8 @@ def test_a_price_change_writes_and_waits_for_the_sidecar_only(blueprint, engine,
         seen = inspect(blueprint, str(others[0]))
         assert seen.state == "in_sync", seen.verdict
         assert "only sidecar fields changed since" in seen.verdict
+        page = admin_client.get(f"/documents/{blueprint.name}/{others[0]}/")
+        assert page.status_code == 200 and b"data-main-unchanged" in page.content
 
         # Real drift in a main index the consumer remembers: reconciliation's re-emit (at the row's
         # version, which the consumer has seen) is written in full and repairs it.
