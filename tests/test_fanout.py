@@ -187,7 +187,9 @@ def test_renames_racing_product_updates_and_a_sigkilled_consumer_converge(produc
             runners.append(db_thread(ChunkRunner(fanouts()[-1].pk).run))
             runners[-1].start()
             consumer = consumer_process(products_blueprint, isolated_pipeline)
-            time.sleep(2)
+            # The writes race the new consumer until it has indexed a few batches of them.
+            restarted = batches()
+            wait_until(lambda: batches() > restarted + 2, timeout=90, message="the new consumer's batches")
             stop.set()
             for thread in writers + runners:
                 thread.join()
