@@ -92,6 +92,9 @@ def parse_args():
     parser.add_argument("--pin", action="store_true",
                         help="phases 2 and 3 as two hosts: the search node on core 0, the consumer (then the raw "
                              "client) on core 1; use with --backlog 300000")
+    parser.add_argument("--warmup", type=float, default=15.0,
+                        help="seconds of SQL writes at the first rate before the measured phases (not reported): "
+                             "the seed's merges and the node's JIT warm-up out of the first figures")
     parser.add_argument("--sidecar-refresh", default="1s,500ms",
                         help="refresh intervals of the products sidecar the probe searches")
     return parser.parse_args()
@@ -115,7 +118,7 @@ def main() -> int:
     kinds = [k.strip() for k in args.writer_kinds.split(",") if k.strip() in ("sql", "orm")]
     refreshes = [r.strip() for r in args.sidecar_refresh.split(",") if r.strip()]
     try:
-        rate_rows = run_freshness(run, rates, seconds, writers, kinds, refreshes)
+        rate_rows = run_freshness(run, rates, seconds, writers, kinds, refreshes, warmup=max(0.0, args.warmup))
         bp2, live2, backlog_rows, (shipped, live3) = load_backlog(run, backlog, tp)
         with (Pinning(run.engine_url) if args.pin else contextlib.nullcontext()):
             cpus = Pinning.OURS if args.pin else None
@@ -155,7 +158,7 @@ def setup(run: Run):
 # --------------------------------------------------------------------------------------
 
 def run_freshness(run: Run, rates: list[float], seconds: float, writers: int, kinds: list[str],
-                  refreshes: list[str]) -> list[dict]:
+                  refreshes: list[str], warmup: float = 0.0) -> list[dict]:
     """The shipped products blueprint, sidecar included: writers change prices and stock (sidecar
     fields) and the probe searches the sidecar, at each of its refresh intervals and writer kinds."""
     from catalog import services
@@ -195,6 +198,9 @@ def run_freshness(run: Run, rates: list[float], seconds: float, writers: int, ki
 
     rows, seed = [], 0
     try:
+        if warmup and sql is not None and rates:
+            log(f"phase 1: warm-up, sql writers at {rates[0]:,.0f} commits/s for {warmup:.0f} s (not reported)")
+            freshness_at(engine, sql, bp1, side, probe_ids, ids, rates[0], warmup, seed=0)
         for refresh in refreshes:
             engine.put_settings(side, {"refresh_interval": refresh})
             for kind in kinds:
