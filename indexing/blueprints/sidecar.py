@@ -114,9 +114,14 @@ def split(document: dict, fields: tuple[str, ...]) -> tuple[dict, dict]:
     return main, side
 
 
+def without_volatile(document: dict) -> dict:
+    """A document without the fields every write of its row changes: what says whether its content did."""
+    return {k: v for k, v in document.items() if k not in VOLATILE_FIELDS}
+
+
 def main_content(document: dict) -> dict:
     """A main document's content as stored (JSON), without the fields every write changes."""
-    return {k: v for k, v in orjson.loads(serialize_document(document)).items() if k not in VOLATILE_FIELDS}
+    return without_volatile(orjson.loads(serialize_document(document)))
 
 
 def describe(index_sidecar: dict) -> str:

@@ -42,15 +42,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from indexing.blueprints.sidecar import VOLATILE_FIELDS
+from indexing.blueprints.sidecar import without_volatile
 from indexing.conf import searchsync_settings
 from indexing.engines import serialize_document
 
 
 def main_digest(main: dict) -> bytes:
     """The digest of a main part's content: every field but those that change with every write."""
-    content = {k: v for k, v in main.items() if k not in VOLATILE_FIELDS}
-    return hashlib.blake2b(serialize_document(content), digest_size=16).digest()
+    return hashlib.blake2b(serialize_document(without_volatile(main)), digest_size=16).digest()
 
 
 @dataclass(frozen=True)
