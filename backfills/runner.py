@@ -213,7 +213,7 @@ class ChunkRunner:
         # that becomes a dead letter gets its own event id then (writer.as_message), not every row now.
         plan = plan_writes(blueprint, [target_of(backfill.target_index)], [(None, e) for e in events])
         # One page, one bulk request, its body serialised here too.
-        prebuild_body(plan, max(1, backfill.page_size))
+        prebuild_body(plan, max(1, backfill.page_size), self.sink.max_bytes)
         return functools.partial(self.send_rows, backfill, plan)
 
     def send_rows(self, backfill: Backfill, plan) -> None:

@@ -61,7 +61,13 @@ DECLARED: tuple[Setting, ...] = (
     # --- the consumer
     Setting("INDEX_REPLICAS", None, _optional_int,
             "number_of_replicas of every index searchsync creates; unset: the blueprint's"),
-    Setting("BATCH_SIZE", 2000, int, "consumer batch size"),
+    # 5,000: the node's best bulk size for documents of a few hundred bytes (bench/README.md, the ceiling);
+    # BULK_MAX_BYTES splits a batch of large documents.
+    Setting("BATCH_SIZE", 5000, int, "consumer batch size"),
+    # 10 MiB: http.max_content_length of the smallest managed OpenSearch instances; a node refuses a
+    # larger body as a whole.
+    Setting("BULK_MAX_BYTES", 10 * _MiB, int,
+            "largest bulk request body writers send; a batch over it goes in several requests"),
     Setting("BATCH_WAIT_MS", 100, int, "longest wait for a batch's first message"),
     Setting("BULKS_IN_FLIGHT", 1, int, "bulk requests a consumer keeps in flight while it prepares the next batch"),
     Setting("MIN_BATCH_SIZE", 10, int, "smallest batch under backpressure"),

@@ -78,3 +78,24 @@ def test_backfills_apply_the_document_size_limit(products_blueprint, settings, e
     engine.refresh(backfill.target_index.name)
     titles = {h["_source"]["title"] for h in engine.scan(backfill.target_index.name)}
     assert "Small" in titles and "Huge" not in titles
+
+
+def test_a_batch_over_the_byte_bound_is_sent_in_several_requests_and_written_whole(products_blueprint, settings):
+    # A node refuses a body over its http.max_content_length as a whole (413): a batch of large
+    # documents must be split by size, not dead-letter every event in it as too large.
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BULK_MAX_BYTES": 20_000}
+    engine = get_engine()
+    sent = []
+    send = engine._send_bulk
+    engine._send_bulk = lambda body: sent.append(len(body)) or send(body)
+    try:
+        sink = BulkSink.from_settings(engine)
+        targets = write_targets(products_blueprint)
+        events = [(None, upsert(i, 1, description="d" * 3000)) for i in range(1, 31)]
+        result = write_documents(products_blueprint, targets, events, sink)
+    finally:
+        engine._send_bulk = send
+    assert sorted(int(e.entity_id) for e in result.indexed) == list(range(1, 31)) and not result.dead
+    assert len(sent) >= 5 and max(sent) <= 20_000 + 4000
+    engine.refresh(targets[0].name)
+    assert engine.count(targets[0].name) == 30

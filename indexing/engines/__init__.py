@@ -5,7 +5,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from .base import (BulkAction, BulkItemResult, ClusterHealth, EngineInfo, EngineUnavailable, SearchEngine, ThreadPoolStats,
-                   UnsupportedServer, bulk_body, serialize_document)
+                   UnsupportedServer, bulk_body, bulk_chunks, serialize_document)
 
 __all__ = [
     "BulkAction",
@@ -18,6 +18,7 @@ __all__ = [
     "UnsupportedServer",
     "build_engine",
     "bulk_body",
+    "bulk_chunks",
     "get_engine",
     "serialize_document",
 ]

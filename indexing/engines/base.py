@@ -46,6 +46,29 @@ def serialize_document(document: dict) -> bytes:
         return json.dumps(document, default=str).encode()
 
 
+# What an action line and its separators add to a document's bytes in a bulk body, about.
+_ACTION_LINE_BYTES = 100
+
+
+def bulk_chunks(actions: list[BulkAction], chunk_size: int, max_bytes: int | None = None) -> list[list[BulkAction]]:
+    """The requests ``actions`` go in: at most ``chunk_size`` actions each and, past a request's first
+    action, at most ``max_bytes`` of body. A node refuses a body over its ``http.max_content_length``
+    as a whole (413), which would fail every write in it for the size of a few."""
+    chunks: list[list[BulkAction]] = []
+    chunk: list[BulkAction] = []
+    size = 0
+    for action in actions:
+        n = _ACTION_LINE_BYTES + (len(action.source) if action.source is not None else 0)
+        if chunk and (len(chunk) >= chunk_size or (max_bytes and size + n > max_bytes)):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(action)
+        size += n
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
 def bulk_body(actions: list[BulkAction]) -> bytes:
     """The NDJSON body of one `_bulk` request: an action line per write, the source line after an index."""
     lines = []
@@ -229,7 +252,8 @@ class SearchEngine(ABC):
     def _send_bulk(self, body: bytes) -> dict:
         """POST one prebuilt NDJSON body to `_bulk` (answer filtered to ``BULK_FILTER_PATH``)."""
 
-    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500, body: bytes | None = None) -> list[BulkItemResult]:
+    def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500, body: bytes | None = None,
+             max_bytes: int | None = None) -> list[BulkItemResult]:
         """Send versioned writes; one result per action, in order, never raising for item errors.
 
         The body is built here in one pass from bytes (documents the writer already serialised),
@@ -237,13 +261,13 @@ class SearchEngine(ABC):
         serializer and decode the whole answer: those were a third of the consumer's CPU. The
         client still sends it (hosts, failover, timeouts), and the answer is filtered to what
         resolving an item needs. ``body``, if given, is ``bulk_body(actions)`` built ahead (by a
-        caller overlapping it with an earlier request); it is used when the actions are one chunk."""
-        actions = list(actions)
+        caller overlapping it with an earlier request); it is used when the actions are one chunk.
+        Requests hold at most ``chunk_size`` actions and ``max_bytes`` of body (``bulk_chunks``)."""
+        chunks = bulk_chunks(list(actions), chunk_size, max_bytes)
         results: list[BulkItemResult] = []
-        if body is not None and len(actions) > chunk_size:
+        if len(chunks) > 1:
             body = None
-        for start in range(0, len(actions), chunk_size):
-            chunk = actions[start:start + chunk_size]
+        for chunk in chunks:
             try:
                 answer = self._send_bulk(body if body is not None else bulk_body(chunk))
             except self.request_errors as exc:

@@ -53,6 +53,7 @@ class SinkResult:
 
 class BulkSink:
     def __init__(self, engine: SearchEngine, *, max_retries: int, base_s: float, cap_s: float, chunk_size: int,
+                 max_bytes: int | None = None,
                  wait: Callable[[float], None] = time.sleep,
                  on_throttled: Callable[[int], None] | None = None,
                  on_unavailable: Callable[[str], None] | None = None,
@@ -63,6 +64,7 @@ class BulkSink:
         self.base_s = base_s
         self.cap_s = cap_s
         self.chunk_size = chunk_size
+        self.max_bytes = max_bytes
         self.wait = wait
         self.on_throttled = on_throttled or (lambda n: None)
         self.on_unavailable = on_unavailable or (lambda error: None)
@@ -77,7 +79,8 @@ class BulkSink:
         """The retry and chunk settings every writer shares (consumer and backfills alike)."""
         cfg = searchsync_settings
         return cls(engine, max_retries=cfg.TRANSIENT_RETRIES, base_s=cfg.RETRY_BASE_MS / 1000,
-                   cap_s=cfg.RETRY_MAX_MS / 1000, chunk_size=chunk_size or cfg.BATCH_SIZE, **callbacks)
+                   cap_s=cfg.RETRY_MAX_MS / 1000, chunk_size=chunk_size or cfg.BATCH_SIZE,
+                   max_bytes=cfg.BULK_MAX_BYTES, **callbacks)
 
     def write(self, actions: list[BulkAction], body: bytes | None = None) -> SinkResult:
         """``body``: the actions' bulk body built ahead, for the first attempt (retries build their own)."""
@@ -86,7 +89,7 @@ class BulkSink:
         attempts: dict[int, int] = {}  # id(action) -> item errors so far
         throttle_round = unavailable_round = not_ready_round = 0
         while pending:
-            answers = self.engine.bulk(pending, chunk_size=self.chunk_size, body=body)
+            answers = self.engine.bulk(pending, chunk_size=self.chunk_size, body=body, max_bytes=self.max_bytes)
             body = None
             if answers and all(a.status is None for a in answers):
                 result.unavailable_waits += 1

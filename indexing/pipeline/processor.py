@@ -139,7 +139,7 @@ class BatchProcessor:
                            main_writes=self.main_writes,
                            superseding=with_several_events(valid) if superseded else frozenset())
         # The body too: serialised here, it is ready the moment the previous bulk returns.
-        prebuild_body(plan, self.sink.chunk_size)
+        prebuild_body(plan, self.sink.chunk_size, self.sink.max_bytes)
         undecodable = [Letter(msg, exc.reason, exc.message, entity_id=_key(msg)) for msg, exc in invalid]
         return PreparedBatch(blueprint, len(messages), superseded, plan, undecodable)
 

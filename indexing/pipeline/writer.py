@@ -39,7 +39,7 @@ from indexing.blueprints.contracts import Event, Incoming
 from indexing.blueprints.indices import CANARY_ENTITY_ID
 from indexing.pipeline.dead_letters import Letter
 from indexing.blueprints.documents import builder_for, drop_unmapped, record_unmapped, tombstone_document
-from indexing.engines import BulkAction, bulk_body, serialize_document
+from indexing.engines import BulkAction, bulk_body, bulk_chunks, serialize_document
 from indexing.models import DeadLetter, DeleteMode, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
 from indexing.conf import searchsync_settings
@@ -201,9 +201,9 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
     return plan
 
 
-def prebuild_body(plan: WritePlan, chunk_size: int) -> WritePlan:
+def prebuild_body(plan: WritePlan, chunk_size: int, max_bytes: int | None = None) -> WritePlan:
     """Serialise the plan's bulk body now, off the request's critical path, if it is one request."""
-    if plan.actions and len(plan.actions) <= chunk_size:
+    if plan.actions and len(bulk_chunks(plan.actions, chunk_size, max_bytes)) == 1:
         plan.body = bulk_body(plan.actions)
     return plan
 

@@ -1,7 +1,7 @@
 import json
 
 from indexing.engines import BulkAction
-from indexing.engines.base import SearchEngine, bulk_body
+from indexing.engines.base import SearchEngine, bulk_body, bulk_chunks
 
 
 def lines(body: bytes) -> list[dict]:
@@ -41,3 +41,20 @@ def test_item_answers_keep_error_type_and_cause():
     assert bad.reason == 'failed to parse field [price_minor]: For input string: "x"'
     gone = SearchEngine._item_result(BulkAction("delete", "i", "1", 2), {"delete": {"status": 404}})
     assert gone.ok
+
+
+def sized(doc_id: str, n: int) -> BulkAction:
+    return BulkAction("index", "i", doc_id, 1, None, b"x" * n)
+
+
+def test_requests_are_bounded_by_count_and_by_bytes():
+    actions = [sized(str(i), 900) for i in range(10)]
+    assert [len(c) for c in bulk_chunks(actions, chunk_size=4)] == [4, 4, 2]
+    # 1,000 bytes an action with its line: three fit under 3,500, a fourth would not.
+    assert [len(c) for c in bulk_chunks(actions, chunk_size=100, max_bytes=3500)] == [3, 3, 3, 1]
+    assert [a.id for c in bulk_chunks(actions, 100, 3500) for a in c] == [str(i) for i in range(10)]
+
+
+def test_an_action_larger_than_the_byte_bound_goes_alone_not_nowhere():
+    actions = [sized("small", 10), sized("huge", 50_000), sized("after", 10)]
+    assert [[a.id for a in c] for c in bulk_chunks(actions, 100, max_bytes=1000)] == [["small"], ["huge"], ["after"]]
