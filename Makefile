@@ -135,8 +135,10 @@ test-cluster: venv
 	devstack/up postgres redis kafka opensearch-cluster
 	LOG_LEVEL=WARNING SEARCH_ENGINE=opensearch SEARCH_URL=$(CLUSTER_URL) SEARCHSYNC_TEST_REDIS_DB=5 $(VENV)/bin/pytest -m cluster -s --durations=0 $(CLUSTER_TESTS)
 
+# The throughput ratios as two hosts on one machine: the node on core 0, ours on core 1 (--pin).
 bench: venv
 	devstack/up
-	$(PY) bench/pipeline_freshness.py
+	$(PY) bench/pipeline_freshness.py --pin
+	$(PY) bench/backfill_throughput.py --pin --workers 1 --rows 300000
 	$(PY) bench/commit_path.py
 	$(PY) bench/cost_ladder.py

@@ -23,12 +23,15 @@ def value(samples, name, **labels):
 
 def test_metrics_after_a_run_of_traffic(client, products_blueprint, engine):
     name = products_blueprint.name
+    relayed_before = value(scrape(client), "searchsync_relay_rows_total", outcome="relayed") or 0
     with pipeline(products_blueprint):
         for i in range(30):
             services.create_product(tenant_id="t", title=f"Metric {i}", price_minor=i, available_qty=1)
         produce(products_blueprint.topic, [("x", b"not json")])
         wait_until(lambda: (value(scrape(client), "searchsync_events_total", blueprint=name, outcome="indexed") or 0) >= 30)
         wait_until(lambda: value(scrape(client), "searchsync_dead_letters_pending", blueprint=name, reason="undecodable") == 1)
+        # The relay's counters ride on its heartbeat, once a second.
+        wait_until(lambda: value(scrape(client), "searchsync_relay_rows_total", outcome="relayed") >= relayed_before + 30)
         samples = scrape(client)  # anonymous: Prometheus scrapes without a login
     assert value(samples, "searchsync_events_total", blueprint=name, outcome="dead_lettered") == 1
     assert value(samples, "searchsync_bulk_duration_seconds_count", blueprint=name) >= 1
@@ -38,3 +41,4 @@ def test_metrics_after_a_run_of_traffic(client, products_blueprint, engine):
     lags = [v for (n, labels), v in samples.items() if n == "searchsync_consumer_lag" and ("blueprint", name) in labels]
     assert len(lags) == 4 and all(v >= 0 for v in lags)
     assert value(samples, "searchsync_outbox_unpublished") == 0
+    assert value(samples, "searchsync_relay_rows_total", outcome="dead_lettered") is not None

@@ -17,17 +17,40 @@ from indexing.core.redis_store import get_redis
 from indexing.conf import searchsync_settings
 
 RELAY_KEY = "searchsync:relay-heartbeat"
+RELAY_COUNTERS_KEY = "searchsync:relay-counters"  # rows relayed, failed, dead-lettered, by every relay
 SUPERVISOR_KEY = "searchsync:supervisor:{thread}"
 SUPERVISED_KEY = "searchsync:supervised-threads"
 # The relay may sit in a Kafka flush for up to its delivery timeout (35 s) without looping.
 RELAY_TTL_S = 60
 
 
-def relay_beat(relay_id: str, source: str = "default") -> None:
+def relay_beat(relay_id: str, source: str = "default", counts: dict[str, int] | None = None) -> None:
+    """The relay's heartbeat, with what it counted since its last one: the counters ride on the
+    beat (once a second) rather than costing a Redis round trip every round."""
     pipe = get_redis().pipeline(transaction=False)
     pipe.hset(RELAY_KEY, relay_id, json.dumps({"updated": time.time(), "source": source}))
     pipe.expire(RELAY_KEY, RELAY_TTL_S * 10)
+    add_relay_counts(counts or {}, pipe)
     pipe.execute()
+
+
+def add_relay_counts(counts: dict[str, int], pipe=None) -> None:
+    """Add to the relay counters; into ``pipe`` (a Redis pipeline the caller executes) if given."""
+    counts = {k: v for k, v in counts.items() if v}
+    if not counts:
+        return
+    own = pipe is None
+    pipe = get_redis().pipeline(transaction=False) if own else pipe
+    for outcome, n in counts.items():
+        pipe.hincrby(RELAY_COUNTERS_KEY, outcome, n)
+    if own:
+        pipe.execute()
+
+
+def relay_counters() -> dict[str, int]:
+    """Rows every relay has published (``relayed``), failed to get acknowledged and will retry
+    (``failed``), and dead-lettered as unpublishable (``dead_lettered``), up to their last beats."""
+    return {k.decode(): int(v) for k, v in get_redis().hgetall(RELAY_COUNTERS_KEY).items()}
 
 
 def relay_gone(relay_id: str) -> None:

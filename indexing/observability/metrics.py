@@ -86,6 +86,14 @@ class SearchsyncCollector:
         if searchsync_settings.PUBLISHER == "relay":
             yield GaugeMetricFamily("searchsync_relays_live", "Outbox relays with a fresh heartbeat.",
                                     value=liveness.live_relays())
+            rows = CounterMetricFamily("searchsync_relay_rows",
+                                       "Outbox rows the relays published (relayed), failed to get acknowledged "
+                                       "and retry (failed), or dead-lettered as unpublishable; up to each "
+                                       "relay's last heartbeat.", labels=["outcome"])
+            counts = liveness.relay_counters()
+            for outcome in ("relayed", "failed", "dead_lettered"):
+                rows.add_metric([outcome], counts.get(outcome, 0))
+            yield rows
         failures = CounterMetricFamily("searchsync_pipeline_thread_failures",
                                        "Relay and consumer thread failures, across all worker processes.",
                                        labels=["thread"])
