@@ -36,15 +36,7 @@ def relay_beat(relay_id: str, source: str = "default", counts: dict[str, int] | 
 
 def add_relay_counts(counts: dict[str, int], pipe=None) -> None:
     """Add to the relay counters; into ``pipe`` (a Redis pipeline the caller executes) if given."""
-    counts = {k: v for k, v in counts.items() if v}
-    if not counts:
-        return
-    own = pipe is None
-    pipe = get_redis().pipeline(transaction=False) if own else pipe
-    for outcome, n in counts.items():
-        pipe.hincrby(RELAY_COUNTERS_KEY, outcome, n)
-    if own:
-        pipe.execute()
+    stats.add_counts(RELAY_COUNTERS_KEY, pipe, **counts)
 
 
 def relay_counters() -> dict[str, int]:

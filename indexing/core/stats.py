@@ -21,13 +21,18 @@ OUTCOMES = ("indexed", "stale", "retried", "not_ready", "unavailable_waits", "de
 
 def incr(name: str, pipe=None, **counts: int) -> None:
     """Add to a blueprint's counters; into ``pipe`` (a Redis pipeline the caller executes) if given."""
+    add_counts(COUNTERS_KEY.format(name=name), pipe, **counts)
+
+
+def add_counts(key: str, pipe=None, **counts: int) -> None:
+    """Add to the counters of the hash ``key``; into ``pipe`` (a Redis pipeline the caller executes) if given."""
     counts = {k: v for k, v in counts.items() if v}
     if not counts:
         return
     own = pipe is None
     pipe = get_redis().pipeline(transaction=False) if own else pipe
-    for key, value in counts.items():
-        pipe.hincrby(COUNTERS_KEY.format(name=name), key, value)
+    for field_, value in counts.items():
+        pipe.hincrby(key, field_, value)
     if own:
         pipe.execute()
 

@@ -260,13 +260,17 @@ class SearchEngine(ABC):
         not by the client's bulk helpers, which serialise every line through the client's
         serializer and decode the whole answer: those were a third of the consumer's CPU. The
         client still sends it (hosts, failover, timeouts), and the answer is filtered to what
-        resolving an item needs. ``body``, if given, is ``bulk_body(actions)`` built ahead (by a
-        caller overlapping it with an earlier request); it is used when the actions are one chunk.
-        Requests hold at most ``chunk_size`` actions and ``max_bytes`` of body (``bulk_chunks``)."""
-        chunks = bulk_chunks(list(actions), chunk_size, max_bytes)
-        results: list[BulkItemResult] = []
-        if len(chunks) > 1:
+        resolving an item needs. Requests hold at most ``chunk_size`` actions and ``max_bytes`` of
+        body (``bulk_chunks``). ``body``, if given, is ``bulk_body(actions)`` built ahead by a caller
+        overlapping it with an earlier request, for actions it found to fit one request
+        (``writer.prebuild_body``): they are not split again."""
+        actions = list(actions)
+        if body is not None and len(actions) <= chunk_size:
+            chunks = [actions]
+        else:
             body = None
+            chunks = bulk_chunks(actions, chunk_size, max_bytes)
+        results: list[BulkItemResult] = []
         for chunk in chunks:
             try:
                 answer = self._send_bulk(body if body is not None else bulk_body(chunk))

@@ -206,12 +206,15 @@ class OutboxRelay:
             if n < self.batch_size:
                 break
         # Not a running relay: its counts without a heartbeat, which would show it live for a minute.
-        counts, self._counts = self._counts, Counter()
         try:
-            liveness.add_relay_counts(counts)
+            liveness.add_relay_counts(self._take_counts())
         except Exception as exc:
             log.debug("could not publish the relay counters: %s", exc)
         return total
+
+    def _take_counts(self) -> Counter:
+        counts, self._counts = self._counts, Counter()
+        return counts
 
     # -- long-running loop ---------------------------------------------------
     def _converted(self, values, connection) -> list:
@@ -271,20 +274,20 @@ class OutboxRelay:
             self._run(stop)
         finally:
             try:
-                liveness.add_relay_counts(self._counts)
+                liveness.add_relay_counts(self._take_counts())
                 liveness.relay_gone(self.relay_id)
             except Exception:
                 pass
 
-    def _beat(self, force: bool = False) -> None:
+    def _beat(self) -> None:
         # Once a second is plenty for a heartbeat read against a minute's TTL; not once per round.
         # The round counters ride on it: at everyday rates a Redis call per round was a seventh of
         # the relay's CPU.
         now = time.monotonic()
-        if now - self._beat_at < BEAT_INTERVAL_S and not force:
+        if now - self._beat_at < BEAT_INTERVAL_S:
             return
         self._beat_at = now
-        counts, self._counts = self._counts, Counter()
+        counts = self._take_counts()
         try:
             liveness.relay_beat(self.relay_id, self.source, counts)
         except Exception as exc:  # liveness reporting must never stop the relay
