@@ -44,7 +44,10 @@ JOINED_FIELDS = ("brand", "category_path")
 
 
 def build_product(event: Event) -> dict:
-    document = {RENAMED.get(key, key): value for key, value in event.payload.items()}
+    payload = event.payload
+    # A plain copy unless an old key is there to rename (the copy runs for every event indexed).
+    document = dict(payload) if RENAMED.keys().isdisjoint(payload) else \
+        {RENAMED.get(key, key): value for key, value in payload.items()}
     # Debezium's payload expansion drops empty arrays: a product outside any category arrives
     # without the key, and its document must say "no category" all the same.
     document.setdefault("category_path", [])

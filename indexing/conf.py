@@ -69,7 +69,8 @@ DECLARED: tuple[Setting, ...] = (
     Setting("BULK_MAX_BYTES", 10 * _MiB, int,
             "largest bulk request body writers send; a batch over it goes in several requests"),
     Setting("BATCH_WAIT_MS", 100, int, "longest wait for a batch's first message"),
-    Setting("BULKS_IN_FLIGHT", 1, int, "bulk requests a consumer keeps in flight while it prepares the next batch"),
+    Setting("BULKS_IN_FLIGHT", 1, int, "bulk requests a consumer keeps on the wire while it prepares the next "
+            "batch (it resolves one more answer meanwhile)"),
     Setting("MIN_BATCH_SIZE", 10, int, "smallest batch under backpressure"),
     Setting("TRANSIENT_RETRIES", 8, int,
             "retries of a 500/502/504 bulk item before it is dead-lettered (429 and 'not ready' retry without limit)"),

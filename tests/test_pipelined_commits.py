@@ -3,6 +3,7 @@ written. No offset may be committed past the failed batch; everything is replaye
 
 import random
 import threading
+import time
 
 from catalog import services
 from indexing.pipeline.broker import KafkaBroker
@@ -101,3 +102,53 @@ def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(product
     from indexing.observability.lag import consumer_lag
 
     assert sum(p.lag for p in consumer_lag(products_blueprint, timeout=5)) == 0
+
+
+def test_the_next_request_is_sent_while_an_answer_is_resolved_one_on_the_wire_at_a_time(products_blueprint, engine,
+                                                                                        settings):
+    """One request in flight (the default), yet the node is not kept waiting on our answer handling: a
+    batch whose answer is slow to resolve does not hold back the next batch's request, and never are two
+    requests on the wire at once."""
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BULKS_IN_FLIGHT": 1, "TOPIC_PARTITIONS": 1}
+    deleted: dict[str, int] = {}
+    services.create_products_bulk([dict(tenant_id="t", title=f"P {i}", price_minor=i, available_qty=i)
+                                   for i in range(400)])
+    OutboxRelay().drain()
+
+    consumer = IndexingConsumer(products_blueprint, engine, batch_size=100)
+    lock = threading.Lock()
+    timeline: list[tuple[str, int]] = []  # ("sent" | "answered" | "resolved", batch number)
+    on_wire = {"now": 0, "most": 0}
+    batches = {}  # id(prepared) -> batch number
+    original_send, original_complete = consumer.engine._send_bulk, consumer.processor.complete
+    sending = threading.local()
+
+    def send(body):
+        with lock:
+            on_wire["now"] += 1
+            on_wire["most"] = max(on_wire["most"], on_wire["now"])
+            timeline.append(("sent", sending.batch))
+        try:
+            return original_send(body)
+        finally:
+            with lock:
+                on_wire["now"] -= 1
+                timeline.append(("answered", sending.batch))
+
+    def complete(prepared):
+        with lock:
+            sending.batch = batches.setdefault(id(prepared), len(batches))
+        report = original_complete(prepared)
+        if sending.batch == 0:
+            time.sleep(1.0)  # the first answer is slow to resolve (a dead letter to store, say)
+        with lock:
+            timeline.append(("resolved", sending.batch))
+        return report
+
+    consumer.engine._send_bulk, consumer.processor.complete = send, complete
+    with running(lambda stop: consumer.run(stop), "consumer"):
+        wait_converged(engine, products_blueprint.live_index().name, deleted, timeout=60)
+
+    assert on_wire["most"] == 1, "two requests were on the wire at once"
+    assert timeline.index(("sent", 1)) < timeline.index(("resolved", 0)), \
+        f"the second batch's request waited for the first answer to be resolved: {timeline[:8]}"

@@ -99,6 +99,21 @@ def drop_unmapped(document: dict, mappings: dict, prefix: str = "") -> tuple[dic
     return kept, dropped
 
 
+class MappedFields:
+    """``drop_unmapped`` for one mapping, made once per batch: a document whose fields are all mapped,
+    none of them an object with properties of its own (the usual document), is kept as it is after
+    one set test, not copied field by field. Callers never change a kept document."""
+
+    def __init__(self, mappings: dict):
+        self.mappings = mappings
+        self.flat = frozenset(key for key, spec in mappings.get("properties", {}).items() if "properties" not in spec)
+
+    def keep(self, document: dict) -> tuple[dict, dict[str, object]]:
+        if document.keys() <= self.flat:
+            return document, {}
+        return drop_unmapped(document, self.mappings)
+
+
 def record_unmapped(counts: Counter, samples: dict) -> None:
     """Upsert (index, field) → count += n, last_seen = now, sample: what the console lists under
     *Unmapped fields* until an operator extends the mapping or acknowledges it."""

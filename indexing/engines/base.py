@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -23,12 +24,14 @@ class UnsupportedServer(Exception):
     """The server answered, but it is not an engine/version this adapter supports."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BulkAction:
     """One write of a `_bulk` request, versioned externally.
 
     ``source`` is the document already serialised (the writer serialises once, to check its size,
-    and the bulk body reuses those bytes); without it the document is serialised when sent."""
+    and the bulk body reuses those bytes); without it the document is serialised when sent.
+    Never changed once made; not a frozen dataclass only because, made once per document on the
+    consumer's hot path, a frozen one's constructor costs twice as much."""
 
     op: str  # "index" | "delete"
     index: str
@@ -85,9 +88,18 @@ def bulk_body(actions: list[BulkAction]) -> bytes:
 BULK_FILTER_PATH = "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*.error.caused_by.reason"
 
 
-@dataclass(frozen=True)
+def _status(item: dict) -> int | None:
+    """The status of one bulk answer item (``{"index": {"status": 201}}``), None if it has none."""
+    for info in item.values():
+        status = info.get("status")
+        return status if isinstance(status, int) else None
+    return None
+
+
+@dataclass(slots=True)
 class BulkItemResult:
-    """What the cluster said about one action; status None = no answer."""
+    """What the cluster said about one action; status None = no answer. Never changed once made
+    (one per document: slots, not frozen, for the cost of its constructor)."""
 
     action: BulkAction
     status: int | None
@@ -253,7 +265,7 @@ class SearchEngine(ABC):
         """POST one prebuilt NDJSON body to `_bulk` (answer filtered to ``BULK_FILTER_PATH``)."""
 
     def bulk(self, actions: Iterable[BulkAction], chunk_size: int = 500, body: bytes | None = None,
-             max_bytes: int | None = None) -> list[BulkItemResult]:
+             max_bytes: int | None = None, gate=None) -> list[BulkItemResult]:
         """Send versioned writes; one result per action, in order, never raising for item errors.
 
         The body is built here in one pass from bytes (documents the writer already serialised),
@@ -263,7 +275,9 @@ class SearchEngine(ABC):
         resolving an item needs. Requests hold at most ``chunk_size`` actions and ``max_bytes`` of
         body (``bulk_chunks``). ``body``, if given, is ``bulk_body(actions)`` built ahead by a caller
         overlapping it with an earlier request, for actions it found to fit one request
-        (``writer.prebuild_body``): they are not split again."""
+        (``writer.prebuild_body``): they are not split again. ``gate``, if given, is held while a request
+        is on the wire and released before its answer is resolved into results: a writer with more
+        threads than requests in flight sends its next request meanwhile (``BulkSink``)."""
         actions = list(actions)
         if body is not None and len(actions) <= chunk_size:
             chunks = [actions]
@@ -272,8 +286,10 @@ class SearchEngine(ABC):
             chunks = bulk_chunks(actions, chunk_size, max_bytes)
         results: list[BulkItemResult] = []
         for chunk in chunks:
+            data = body if body is not None else bulk_body(chunk)
             try:
-                answer = self._send_bulk(body if body is not None else bulk_body(chunk))
+                with gate if gate is not None else nullcontext():
+                    answer = self._send_bulk(data)
             except self.request_errors as exc:
                 # The whole request failed before any item answer: every action of it is unresolved,
                 # or has the request's HTTP status when the cluster refused the body as a whole.
@@ -285,6 +301,10 @@ class SearchEngine(ABC):
             if len(items) != len(chunk):
                 reason = f"bulk answer has {len(items)} items for {len(chunk)} actions"
                 results.extend(BulkItemResult(a, None, "malformed_answer", reason) for a in chunk)
+                continue
+            if answer.get("errors") is False:
+                # The usual answer: no item failed, so each one's status is all there is to read.
+                results.extend([BulkItemResult(a, _status(item)) for a, item in zip(chunk, items)])
                 continue
             results.extend(self._item_result(a, item) for a, item in zip(chunk, items))
         return results

@@ -87,6 +87,10 @@ class BackpressureController:
         self.last_reading = read_write_queue(self.engine, self.threshold)
         return self.last_reading
 
+    def reading_due(self) -> bool:
+        """Whether ``pause_for`` would read the node now rather than answer from its last reading."""
+        return time.monotonic() - self._last_check >= self.check_interval_s
+
     def pause_for(self) -> float | None:
         """Seconds to pause before the next batch, or None to go on."""
         reading = self.read()

@@ -53,7 +53,7 @@ class SinkResult:
 
 class BulkSink:
     def __init__(self, engine: SearchEngine, *, max_retries: int, base_s: float, cap_s: float, chunk_size: int,
-                 max_bytes: int | None = None,
+                 max_bytes: int | None = None, gate=None,
                  wait: Callable[[float], None] = time.sleep,
                  on_throttled: Callable[[int], None] | None = None,
                  on_unavailable: Callable[[str], None] | None = None,
@@ -65,6 +65,9 @@ class BulkSink:
         self.cap_s = cap_s
         self.chunk_size = chunk_size
         self.max_bytes = max_bytes
+        # Held only while a request is on the wire (see ``SearchEngine.bulk``): writers on several
+        # threads share one, so one resolves its answer while the next request is already sent.
+        self.gate = gate
         self.wait = wait
         self.on_throttled = on_throttled or (lambda n: None)
         self.on_unavailable = on_unavailable or (lambda error: None)
@@ -89,7 +92,8 @@ class BulkSink:
         attempts: dict[int, int] = {}  # id(action) -> item errors so far
         throttle_round = unavailable_round = not_ready_round = 0
         while pending:
-            answers = self.engine.bulk(pending, chunk_size=self.chunk_size, body=body, max_bytes=self.max_bytes)
+            answers = self.engine.bulk(pending, chunk_size=self.chunk_size, body=body, max_bytes=self.max_bytes,
+                                       gate=self.gate)
             body = None
             if answers and all(a.status is None for a in answers):
                 result.unavailable_waits += 1

@@ -8,9 +8,12 @@ the next owner replay the batch; external versions make that replay harmless
 (at-least-once delivery + idempotent writes = effectively once).
 
 Pipelining: a batch's Python work (decode, validate, build, serialise;
-``prepare``) runs on this thread while up to ``BULKS_IN_FLIGHT`` earlier
-batches are being written by bulk threads (``complete``). A finished batch's
-commit and figures come after the next batch is submitted. Only this thread touches the Kafka
+``prepare``) runs on this thread while earlier batches are being written by
+bulk threads (``complete``). At most ``BULKS_IN_FLIGHT`` requests are on the
+wire at once (the sink's gate), and there is one bulk thread more than that:
+while one thread resolves its answer, the next batch's request is already
+sent, so the node does not wait on our answer handling between two bulks. A
+finished batch's commit and figures come after the next batch is submitted. Only this thread touches the Kafka
 client, through a ``broker.Broker`` (``KafkaBroker`` in production): bulk threads wait out retries
 with a plain stop-aware sleep, and this thread, when it has to wait for a bulk for long, polls with
 its partitions paused so the group keeps it. A failed batch holds back the commit of every
@@ -94,9 +97,12 @@ class IndexingConsumer:
         )
         # A search node that does not answer pauses indexing: said in the log and on the overview.
         self.outage = Outage(blueprint.name, self._waiting, store=pause_marks)
+        self.bulks_in_flight = max(1, cfg.BULKS_IN_FLIGHT)
+        self._bulk_threads = self.bulks_in_flight + 1
         self.sink = BulkSink.from_settings(
             self.engine,
             chunk_size=batch_size,
+            gate=threading.BoundedSemaphore(self.bulks_in_flight),
             wait=self._sleep_in_bulk_thread,
             on_throttled=self.backpressure.on_throttled,
             on_unavailable=self._on_unavailable,
@@ -110,10 +116,9 @@ class IndexingConsumer:
         self._stop = threading.Event()
         self._last_state = 0.0
         self.batches = 0
-        self.bulks_in_flight = max(1, cfg.BULKS_IN_FLIGHT)
         self.order = CommitOrder()
         self._in_flight: deque[tuple[int, list[Incoming], Future]] = deque()
-        self._bulks = ThreadPoolExecutor(max_workers=self.bulks_in_flight, thread_name_prefix=f"bulk-{blueprint.name}")
+        self._bulks = ThreadPoolExecutor(max_workers=self._bulk_threads, thread_name_prefix=f"bulk-{blueprint.name}")
 
     # -- rebalance callbacks -------------------------------------------------
     def _on_assign(self, partitions):
@@ -176,7 +181,7 @@ class IndexingConsumer:
                 self._make_room()
                 if not self.order.holds(seq):
                     continue  # an earlier batch failed and this one was rewound with it: it is polled again
-                if not self._bulks_running():
+                if self.backpressure.reading_due():
                     self._pause_while_under_pressure()
                 self._in_flight.append((seq, batch, self._bulks.submit(self._complete, prepared)))
                 # Batches that finished are accounted and committed now that the node has the next bulk.
@@ -188,9 +193,12 @@ class IndexingConsumer:
             self._close()
 
     def _pause_while_under_pressure(self) -> None:
-        """Hold the next bulk while the node's write queue is under pressure. Called only while none of
-        our own bulks is in flight: the queue is then read without our own request in it, which on a
-        node with a short queue would otherwise read as a neighbour's pressure and shrink every batch."""
+        """Hold the next bulk while the node's write queue is under pressure. The queue is read only
+        once none of our own bulks is in flight (waited for here, once per reading): with our own
+        request in it, a node with a short queue would read as a neighbour's pressure and shrink
+        every batch."""
+        for _, _, future in list(self._in_flight):
+            self._await(future)
         while not self._stop.is_set():
             pause = self.backpressure.pause_for()
             if not pause:
@@ -205,7 +213,7 @@ class IndexingConsumer:
         """Wait until a bulk thread is free for the next batch. A batch that finished well is accounted
         after the next one is submitted, so the node is not kept waiting on our bookkeeping and commit;
         after a failure everything is settled first (the failure rewinds the batches after it)."""
-        while self._bulks_running() >= self.bulks_in_flight:
+        while self._bulks_running() >= self._bulk_threads:
             self._await(next(future for _, _, future in self._in_flight if not future.done()))
         if any(future.done() and future.exception() is not None for _, _, future in self._in_flight):
             while self._in_flight:
@@ -385,7 +393,7 @@ class IndexingConsumer:
 
     def _close_bulk_connections(self) -> None:
         """Each bulk thread closes its own database connection (they are per thread)."""
-        barrier = threading.Barrier(self.bulks_in_flight)
+        barrier = threading.Barrier(self._bulk_threads)
 
         def close_mine():
             connection.close()
@@ -394,4 +402,4 @@ class IndexingConsumer:
             except threading.BrokenBarrierError:
                 pass
 
-        wait_for_futures([self._bulks.submit(close_mine) for _ in range(self.bulks_in_flight)])
+        wait_for_futures([self._bulks.submit(close_mine) for _ in range(self._bulk_threads)])

@@ -38,7 +38,7 @@ from indexing.blueprints import sidecar
 from indexing.blueprints.contracts import Event, Incoming
 from indexing.blueprints.indices import CANARY_ENTITY_ID
 from indexing.pipeline.dead_letters import Letter
-from indexing.blueprints.documents import builder_for, drop_unmapped, record_unmapped, tombstone_document
+from indexing.blueprints.documents import MappedFields, builder_for, record_unmapped, tombstone_document
 from indexing.engines import BulkAction, bulk_body, bulk_chunks, serialize_document
 from indexing.models import DeadLetter, DeleteMode, IndexBlueprint
 from indexing.pipeline.bulk_sink import BulkSink
@@ -147,6 +147,7 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
     result, actions, owners, samples = plan.result, plan.actions, plan.owners, plan.samples
     builder = builder or builder_for(blueprint)
     hard_delete = blueprint.delete_mode == DeleteMode.HARD
+    fields: dict[int, MappedFields] = {}  # by id() of each target's mappings, held by ``targets`` meanwhile
 
     def reject(message, reason, error, event, target_index=""):
         result.dead.append(letter_for(blueprint, message, reason, error, event, target_index))
@@ -168,7 +169,10 @@ def plan_writes(blueprint: IndexBlueprint, targets: list[WriteTarget],
             continue
         for target in targets:
             for index, mappings, part in _parts(target, document):
-                kept, dropped = drop_unmapped(part, mappings)
+                mapped = fields.get(id(mappings))
+                if mapped is None:
+                    mapped = fields[id(mappings)] = MappedFields(mappings)
+                kept, dropped = mapped.keep(part)
                 for name, sample in dropped.items():
                     result.dropped_fields[(index, name)] += 1
                     samples[(index, name)] = sample

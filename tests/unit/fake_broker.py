@@ -175,6 +175,9 @@ class CalmBackpressure:
     state: str = "ok"
     last_reading: _Reading = field(default_factory=_Reading)
 
+    def reading_due(self) -> bool:
+        return False  # nothing to read: the consumer never waits for its bulks to read it
+
     def pause_for(self):
         return None
 

@@ -15,7 +15,7 @@ class ScriptedEngine:
         self.error_types = error_types or {}
         self.rounds = []
 
-    def bulk(self, actions, chunk_size, body=None, max_bytes=None):
+    def bulk(self, actions, chunk_size, body=None, max_bytes=None, gate=None):
         actions = list(actions)
         self.rounds.append([a.id for a in actions])
         answers = []
