@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +38,8 @@ from indexing.conf import searchsync_settings
 
 log = logging.getLogger(__name__)
 
+WRITE_THREADS = 2
+
 
 @dataclass
 class Page:
@@ -54,9 +57,10 @@ class ChunkRunner:
         self._throttled = 0
         self._pool_read_at = 0.0
         self._pool_pressure = False
-        # "Not ready" (a node away, a primary moving) slows the backfill down like a 429 would.
+        # "Not ready" (a node away, a primary moving) slows the backfill down like a 429 would. The gate:
+        # one request on the wire; the other write thread resolves the page answered before it.
         self.sink = BulkSink.from_settings(self.engine, on_throttled=self._on_throttled,
-                                           on_not_ready=self._on_throttled)
+                                           on_not_ready=self._on_throttled, gate=threading.BoundedSemaphore(1))
         self._writes: ThreadPoolExecutor | None = None
         self._page_round = 0
 
@@ -90,8 +94,9 @@ class ChunkRunner:
     def run(self, max_chunks: int | None = None) -> int:
         """Work chunks until none is left (or the backfill stops); returns chunks completed."""
         done = 0
-        # One page's write in flight on this thread while the next page is read.
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-write")
+        # One page's bulk in flight while the next page is read; a second write thread sends the next
+        # page's request while the first still resolves its answer.
+        self._writes = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="backfill-write")
         try:
             done = self._run(max_chunks)
         finally:
@@ -115,16 +120,27 @@ class ChunkRunner:
         return done
 
     def close(self) -> None:
-        """Close the write thread and its database connection."""
-        wait_for_futures([self._writes.submit(connections.close_all)])
+        """Close the write threads and their database connections (one each)."""
+        barrier = threading.Barrier(WRITE_THREADS)
+
+        def close_mine():
+            connections.close_all()
+            try:
+                barrier.wait(5)  # one task per thread: a thread that closed waits for the others
+            except threading.BrokenBarrierError:
+                pass
+
+        wait_for_futures([self._writes.submit(close_mine) for _ in range(WRITE_THREADS)])
         self._writes.shutdown(wait=True)
 
     def run_chunk(self, chunk: BackfillProgress) -> bool:
         """Index one chunk from where it was left; False if the backfill was paused or cancelled.
 
-        Reads overlap writes: page N+1 is read while page N's bulk is in flight on the write thread.
-        A page's progress (``last_processed_id``) is saved only once its write has resolved, so a
-        worker that dies redoes at most the page it was writing."""
+        Reads overlap writes: page N+1 is read while page N's bulk is in flight on a write thread, and
+        is handed to the other write thread before N's answer is resolved, so the node does not wait
+        for our answer handling. A page's progress (``last_processed_id``) is saved only once its write
+        has resolved, in page order, so a worker that dies redoes at most the pages it was writing.
+        The node's write queue is read (once a second) with none of our writes in flight."""
         self._page_round = 0
         in_flight: tuple[Future, Page, Backfill] | None = None
         backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
@@ -136,7 +152,7 @@ class ChunkRunner:
                     Backfill.objects.filter(pk=self.backfill_id).values_list("status", "rows_per_second").get())
                 if backfill.status != Backfill.Status.RUNNING:
                     if in_flight is not None:
-                        self._page_done(chunk, *in_flight)
+                        self._page_done(chunk, *in_flight, read_pool=True)
                         in_flight = None
                     # Hand the chunk back as it is: whoever resumes continues from last_processed_id.
                     BackfillProgress.objects.filter(pk=chunk.pk, worker=self.worker).update(
@@ -147,16 +163,17 @@ class ChunkRunner:
                 # The page's Python work (documents built, checked, serialised) is done here too, while the
                 # previous page's bulk is in flight: the write thread then only sends.
                 job = self.prepare_write(backfill, page.events) if page.ids else None
-                if in_flight is not None:
-                    self._page_done(chunk, *in_flight)
+                if in_flight is not None and (not page.ids or self._pool_reading_due()):
+                    self._page_done(chunk, *in_flight, read_pool=True)
                     in_flight = None
                 if not page.ids:
                     BackfillProgress.objects.filter(pk=chunk.pk).update(
                         status=BackfillProgress.Status.COMPLETED, updated_at=timezone.now())
                     return True
                 self.throttle.acquire(len(page.ids), backfill.rows_per_second)
-                self._throttled = 0
-                in_flight = (self._writes.submit(self._write, job), page, backfill)
+                previous, in_flight = in_flight, (self._writes.submit(self._write, job), page, backfill)
+                if previous is not None:
+                    self._page_done(chunk, *previous, read_pool=False)
         finally:
             if in_flight is not None:  # an error or a stop: let the write finish, save nothing more
                 wait_for_futures([in_flight[0]])
@@ -165,10 +182,12 @@ class ChunkRunner:
         close_old_connections()
         job()
 
-    def _page_done(self, chunk: BackfillProgress, future: Future, page: "Page", backfill: Backfill) -> None:
-        """After a page's write resolved: pressure, then its progress (the resume point)."""
+    def _page_done(self, chunk: BackfillProgress, future: Future, page: "Page", backfill: Backfill,
+                   read_pool: bool) -> None:
+        """After a page's write resolved: pressure, then its progress (the resume point). ``read_pool``:
+        no write of ours is in flight, so the node's write queue may be read if a reading is due."""
         future.result()
-        pressure = Pressure(cluster=self._cluster_pressure(),
+        pressure = Pressure(cluster=self._cluster_pressure(read_pool),
                             database=page.read_ms > searchsync_settings.BACKFILL_DB_LATENCY_BOUND_MS)
         self.throttle.observe(pressure)
         if pressure.any and not backfill.rows_per_second:
@@ -229,13 +248,17 @@ class ChunkRunner:
         with transaction.atomic():
             emit_many(backfill.blueprint.aggregate_type, events)
 
-    def _cluster_pressure(self) -> bool:
-        if self._throttled:
-            return True
+    def _pool_reading_due(self) -> bool:
         # The thread pool is read at most once a second, not on every page.
-        now = time.monotonic()
-        if now - self._pool_read_at >= 1.0:
-            self._pool_read_at = now
+        return time.monotonic() - self._pool_read_at >= 1.0
+
+    def _cluster_pressure(self, read_pool: bool) -> bool:
+        """429s or "not ready" answers since the last page resolved, else the node's write queue."""
+        throttled, self._throttled = self._throttled, 0
+        if throttled:
+            return True
+        if read_pool and self._pool_reading_due():
+            self._pool_read_at = time.monotonic()
             # A backfill paces itself: an unreachable node slows it down as a full queue does.
             reading = read_write_queue(self.engine, searchsync_settings.BACKPRESSURE_QUEUE_RATIO)
             self._pool_pressure = reading.under_pressure or not reading.reachable

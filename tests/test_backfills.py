@@ -214,3 +214,63 @@ def _rows_done(backfill):
     from django.db.models import Sum
 
     return BackfillProgress.objects.filter(backfill=backfill).aggregate(n=Sum("rows_done"))["n"] or 0
+
+
+def test_the_next_page_is_sent_while_an_answer_is_resolved_one_on_the_wire_at_a_time(products_blueprint, engine,
+                                                                                     monkeypatch):
+    """The node does not wait for our answer handling between two pages: a page whose answer is slow to
+    resolve does not hold back the next page's request; one request is on the wire at a time; progress
+    is saved in page order, each page once it is written."""
+    bulk_products(1000)
+    index = products_blueprint.live_index()
+    backfill = services.schedule(products_blueprint, target_index=index, chunk_size=1000, page_size=100, start=False)
+    from backfills import planner
+
+    planner.plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
+    runner = ChunkRunner(backfill.pk)
+    lock = threading.Lock()
+    timeline: list[tuple[str, int]] = []
+    on_wire = {"now": 0, "most": 0}
+    pages = threading.local()
+    send, send_rows = runner.engine._send_bulk, runner.send_rows
+    saved: list[int] = []
+
+    def timed_send(body):
+        with lock:
+            on_wire["now"] += 1
+            on_wire["most"] = max(on_wire["most"], on_wire["now"])
+            timeline.append(("sent", pages.n))
+        try:
+            return send(body)
+        finally:
+            with lock:
+                on_wire["now"] -= 1
+
+    def slow_first(backfill_, plan):
+        with lock:
+            pages.n = len({n for _, n in timeline if _ == "sent"})
+        send_rows(backfill_, plan)
+        if pages.n == 2:
+            # A page's answer is slow to resolve. Not the first: before the second page goes out, the
+            # node's write queue is read (a reading is due), with no write of ours in flight.
+            time.sleep(1.0)
+        with lock:
+            timeline.append(("resolved", pages.n))
+
+    original_done = runner._page_done
+
+    def page_done(chunk, future, page, backfill_, read_pool):
+        original_done(chunk, future, page, backfill_, read_pool)
+        saved.append(chunk.last_processed_id)
+
+    # The engine may be shared with other tests: monkeypatch puts its method back afterwards.
+    monkeypatch.setattr(runner.engine, "_send_bulk", timed_send)
+    runner.send_rows, runner._page_done = slow_first, page_done
+    assert runner.run() == 1
+
+    assert on_wire["most"] == 1, "two pages were on the wire at once"
+    assert timeline.index(("sent", 3)) < timeline.index(("resolved", 2)), \
+        f"the fourth page's request waited for the third answer to be resolved: {timeline[:8]}"
+    assert saved == sorted(saved) and len(saved) == 10
+    assert_index_matches_db(engine, index.name)

@@ -105,7 +105,7 @@ def test_a_failed_earlier_batch_holds_back_later_commits_and_is_replayed(product
 
 
 def test_the_next_request_is_sent_while_an_answer_is_resolved_one_on_the_wire_at_a_time(products_blueprint, engine,
-                                                                                        settings):
+                                                                                        settings, monkeypatch):
     """One request in flight (the default), yet the node is not kept waiting on our answer handling: a
     batch whose answer is slow to resolve does not hold back the next batch's request, and never are two
     requests on the wire at once."""
@@ -145,7 +145,8 @@ def test_the_next_request_is_sent_while_an_answer_is_resolved_one_on_the_wire_at
             timeline.append(("resolved", sending.batch))
         return report
 
-    consumer.engine._send_bulk, consumer.processor.complete = send, complete
+    monkeypatch.setattr(consumer.engine, "_send_bulk", send)  # the test's engine: put back afterwards
+    consumer.processor.complete = complete
     with running(lambda stop: consumer.run(stop), "consumer"):
         wait_converged(engine, products_blueprint.live_index().name, deleted, timeout=60)
 
