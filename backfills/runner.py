@@ -62,6 +62,7 @@ class ChunkRunner:
         self.sink = BulkSink.from_settings(self.engine, on_throttled=self._on_throttled,
                                            on_not_ready=self._on_throttled, gate=threading.BoundedSemaphore(1))
         self._writes: ThreadPoolExecutor | None = None
+        self._reads: ThreadPoolExecutor | None = None
         self._page_round = 0
 
     def _on_throttled(self, rejected: int) -> None:
@@ -97,6 +98,8 @@ class ChunkRunner:
         # One page's bulk in flight while the next page is read; a second write thread sends the next
         # page's request while the first still resolves its answer.
         self._writes = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="backfill-write")
+        # The next page is read from the database while this one is prepared.
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-read")
         try:
             done = self._run(max_chunks)
         finally:
@@ -120,7 +123,7 @@ class ChunkRunner:
         return done
 
     def close(self) -> None:
-        """Close the write threads and their database connections (one each)."""
+        """Close the write and read threads and their database connections (one each)."""
         barrier = threading.Barrier(WRITE_THREADS)
 
         def close_mine():
@@ -130,19 +133,23 @@ class ChunkRunner:
             except threading.BrokenBarrierError:
                 pass
 
-        wait_for_futures([self._writes.submit(close_mine) for _ in range(WRITE_THREADS)])
+        wait_for_futures([self._writes.submit(close_mine) for _ in range(WRITE_THREADS)]
+                         + [self._reads.submit(connections.close_all)])
         self._writes.shutdown(wait=True)
+        self._reads.shutdown(wait=True)
 
     def run_chunk(self, chunk: BackfillProgress) -> bool:
         """Index one chunk from where it was left; False if the backfill was paused or cancelled.
 
-        Reads overlap writes: page N+1 is read while page N's bulk is in flight on a write thread, and
-        is handed to the other write thread before N's answer is resolved, so the node does not wait
-        for our answer handling. A page's progress (``last_processed_id``) is saved only once its write
-        has resolved, in page order, so a worker that dies redoes at most the pages it was writing.
-        The node's write queue is read (once a second) with none of our writes in flight."""
+        Three stages overlap: page N+2 is read from the database on the read thread while page N+1 is
+        prepared here and page N's bulk is in flight on a write thread; N+1 is handed to the other
+        write thread before N's answer is resolved, so the node does not wait for our answer handling.
+        A page's progress (``last_processed_id``) is saved only once its write has resolved, in page
+        order, so a worker that dies redoes at most the pages it was writing. The node's write queue
+        is read (once a second) with none of our writes in flight."""
         self._page_round = 0
         in_flight: tuple[Future, Page, Backfill] | None = None
+        reading: Future | None = None  # the next page, read on the read thread
         backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
         try:
             while True:
@@ -158,8 +165,11 @@ class ChunkRunner:
                     BackfillProgress.objects.filter(pk=chunk.pk, worker=self.worker).update(
                         status=BackfillProgress.Status.PENDING, updated_at=timezone.now())
                     return False
-                after_id = in_flight[1].ids[-1] if in_flight is not None else chunk.last_processed_id
-                page = self.read_page(backfill, after_id, chunk.end_id)
+                if reading is None:
+                    reading = self._reads.submit(self._read, backfill, chunk.last_processed_id, chunk.end_id)
+                page = reading.result()
+                # A keyset page starts after the last id of the one before: the next read can start now.
+                reading = self._reads.submit(self._read, backfill, page.ids[-1], chunk.end_id) if page.ids else None
                 # The page's Python work (documents built, checked, serialised) is done here too, while the
                 # previous page's bulk is in flight: the write thread then only sends.
                 job = self.prepare_write(backfill, page.events) if page.ids else None
@@ -175,8 +185,12 @@ class ChunkRunner:
                 if previous is not None:
                     self._page_done(chunk, *previous, read_pool=False)
         finally:
-            if in_flight is not None:  # an error or a stop: let the write finish, save nothing more
-                wait_for_futures([in_flight[0]])
+            # An error or a stop: let the write finish and save nothing more; a page read ahead is dropped.
+            wait_for_futures([future for future in (in_flight[0] if in_flight else None, reading) if future])
+
+    def _read(self, backfill: Backfill, after_id: int, end_id: int) -> "Page":
+        close_old_connections()
+        return self.read_page(backfill, after_id, end_id)
 
     def _write(self, job) -> None:
         close_old_connections()
