@@ -349,7 +349,8 @@ def parse_args():
     parser.add_argument("--workers", type=int, default=2, help="backfill worker processes (and raw _bulk clients)")
     parser.add_argument("--pin", action="store_true",
                         help="throughput and ceiling as two hosts: the search node on core 0, the workers (then the "
-                             "raw client) on core 1; use with --workers 1")
+                             "raw client) and the rest of the stack (PostgreSQL, Kafka, Redis) on core 1; "
+                             "use with --workers 1")
     parser.add_argument("--throttle-rows", type=int, default=20_000, help="rows of the fixed-rate throttle run "
                         "(the rate-change run uses three times as many and changes the rate after this many)")
     parser.add_argument("--rate", type=int, default=2_000, help="rows_per_second of the throttle runs")

@@ -92,7 +92,8 @@ def parse_args():
                              "orm: catalog.services through Django, as the console and API write")
     parser.add_argument("--pin", action="store_true",
                         help="phases 2 and 3 as two hosts: the search node on core 0, the consumer (then the raw "
-                             "client) on core 1; use with --backlog 300000")
+                             "client) and the rest of the stack (PostgreSQL, Kafka, Redis) on core 1; "
+                             "use with --backlog 300000")
     parser.add_argument("--rounds", type=int, default=3,
                         help="consumer runs of the throughput phase, each between two measurements of the node's "
                              "ceiling (the node keeps warming up over minutes: a ratio is against the ceilings "
