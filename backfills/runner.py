@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from indexing.core.backoff import backoff_delay
+from indexing.core.db_hygiene import close_pool_connections
 from indexing.engines import SearchEngine, get_engine
 from indexing.pipeline.backpressure import read_write_queue
 from indexing.pipeline.bulk_sink import BulkSink
@@ -124,17 +125,8 @@ class ChunkRunner:
 
     def close(self) -> None:
         """Close the write and read threads and their database connections (one each)."""
-        barrier = threading.Barrier(WRITE_THREADS)
-
-        def close_mine():
-            connections.close_all()
-            try:
-                barrier.wait(5)  # one task per thread: a thread that closed waits for the others
-            except threading.BrokenBarrierError:
-                pass
-
-        wait_for_futures([self._writes.submit(close_mine) for _ in range(WRITE_THREADS)]
-                         + [self._reads.submit(connections.close_all)])
+        close_pool_connections(self._writes, WRITE_THREADS)
+        close_pool_connections(self._reads, 1)
         self._writes.shutdown(wait=True)
         self._reads.shutdown(wait=True)
 

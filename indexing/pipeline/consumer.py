@@ -38,12 +38,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 
 from confluent_kafka import KafkaException, TopicPartition
-from django.db import connection
 
 from indexing.core import pauses, stats
 from indexing.core.backoff import backoff_delay
 from indexing.pipeline.backpressure import BackpressureController
-from indexing.core.db_hygiene import ConnectionHygiene
+from indexing.core.db_hygiene import ConnectionHygiene, close_pool_connections
 from indexing.pipeline.broker import Broker, KafkaBroker, consumer_config
 from indexing.pipeline.commit_order import CommitOrder
 from indexing.pipeline.outage import Outage
@@ -382,7 +381,7 @@ class IndexingConsumer:
     def _close(self) -> None:
         # Bulks still in flight finish (their retry waits end at once on stop) and are not committed.
         wait_for_futures([future for _, _, future in self._in_flight])
-        self._close_bulk_connections()
+        close_pool_connections(self._bulks, self._bulk_threads)  # each bulk thread's own
         self._bulks.shutdown(wait=True)
         try:
             self.states.clear_state(self.blueprint.name, self.consumer_id)
@@ -390,16 +389,3 @@ class IndexingConsumer:
             pass
         # No commit here: everything resolved was committed batch by batch.
         self.broker.close()
-
-    def _close_bulk_connections(self) -> None:
-        """Each bulk thread closes its own database connection (they are per thread)."""
-        barrier = threading.Barrier(self._bulk_threads)
-
-        def close_mine():
-            connection.close()
-            try:
-                barrier.wait(5)  # one task per thread: a thread that closed waits for the others
-            except threading.BrokenBarrierError:
-                pass
-
-        wait_for_futures([self._bulks.submit(close_mine) for _ in range(self._bulk_threads)])
