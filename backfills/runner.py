@@ -178,7 +178,10 @@ class ChunkRunner:
                     self._page_done(chunk, *previous, read_pool=False)
         finally:
             # An error or a stop: let the write finish and save nothing more; a page read ahead is dropped.
-            wait_for_futures([future for future in (in_flight[0] if in_flight else None, reading) if future])
+            unfinished = [in_flight[0]] if in_flight is not None else []
+            if reading is not None:
+                unfinished.append(reading)
+            wait_for_futures(unfinished)
 
     def _read(self, backfill: Backfill, after_id: int, end_id: int) -> "Page":
         close_old_connections()
