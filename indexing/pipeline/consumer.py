@@ -7,17 +7,16 @@ partitions this consumer still owns. A crash anywhere before the commit makes
 the next owner replay the batch; external versions make that replay harmless
 (at-least-once delivery + idempotent writes = effectively once).
 
-Pipelining: a batch's Python work (decode, validate, build, serialise;
-``prepare``) runs on this thread while earlier batches are being written by
-bulk threads (``complete``). At most ``BULKS_IN_FLIGHT`` requests are on the
-wire at once (the sink's gate), and there is one bulk thread more than that:
-while one thread resolves its answer, the next batch's request is already
-sent, so the node does not wait on our answer handling between two bulks. A
-finished batch's commit and figures come after the next batch is submitted.
-Only this thread touches the Kafka client, through a ``broker.Broker`` (``KafkaBroker`` in production): bulk threads wait out retries
-with a plain stop-aware sleep, and this thread, when it has to wait for a bulk for long, polls with
-its partitions paused so the group keeps it. A failed batch holds back the commit of every
-batch after it; all of them are rewound and processed again.
+Pipelining: a batch's Python work (decode, validate, build, serialise; ``prepare``) runs on this
+thread while earlier batches are being written by bulk threads (``complete``). At most
+``BULKS_IN_FLIGHT`` requests are on the wire at once (the sink's gate), and there is one bulk thread
+more than that: while one thread resolves its answer, the next batch's request is already sent, so
+the node does not wait on our answer handling between two bulks. A finished batch's commit and
+figures come after the next batch is submitted. Only this thread touches the Kafka client, through a
+``broker.Broker`` (``KafkaBroker`` in production): bulk threads wait out retries with a plain
+stop-aware sleep, and this thread, when it has to wait for a bulk for long, polls with its partitions
+paused so the group keeps it. A failed batch holds back the commit of every batch after it; all of
+them are rewound and processed again.
 
 Rebalances can only happen inside poll calls. A revocation while a batch is
 in flight leaves its offsets on the revoked partitions uncommitted (the
