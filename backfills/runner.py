@@ -49,6 +49,17 @@ class Page:
     read_ms: float
 
 
+@dataclass
+class InFlight:
+    """A page's write handed to a write thread, its progress not saved yet."""
+
+    chunk: BackfillProgress
+    future: Future
+    page: Page
+    backfill: Backfill
+    last: bool = False  # the chunk's last page: the chunk is completed once it resolves
+
+
 class ChunkRunner:
     def __init__(self, backfill_id, engine: SearchEngine | None = None, worker: str | None = None):
         self.backfill_id = backfill_id
@@ -64,6 +75,7 @@ class ChunkRunner:
                                            on_not_ready=self._on_throttled, gate=threading.BoundedSemaphore(1))
         self._writes: ThreadPoolExecutor | None = None
         self._reads: ThreadPoolExecutor | None = None
+        self._carried: InFlight | None = None  # a chunk's last write, in flight while the next chunk starts
         self._page_round = 0
 
     def _on_throttled(self, rejected: int) -> None:
@@ -118,6 +130,10 @@ class ChunkRunner:
                 break
             if self.run_chunk(chunk):
                 done += 1
+        if self._carried is not None:
+            # The last chunk's last page: no next chunk to overlap it with.
+            carried, self._carried = self._carried, None
+            self._resolve(carried, read_pool=True)
         from .services import complete_if_done
 
         complete_if_done(self.backfill_id)
@@ -125,6 +141,7 @@ class ChunkRunner:
 
     def close(self) -> None:
         """Close the write and read threads and their database connections (one each)."""
+        self._carried = None  # after an error: its write is waited for below, its progress not saved
         close_pool_connections(self._writes, WRITE_THREADS)
         close_pool_connections(self._reads, 1)
         self._writes.shutdown(wait=True)
@@ -138,9 +155,13 @@ class ChunkRunner:
         write thread before N's answer is resolved, so the node does not wait for our answer handling.
         A page's progress (``last_processed_id``) is saved only once its write has resolved, in page
         order, so a worker that dies redoes at most the pages it was writing. The node's write queue
-        is read (once a second) with none of our writes in flight."""
+        is read (once a second) with none of our writes in flight.
+
+        Once the chunk is read to its end, its last write is left in flight (``_carried``) while the
+        next chunk is claimed and its first page read and prepared: the chunk is marked completed when
+        that write resolves, not before. Without this, the node sat idle at every chunk boundary."""
         self._page_round = 0
-        in_flight: tuple[Future, Page, Backfill] | None = None
+        in_flight, self._carried = self._carried, None
         reading: Future | None = None  # the next page, read on the read thread
         backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
         try:
@@ -151,7 +172,7 @@ class ChunkRunner:
                     Backfill.objects.filter(pk=self.backfill_id).values_list("status", "rows_per_second").get())
                 if backfill.status != Backfill.Status.RUNNING:
                     if in_flight is not None:
-                        self._page_done(chunk, *in_flight, read_pool=True)
+                        self._resolve(in_flight, read_pool=True)
                         in_flight = None
                     # Hand the chunk back as it is: whoever resumes continues from last_processed_id.
                     BackfillProgress.objects.filter(pk=chunk.pk, worker=self.worker).update(
@@ -160,28 +181,45 @@ class ChunkRunner:
                 if reading is None:
                     reading = self._reads.submit(self._read, backfill, chunk.last_processed_id, chunk.end_id)
                 page = reading.result()
+                # A short page, or one that reached the chunk's end: nothing is left to read.
+                read_all = len(page.ids) < backfill.page_size or page.ids[-1] >= chunk.end_id
                 # A keyset page starts after the last id of the one before: the next read can start now.
-                reading = self._reads.submit(self._read, backfill, page.ids[-1], chunk.end_id) if page.ids else None
-                # The page's Python work (documents built, checked, serialised) is done here too, while the
-                # previous page's bulk is in flight: the write thread then only sends.
-                job = self.prepare_write(backfill, page.events) if page.ids else None
-                if in_flight is not None and (not page.ids or self._pool_reading_due()):
-                    self._page_done(chunk, *in_flight, read_pool=True)
-                    in_flight = None
-                if not page.ids:
-                    BackfillProgress.objects.filter(pk=chunk.pk).update(
-                        status=BackfillProgress.Status.COMPLETED, updated_at=timezone.now())
+                reading = None if read_all else self._reads.submit(self._read, backfill, page.ids[-1], chunk.end_id)
+                if page.ids:
+                    # The page's Python work (documents built, checked, serialised) is done here too, while
+                    # the previous page's bulk is in flight: the write thread then only sends.
+                    job = self.prepare_write(backfill, page.events)
+                    if in_flight is not None and self._pool_reading_due():
+                        self._resolve(in_flight, read_pool=True)
+                        in_flight = None
+                    self.throttle.acquire(len(page.ids), backfill.rows_per_second)
+                    previous, in_flight = in_flight, InFlight(chunk, self._writes.submit(self._write, job), page,
+                                                              backfill)
+                    if previous is not None:
+                        self._resolve(previous, read_pool=False)
+                if read_all:
+                    if in_flight is not None and in_flight.chunk is chunk:
+                        in_flight.last = True  # the chunk is completed once this write resolves
+                        self._carried, in_flight = in_flight, None
+                    else:  # every page of the chunk has resolved (or it had none left)
+                        self._carried, in_flight = in_flight, None
+                        self._completed(chunk)
                     return True
-                self.throttle.acquire(len(page.ids), backfill.rows_per_second)
-                previous, in_flight = in_flight, (self._writes.submit(self._write, job), page, backfill)
-                if previous is not None:
-                    self._page_done(chunk, *previous, read_pool=False)
         finally:
             # An error or a stop: let the write finish and save nothing more; a page read ahead is dropped.
-            unfinished = [in_flight[0]] if in_flight is not None else []
+            unfinished = [in_flight.future] if in_flight is not None else []
             if reading is not None:
                 unfinished.append(reading)
             wait_for_futures(unfinished)
+
+    def _resolve(self, write: "InFlight", read_pool: bool) -> None:
+        self._page_done(write.chunk, write.future, write.page, write.backfill, read_pool)
+        if write.last:
+            self._completed(write.chunk)
+
+    def _completed(self, chunk: BackfillProgress) -> None:
+        BackfillProgress.objects.filter(pk=chunk.pk).update(
+            status=BackfillProgress.Status.COMPLETED, updated_at=timezone.now())
 
     def _read(self, backfill: Backfill, after_id: int, end_id: int) -> "Page":
         close_old_connections()

@@ -274,3 +274,58 @@ def test_the_next_page_is_sent_while_an_answer_is_resolved_one_on_the_wire_at_a_
         f"the fourth page's request waited for the third answer to be resolved: {timeline[:8]}"
     assert saved == sorted(saved) and len(saved) == 10
     assert_index_matches_db(engine, index.name)
+
+
+def test_the_next_chunk_starts_while_a_chunks_last_page_is_in_flight(products_blueprint, engine, monkeypatch):
+    """At a chunk boundary the node is not left idle: the next chunk is claimed and its first page sent
+    while the last page of the chunk before is still being written. That chunk is marked completed, and
+    its last page saved as progress, only once the page is written."""
+    bulk_products(1000)
+    index = products_blueprint.live_index()
+    backfill = services.schedule(products_blueprint, target_index=index, chunk_size=500, page_size=100, start=False)
+    from backfills import planner
+
+    planner.plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
+    first, second = BackfillProgress.objects.filter(backfill=backfill).order_by("start_id")
+    runner = ChunkRunner(backfill.pk)
+    lock = threading.Lock()
+    timeline: list[tuple[str, int]] = []
+    seen_by_sixth: list[tuple[str, int | None]] = []
+    pages = threading.local()
+    send, send_rows = runner.engine._send_bulk, runner.send_rows
+
+    def timed_send(body):
+        with lock:
+            n = len([e for e in timeline if e[0] == "sent"]) + 1
+            timeline.append(("sent", n))
+        if n == 6:  # the second chunk's first page: how the first chunk stands while it goes out
+            seen_by_sixth.append(BackfillProgress.objects.filter(pk=first.pk)
+                                 .values_list("status", "last_processed_id").get())
+        return send(body)
+
+    def slow_last_page_of_first_chunk(backfill_, plan):
+        with lock:
+            pages.n = len([e for e in timeline if e[0] == "sent"]) + 1
+        send_rows(backfill_, plan)
+        if pages.n == 5:
+            time.sleep(1.0)  # the first chunk's last page is slow to resolve
+        with lock:
+            timeline.append(("resolved", pages.n))
+
+    monkeypatch.setattr(runner.engine, "_send_bulk", timed_send)
+    runner.send_rows = slow_last_page_of_first_chunk
+    assert runner.run() == 2
+
+    assert timeline.index(("sent", 6)) < timeline.index(("resolved", 5)), \
+        f"the second chunk waited for the first chunk's last page: {timeline}"
+    status, last_id = seen_by_sixth[0]
+    assert status == BackfillProgress.Status.RUNNING and last_id < first.end_id, \
+        "the first chunk was saved as done before its last page was written"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("COMPLETED", "COMPLETED")
+    assert (first.last_processed_id, first.rows_done, second.rows_done) == (first.end_id, 500, 500)
+    backfill.refresh_from_db()
+    assert backfill.status == Backfill.Status.COMPLETED
+    assert_index_matches_db(engine, index.name)
