@@ -329,3 +329,55 @@ def test_the_next_chunk_starts_while_a_chunks_last_page_is_in_flight(products_bl
     backfill.refresh_from_db()
     assert backfill.status == Backfill.Status.COMPLETED
     assert_index_matches_db(engine, index.name)
+
+
+def test_the_compiled_keyset_read_pages_as_the_orm_would():
+    """The keyset statement is compiled once per backfill: its pages, selection included, are the ORM's."""
+    from django.db import connections
+
+    from backfills.runner import KeysetRead
+    from catalog.models import Product
+
+    bulk_products(60)
+    selection = Product.objects.filter(tenant_id="t1")  # a selection's filter comes before the keyset bounds
+    keyset = KeysetRead(selection, 7, "default")
+    assert keyset.sql is not None and keyset.params == ["t1"]
+    ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
+    for after, end in [(ids[0] - 1, ids[-1]), (ids[10], ids[30]), (ids[30], ids[31]), (ids[-1], ids[-1] + 100)]:
+        with connections["default"].cursor() as cur:
+            page = keyset.read(cur, after, end)
+        assert page == list(selection.filter(pk__gt=after, pk__lte=end).order_by("pk")
+                            .values_list("pk", flat=True)[:7])
+
+
+def test_a_page_is_read_in_one_read_only_transaction_with_the_statement_timeout(products_blueprint, settings,
+                                                                                  monkeypatch):
+    """Keyset and events alike: a backfill never writes its source, nor holds it longer than the timeout."""
+    import dataclasses
+
+    from django.db import connections
+
+    from indexing.blueprints import table_sources
+
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BACKFILL_STATEMENT_TIMEOUT_MS": 4321}
+    bulk_products(30)
+    index = products_blueprint.live_index()
+    backfill = services.schedule(products_blueprint, target_index=index, chunk_size=1000, page_size=10, start=False)
+    seen = []
+
+    def events_for_ids(ids, using="default"):
+        with connections[using].cursor() as cur:
+            cur.execute("SHOW transaction_read_only")
+            read_only = cur.fetchone()[0]
+            cur.execute("SHOW statement_timeout")
+            seen.append((read_only, cur.fetchone()[0], len(ids)))
+        return []
+
+    source = dataclasses.replace(table_sources.blueprint_source(products_blueprint), ids_to_events=events_for_ids)
+    monkeypatch.setattr(table_sources, "blueprint_source", lambda blueprint: source)
+    runner = ChunkRunner(backfill.pk)
+    runner.read_page(backfill, 0, 10**12)
+    assert seen == [("on", "4321ms", 10)]
+    with connections["replica"].cursor() as cur:  # and only that transaction
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] != "4321ms"

@@ -80,12 +80,12 @@ def acknowledge(aggregate_type: str, actions, acked_at: float, unchanged=()) -> 
     price change waits for its sidecar, not for a main index it did not touch."""
     import redis
 
-    entries = [(a.index, a.id, a.version, acked_at) for a in actions] + list(unchanged)
-    if not entries:
+    if not actions and not unchanged:
         return 0
     try:
         if not waiting(aggregate_type):
             return 0
+        entries = [(a.index, a.id, a.version, acked_at) for a in actions] + list(unchanged)
         pipe = _redis().pipeline(transaction=False)
         for index, entity_id, version, at in entries:
             _script(keys=[ACK_KEY.format(index=index, entity=entity_id)],
