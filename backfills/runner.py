@@ -59,7 +59,7 @@ class KeysetRead:
     the key needs converting on the way out), every page is built through the ORM as before."""
 
     def __init__(self, qs, page_size: int, alias: str):
-        self.qs, self.page_size, self.alias = qs, page_size, alias
+        self.qs, self.page_size = qs, page_size
         self.sql, self.params = None, None
         page = self._page(qs, -2, -1)
         sql, params = page.query.get_compiler(using=alias).as_sql()
@@ -103,7 +103,7 @@ class ChunkRunner:
         self._writes: ThreadPoolExecutor | None = None
         self._reads: ThreadPoolExecutor | None = None
         self._carried: InFlight | None = None  # a chunk's last write, in flight while the next chunk starts
-        self._keysets: dict = {}  # backfill id -> its KeysetRead
+        self._keyset: KeysetRead | None = None  # the backfill's keyset statement, compiled at its first page
         self._page_round = 0
 
     def _on_throttled(self, rejected: int) -> None:
@@ -249,7 +249,7 @@ class ChunkRunner:
             raise Backfill.DoesNotExist(self.backfill_id)
         return row[0], row[1]
 
-    def _resolve(self, write: "InFlight", read_pool: bool) -> None:
+    def _resolve(self, write: InFlight, read_pool: bool) -> None:
         self._page_done(write.chunk, write.future, write.page, write.backfill, read_pool)
         if write.last:
             self._completed(write.chunk)
@@ -292,7 +292,9 @@ class ChunkRunner:
         from indexing.blueprints.table_sources import blueprint_source
 
         alias = source_alias(backfill)
-        keyset = self._keyset(backfill, alias)
+        if self._keyset is None:
+            _, qs = selected(backfill)
+            self._keyset = KeysetRead(qs, backfill.page_size, alias)
         source = blueprint_source(backfill.blueprint)
         started = time.monotonic()
         with transaction.atomic(using=alias):
@@ -300,19 +302,12 @@ class ChunkRunner:
                 # One round trip, no parameters: several statements are allowed even on a server-binding cursor.
                 cur.execute("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = "
                             f"{int(searchsync_settings.BACKFILL_STATEMENT_TIMEOUT_MS)}")
-                ids = keyset.read(cur, after_id, end_id)
+                ids = self._keyset.read(cur, after_id, end_id)
             # The database-pressure signal is the keyset read's latency, as it always was; building
             # the events is a join whose cost grows with the page, not with the database's load.
             read_ms = (time.monotonic() - started) * 1000
             events = source.events_for_ids(ids, alias) if ids else []
         return Page(ids, events, read_ms)
-
-    def _keyset(self, backfill: Backfill, alias: str) -> "KeysetRead":
-        keyset = self._keysets.get(backfill.pk)
-        if keyset is None:
-            _, qs = selected(backfill)
-            keyset = self._keysets[backfill.pk] = KeysetRead(qs, backfill.page_size, alias)
-        return keyset
 
     def prepare_write(self, backfill: Backfill, events):
         """The page's write as a job for the write thread, its documents already planned."""
