@@ -282,3 +282,35 @@ def test_a_row_the_mapping_refuses_is_dead_lettered_and_the_backfill_goes_on(ord
     finally:
         for index in blueprint.indices.all():
             engine.delete_index(index.name)
+
+
+def test_a_page_read_as_tuples_gives_the_events_a_row_read_as_a_model_gives(unique):
+    """A backfill page of a declared relation is turned into events straight from the statement's
+    tuples; every column type comes out as the row read through its model would give it, JSON-plain."""
+    from indexing.blueprints.relations import RelationSpec, relation_source
+
+    table = f"typed_{unique}"
+    with connection.cursor() as cur:
+        cur.execute(f"""CREATE TABLE {table} (id bigserial PRIMARY KEY, version bigint NOT NULL, tenant text,
+                        price numeric(10, 2), born date, at time, ref uuid, flag boolean, note text,
+                        score double precision, updated_at timestamptz NOT NULL DEFAULT now())""")
+        cur.execute(f"""INSERT INTO {table} (version, tenant, price, born, at, ref, flag, note, score) VALUES
+                        (3, 't1', 12.50, '2026-01-02', '10:11:12', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true, 'x', 0.25),
+                        (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""")
+    try:
+        spec = RelationSpec.of({"relation": table, "key": "id", "version": "version", "tenant": "tenant",
+                                "updated_at": "updated_at"})
+        source = relation_source(table, f"typed_{unique}", spec)
+        ids = sorted(source.model.objects.values_list("pk", flat=True))
+        from_tuples = source.events_for_ids(ids, "default")
+        from_models = [source.to_event(row) for row in source.model.objects.order_by("pk")]
+        assert [(e.entity_id, e.tenant_id, e.version, e.timestamp, e.payload) for e in from_tuples] == \
+               [(e.entity_id, e.tenant_id, e.version, e.timestamp, e.payload) for e in from_models]
+        first = from_tuples[0].payload
+        assert (first["price"], first["born"], first["at"], first["ref"], first["flag"], first["score"]) == \
+               (12.5, "2026-01-02", "10:11:12", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", True, 0.25)
+        assert from_tuples[0].tenant_id == "t1" and from_tuples[1].tenant_id == ""
+        json.dumps([e.payload for e in from_tuples])
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
