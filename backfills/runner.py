@@ -227,10 +227,9 @@ class ChunkRunner:
                 if read_all:
                     if in_flight is not None and in_flight.chunk is chunk:
                         in_flight.last = True  # the chunk is completed once this write resolves
-                        self._carried, in_flight = in_flight, None
                     else:  # every page of the chunk has resolved (or it had none left)
-                        self._carried, in_flight = in_flight, None
                         self._completed(chunk)
+                    self._carried, in_flight = in_flight, None
                     return True
         finally:
             # An error or a stop: let the write finish and save nothing more; a page read ahead is dropped.

@@ -315,6 +315,9 @@ def test_the_next_chunk_starts_while_a_chunks_last_page_is_in_flight(products_bl
 
     monkeypatch.setattr(runner.engine, "_send_bulk", timed_send)
     runner.send_rows = slow_last_page_of_first_chunk
+    # A reading of the node's write queue waits for every write in flight, by design: on a slow machine
+    # one falling due at the boundary would hold the second chunk back. Kept out of this test's timing.
+    runner._pool_reading_due = lambda: False
     assert runner.run() == 2
 
     assert timeline.index(("sent", 6)) < timeline.index(("resolved", 5)), \
