@@ -3,9 +3,9 @@
 Chunks are claimed with ``FOR UPDATE SKIP LOCKED``, so any number of workers
 share a backfill; a chunk whose worker died (RUNNING but untouched for
 STALE_CHUNK_S) is taken over and resumes from ``last_processed_id``, which is
-saved after every page. Documents carry each row's current version as the
-external version, so a backfill racing the live stream can only lose to newer
-data, never overwrite it.
+saved after every bulk request (consecutive pages sent together). Documents
+carry each row's current version as the external version, so a backfill racing
+the live stream can only lose to newer data, never overwrite it.
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ class Page:
     ids: list  # primary keys read, in order: the last one is the resume point once the page is written
     events: list
     read_ms: float
+
+    @classmethod
+    def joined(cls, pages: list["Page"]) -> "Page":
+        """Consecutive pages as one write: its resume point is the last page's, its read latency the slowest."""
+        if len(pages) == 1:
+            return pages[0]
+        return cls([i for page in pages for i in page.ids], [e for page in pages for e in page.events],
+                   max(page.read_ms for page in pages))
 
 
 class KeysetRead:
@@ -178,11 +186,13 @@ class ChunkRunner:
     def run_chunk(self, chunk: BackfillProgress) -> bool:
         """Index one chunk from where it was left; False if the backfill was paused or cancelled.
 
-        Three stages overlap: page N+2 is read from the database on the read thread while page N+1 is
-        prepared here and page N's bulk is in flight on a write thread; N+1 is handed to the other
-        write thread before N's answer is resolved, so the node does not wait for our answer handling.
-        A page's progress (``last_processed_id``) is saved only once its write has resolved, in page
-        order, so a worker that dies redoes at most the pages it was writing. The node's write queue
+        Three stages overlap: the next page is read from the database on the read thread while the
+        pages read before it are prepared here as one request (N+1) and request N's bulk is in flight
+        on a write thread; N+1 is handed to the other write thread before N's answer is resolved, so
+        the node does not wait for our answer handling. Consecutive pages are joined into a request of
+        about BACKFILL_BULK_DOCS documents (``_request_full``). A request's progress
+        (``last_processed_id``) is saved only once its write has resolved, in order, so a worker that
+        dies redoes at most the pages it was writing. The node's write queue
         is read (once a second) with none of our writes in flight.
 
         Once the chunk is read to its end, its last write is left in flight (``_carried``) while the
@@ -191,7 +201,10 @@ class ChunkRunner:
         self._page_round = 0
         in_flight, self._carried = self._carried, None
         reading: Future | None = None  # the next page, read on the read thread
+        joining: list[Page] = []  # pages read, to be sent together in the next request
         backfill = Backfill.objects.select_related("blueprint", "target_index").get(pk=self.backfill_id)
+        # Large enough for any request of joined pages (``_request_full``), so each goes out whole.
+        self.sink.chunk_size = max(searchsync_settings.BACKFILL_BULK_DOCS, 2 * backfill.page_size)
         try:
             while True:
                 # Per page only what may change while a backfill runs (status, rate); the blueprint and the
@@ -213,13 +226,16 @@ class ChunkRunner:
                 # A keyset page starts after the last id of the one before: the next read can start now.
                 reading = None if read_all else self._reads.submit(self._read, backfill, page.ids[-1], chunk.end_id)
                 if page.ids:
-                    # The page's Python work (documents built, checked, serialised) is done here too, while
-                    # the previous page's bulk is in flight: the write thread then only sends.
+                    self.throttle.acquire(len(page.ids), backfill.rows_per_second)
+                    joining.append(page)
+                if joining and (read_all or self._request_full(backfill, joining)):
+                    page, joining = Page.joined(joining), []
+                    # The request's Python work (documents built, checked, serialised) is done here too,
+                    # while the previous bulk is in flight: the write thread then only sends.
                     job = self.prepare_write(backfill, page.events)
                     if in_flight is not None and self._pool_reading_due():
                         self._resolve(in_flight, read_pool=True)
                         in_flight = None
-                    self.throttle.acquire(len(page.ids), backfill.rows_per_second)
                     previous, in_flight = in_flight, InFlight(chunk, self._writes.submit(self._write, job), page,
                                                               backfill)
                     if previous is not None:
@@ -237,6 +253,19 @@ class ChunkRunner:
             if reading is not None:
                 unfinished.append(reading)
             wait_for_futures(unfinished)
+
+    def _request_full(self, backfill: Backfill, joining: list[Page]) -> bool:
+        """Whether another page would take the next request past its size: BACKFILL_BULK_DOCS documents
+        (two per row with a sidecar), a quarter second of a throttled backfill's rate (its progress then
+        moves in steps its rate checks can see), one page at least. A fan-out's pages go one by one: each
+        is an outbox transaction, not a bulk request."""
+        if backfill.purpose == Backfill.Purpose.FANOUT:
+            return True
+        rows = searchsync_settings.BACKFILL_BULK_DOCS // (2 if backfill.target_index.sidecar else 1)
+        rate = self.throttle.effective_rate(backfill.rows_per_second)
+        if rate is not None:
+            rows = min(rows, int(rate / 4))
+        return sum(len(page.ids) for page in joining) + backfill.page_size > rows
 
     def _status_and_rate(self) -> tuple[str, int | None]:
         """The backfill's status and rows/s limit, read before every page: plain SQL, as the ORM spent
@@ -316,12 +345,11 @@ class ChunkRunner:
         # Events at each row's current version → the same document writer as the live stream. A row
         # that becomes a dead letter gets its own event id then (writer.as_message), not every row now.
         plan = plan_writes(blueprint, [target_of(backfill.target_index)], [(None, e) for e in events])
-        # One page, one bulk request, its body serialised here too.
-        prebuild_body(plan, max(1, backfill.page_size), self.sink.max_bytes)
+        # The pages joined, one bulk request (unless over BULK_MAX_BYTES), its body serialised here too.
+        prebuild_body(plan, self.sink.chunk_size, self.sink.max_bytes)
         return functools.partial(self.send_rows, backfill, plan)
 
     def send_rows(self, backfill: Backfill, plan) -> None:
-        self.sink.chunk_size = max(1, backfill.page_size)
         send_writes(backfill.blueprint, plan, self.sink)
 
     def emit_rows(self, backfill: Backfill, events) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import connections
 
 from indexing.blueprints.contracts import Event, event_type_for
+from indexing.core.sql_arrays import int_array
 
 # The aggregate type of product events: their topic, event types and blueprint.
 AGGREGATE_TYPE = "product"
@@ -19,7 +20,7 @@ DOCUMENTS_SQL = """
 WITH RECURSIVE chain AS (
     SELECT c.id AS leaf, c.parent_id, c.name, c.change_stamp, c.updated_at, 0 AS depth
       FROM catalog_category c
-     WHERE c.id IN (SELECT category_id FROM catalog_product WHERE id = ANY(%(ids)s))
+     WHERE c.id IN (SELECT category_id FROM catalog_product WHERE id = ANY(%(ids)s::bigint[]))
     UNION ALL
     SELECT chain.leaf, p.parent_id, p.name, p.change_stamp, p.updated_at, chain.depth + 1
       FROM chain JOIN catalog_category p ON p.id = chain.parent_id
@@ -35,7 +36,7 @@ SELECT p.id, p.tenant_id, p.title, p.description, COALESCE(b.name, p.brand_name)
   FROM catalog_product p
   LEFT JOIN catalog_brand b ON b.id = p.brand_id
   LEFT JOIN paths ON paths.leaf = p.category_id
- WHERE p.id = ANY(%(ids)s)
+ WHERE p.id = ANY(%(ids)s::bigint[])
  ORDER BY p.id
 """
 
@@ -69,7 +70,7 @@ def product_events(ids, using: str = "default") -> list[Event]:
     if not ids:
         return []
     with connections[using].cursor() as cur:
-        cur.execute(DOCUMENTS_SQL, {"ids": ids})
+        cur.execute(DOCUMENTS_SQL, {"ids": int_array(ids)})
         rows = cur.fetchall()
     upsert = event_type_for(AGGREGATE_TYPE, False)
     return [

@@ -165,7 +165,7 @@ def test_worker_killed_mid_chunk_resumes_without_skipping(products_blueprint, en
     backfill.refresh_from_db()
     assert chunk.status == "COMPLETED" and chunk.attempts == 2
     assert backfill.status == Backfill.Status.COMPLETED
-    # Resumed from last_processed_id, not from the start: at most one page was done twice.
+    # Resumed from last_processed_id, not from the start: only the requests in flight were written twice.
     assert 20_000 <= chunk.rows_done <= 20_000 + backfill.page_size
     assert_index_matches_db(engine, index.name)
 
@@ -217,10 +217,11 @@ def _rows_done(backfill):
 
 
 def test_the_next_page_is_sent_while_an_answer_is_resolved_one_on_the_wire_at_a_time(products_blueprint, engine,
-                                                                                     monkeypatch):
+                                                                                     monkeypatch, settings):
     """The node does not wait for our answer handling between two pages: a page whose answer is slow to
     resolve does not hold back the next page's request; one request is on the wire at a time; progress
     is saved in page order, each page once it is written."""
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BACKFILL_BULK_DOCS": 100}  # a page a request
     bulk_products(1000)
     index = products_blueprint.live_index()
     backfill = services.schedule(products_blueprint, target_index=index, chunk_size=1000, page_size=100, start=False)
@@ -276,10 +277,63 @@ def test_the_next_page_is_sent_while_an_answer_is_resolved_one_on_the_wire_at_a_
     assert_index_matches_db(engine, index.name)
 
 
-def test_the_next_chunk_starts_while_a_chunks_last_page_is_in_flight(products_blueprint, engine, monkeypatch):
+def _requests_of(products_blueprint, monkeypatch, rows_per_second):
+    """A backfill of the products into the live index, one chunk of pages of 100: the documents of each
+    bulk request it sent, and the (last id, rows done) its progress went through."""
+    from backfills import planner
+    from catalog.models import Product
+
+    index = products_blueprint.live_index()
+    backfill = services.schedule(products_blueprint, target_index=index, chunk_size=2000, page_size=100,
+                                 rows_per_second=rows_per_second, start=False)
+    planner.plan(backfill)
+    Backfill.objects.filter(pk=backfill.pk).update(status=Backfill.Status.RUNNING)
+    BackfillThrottle(backfill.pk).reset()
+    runner = ChunkRunner(backfill.pk)
+    sizes, progress = [], []
+    send, page_done = runner.engine._send_bulk, runner._page_done
+
+    def counted_send(body):
+        sizes.append(body.count(b"\n") // 2)  # an action line and a source line per document
+        return send(body)
+
+    def recorded(chunk, future, page, backfill_, read_pool):
+        page_done(chunk, future, page, backfill_, read_pool)
+        progress.append((chunk.last_processed_id, BackfillProgress.objects.get(pk=chunk.pk).rows_done))
+
+    monkeypatch.setattr(runner.engine, "_send_bulk", counted_send)
+    runner._page_done = recorded
+    assert runner.run() == 1
+    ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
+    return sizes, progress, ids
+
+
+def test_consecutive_pages_go_in_one_request_up_to_the_bulk_size(products_blueprint, engine, monkeypatch,
+                                                                  settings):
+    """The node indexes a large request for less per document than a page's: consecutive pages are joined
+    up to BACKFILL_BULK_DOCS documents. Progress moves once per request, to its last page's last id; a
+    throttled backfill joins at most a quarter second of its rate, so its progress moves in steps its
+    rate checks can see."""
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BACKFILL_BULK_DOCS": 350}
+    bulk_products(1000)
+
+    sizes, progress, ids = _requests_of(products_blueprint, monkeypatch, rows_per_second=None)
+    assert sizes == [300, 300, 300, 100], "pages of 100 joined up to 350 documents"
+    assert progress == [(ids[299], 300), (ids[599], 600), (ids[899], 900), (ids[999], 1000)]
+
+    # 800 rows/s: a quarter second is 200 rows, two pages.
+    sizes, progress, ids = _requests_of(products_blueprint, monkeypatch, rows_per_second=800)
+    assert sizes == [200] * 5
+    assert [rows for _, rows in progress] == [200, 400, 600, 800, 1000]
+    assert_index_matches_db(engine, products_blueprint.live_index().name)
+
+
+def test_the_next_chunk_starts_while_a_chunks_last_page_is_in_flight(products_blueprint, engine, monkeypatch,
+                                                                      settings):
     """At a chunk boundary the node is not left idle: the next chunk is claimed and its first page sent
     while the last page of the chunk before is still being written. That chunk is marked completed, and
     its last page saved as progress, only once the page is written."""
+    settings.SEARCHSYNC = {**settings.SEARCHSYNC, "BACKFILL_BULK_DOCS": 100}  # a page a request
     bulk_products(1000)
     index = products_blueprint.live_index()
     backfill = services.schedule(products_blueprint, target_index=index, chunk_size=500, page_size=100, start=False)

@@ -40,6 +40,7 @@ from indexing.blueprints.contracts import Event, event_type_for
 from indexing.blueprints.change_rows import change_row_reader
 from indexing.blueprints.sources import Source
 from indexing.core import source_databases
+from indexing.core.sql_arrays import int_array, is_integer_field
 
 BUILDER = "relation"  # the document_builder of every declared blueprint: the row is the document
 COMMON_FIELDS = ("id", "tenant_id", "version", "updated_at", "deleted")
@@ -314,8 +315,9 @@ def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Sourc
     names = [f.column for f in model._meta.concrete_fields]
     key_field = model._meta.pk
     quote = connections[database.alias].ops.quote_name
+    integer_key = is_integer_field(key_field)
     select = (f"SELECT {', '.join(quote(c) for c in names)} FROM {quote(model._meta.db_table)} "
-              f"WHERE {quote(spec.key)} = ANY(%s) ORDER BY {quote(spec.key)}")
+              f"WHERE {quote(spec.key)} = ANY(%s{'::bigint[]' if integer_key else ''}) ORDER BY {quote(spec.key)}")
 
     def ids_to_events(ids, using: str) -> list[Event]:
         # Backfill pages: events straight from one statement's tuples, no model instance per row.
@@ -323,7 +325,7 @@ def relation_source(name: str, aggregate_type: str, spec: RelationSpec) -> Sourc
         if not keys:
             return []
         with connections[using].cursor() as cur:
-            cur.execute(select, [keys])
+            cur.execute(select, [int_array(keys) if integer_key else keys])
             rows = cur.fetchall()
         return [event_of(dict(zip(columns_of, row))) for row in rows]
 
