@@ -704,8 +704,9 @@ def report_throttle(workers, throttle_runs) -> None:
                   f"{fmt(pct, '.0f'):>5}% | {s['windows']:>7} {fmt(s['w_min']):>7} {fmt(s['w_median']):>8} "
                   f"{fmt(s['w_max']):>7} {fmt(wmax_pct, '.0f'):>5}% | "
                   + (f"{r['min_factor']:>10.2f}" if k == 0 else f"{'':>10}"))
-    print("   rows_done moves in steps of one page (500 rows), so a 5-s window rate is exact to ±1 page "
-          f"(±{500 / (WINDOW_S * 2000) * 100:.0f} % at 2,000/s); the bucket starts full (0.5 s of the rate)")
+    print("   rows_done moves in steps of one request (a quarter second of the rate, a page of 500 at least), so a "
+          f"5-s window rate is exact to ±1 step (±{500 / (WINDOW_S * 2000) * 100:.0f} % at 2,000/s); the bucket "
+          "starts full (0.5 s of the rate)")
 
 
 def report_summary(workers, tp_runs, raws, throttle_runs) -> None:
