@@ -192,8 +192,8 @@ class ChunkRunner:
         the node does not wait for our answer handling. Consecutive pages are joined into a request of
         about BACKFILL_BULK_DOCS documents (``_request_full``). A request's progress
         (``last_processed_id``) is saved only once its write has resolved, in order, so a worker that
-        dies redoes at most the pages it was writing. The node's write queue
-        is read (once a second) with none of our writes in flight.
+        dies redoes at most the pages it was writing. The node's write queue is read (once a second)
+        with none of our writes in flight.
 
         Once the chunk is read to its end, its last write is left in flight (``_carried``) while the
         next chunk is claimed and its first page read and prepared: the chunk is marked completed when
