@@ -262,7 +262,7 @@ class ChunkRunner:
         if backfill.purpose == Backfill.Purpose.FANOUT:
             return True
         rows = searchsync_settings.BACKFILL_BULK_DOCS // (2 if backfill.target_index.sidecar else 1)
-        rate = self.throttle.effective_rate(backfill.rows_per_second)
+        rate = self.throttle.last_rate  # the page just read drew its rows at it: no second Redis read
         if rate is not None:
             rows = min(rows, int(rate / 4))
         return sum(len(page.ids) for page in joining) + backfill.page_size > rows

@@ -75,6 +75,7 @@ class BackfillThrottle:
         self.redis = get_redis()
         self.sleep = sleep
         self._reserve = self.redis.register_script(_RESERVE)
+        self.last_rate: float | None = None  # the rate of the last acquire (None: unthrottled)
 
     # -- adaptive factor -------------------------------------------------------
     def factor(self) -> float:
@@ -94,7 +95,7 @@ class BackfillThrottle:
 
     def acquire(self, rows: int, rows_per_second: int | None) -> float:
         """Block until ``rows`` may be read; returns the seconds slept."""
-        rate = self.effective_rate(rows_per_second)
+        rate = self.last_rate = self.effective_rate(rows_per_second)
         if rate is None:
             return 0.0
         wait = float(self._reserve(keys=[BUCKET_KEY.format(id=self.backfill_id)], args=[rate, burst_for(rate), rows]))
