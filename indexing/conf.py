@@ -102,8 +102,13 @@ DECLARED: tuple[Setting, ...] = (
             "after a second without rows the idle probe slows down to this interval (an idle relay costs "
             "next to nothing); the first row found brings back RELAY_IDLE_PROBE_MS"),
     Setting("RELAY_LINGER_MS", 100, int,
-            "while rows trickle in, relay rounds start at least this far apart, so a round (and the "
+            "while rows trickle in, relay rounds start at most this far apart, so a round (and the "
             "consumer's batch behind it) carries several events; a full round goes on at once; 0: no linger"),
+    Setting("RELAY_LINGER_EVENTS", 18, int,
+            "the linger is the time this many rows take to arrive at the current rate (within "
+            "RELAY_LINGER_MIN_MS and RELAY_LINGER_MS): higher rates wait less; 0: always RELAY_LINGER_MS"),
+    Setting("RELAY_LINGER_MIN_MS", 45, int,
+            "the shortest linger however high the rate: bounds the rounds per second, and so their CPU"),
     Setting("JOINED_CHANGES_POLL_S", 1.0, float,
             "how often a --cdc worker drains the changes of tables declared blueprints join (depends_on) "
             "into fan-outs; no query while no enabled declared blueprint has a dependency"),

@@ -32,6 +32,7 @@ from indexing.core.backoff import backoff_delay
 from indexing.models import DeadLetter, OutboxEvent
 from indexing.core.producer import build_producer
 from indexing.outbox.declared_aggregates import DeclaredAggregates, unknown_aggregate
+from indexing.outbox.linger import Linger
 from indexing.outbox.relay_dead_letters import Unpublishable, dead_letter, encode, permanent_reason
 from indexing.core.db_hygiene import ConnectionHygiene
 from indexing.outbox.wakeup import wait_for_wakeup
@@ -55,7 +56,8 @@ class OutboxRelay:
         self.poll_s = poll_s if poll_s is not None else searchsync_settings.RELAY_POLL_S
         self.idle_probe_ms = idle_probe_ms if idle_probe_ms is not None else searchsync_settings.RELAY_IDLE_PROBE_MS
         self.idle_probe_max_ms = max(self.idle_probe_ms, searchsync_settings.RELAY_IDLE_PROBE_MAX_MS)
-        self.linger_s = searchsync_settings.RELAY_LINGER_MS / 1000
+        self.linger = Linger(searchsync_settings.RELAY_LINGER_MS / 1000, searchsync_settings.RELAY_LINGER_MIN_MS / 1000,
+                             searchsync_settings.RELAY_LINGER_EVENTS)
         self._rows_at = float("-inf")  # when a round last found rows
         self.delivery_timeout_s = delivery_timeout_s
         self.using = using
@@ -250,8 +252,9 @@ class OutboxRelay:
     def _linger(self, started: float, stop: threading.Event) -> None:
         """Rows trickle in: start the next round a linger after this one started. At everyday rates
         each round then carries several events, and so does the consumer's batch behind it: the
-        cost of a round (three statements, a produce, a flush) is paid per few events, not per event."""
-        pause = started + self.linger_s - time.monotonic()
+        cost of a round (three statements, a produce, a flush) is paid per few events, not per event.
+        The linger shortens as the rate rises (``linger.py``)."""
+        pause = started + self.linger.seconds - time.monotonic()
         if pause > 0:
             stop.wait(pause)
 
@@ -268,8 +271,9 @@ class OutboxRelay:
             return True
 
     def run(self, stop: threading.Event) -> None:
-        log.info("outbox relay of %s started (batch %d, poll %.1fs, idle probe %d-%d ms, linger %d ms)", self.using,
-                 self.batch_size, self.poll_s, self.idle_probe_ms, self.idle_probe_max_ms, self.linger_s * 1000)
+        log.info("outbox relay of %s started (batch %d, poll %.1fs, idle probe %d-%d ms, linger %d-%d ms for %d events)",
+                 self.using, self.batch_size, self.poll_s, self.idle_probe_ms, self.idle_probe_max_ms,
+                 self.linger.shortest_s * 1000, self.linger.longest_s * 1000, self.linger.events)
         try:
             self._run(stop)
         finally:
@@ -310,12 +314,15 @@ class OutboxRelay:
                 log.exception("relay round failed")
                 stop.wait(backoff_delay(failures, 0.5, 30.0))
                 continue
+            if published:
+                self.linger.after_round(published, started)
             if published >= self.batch_size:
                 continue  # a backlog: the next round at once
             if published:
                 self._rows_at = time.monotonic()
                 self._linger(started, stop)
             else:
+                self.linger.reset()
                 self._wait_for_wakeup()
         self.producer.flush(self.delivery_timeout_s)
 
