@@ -170,26 +170,24 @@ class BatchProcessor:
                         letter.error[:200])
         return report
 
-    def record(self, report: BatchReport) -> None:
-        """Counters, bulk timing and freshness samples of a resolved batch: one Redis round trip."""
+    def record(self, *reports: BatchReport) -> None:
+        """Counters, bulk timing and freshness samples of resolved batches: one Redis round trip for all."""
+        if not reports:
+            return
         name = self.blueprint.name
         pipe = get_redis().pipeline(transaction=False)
-        if report.documents:
-            stats.observe_bulk(name, report.bulk_seconds, report.documents, pipe=pipe)
-        freshness_samples.record(name, "event", report.lags_ms, at=report.acked_at, pipe=pipe)
+        for report in reports:
+            if report.documents:
+                stats.observe_bulk(name, report.bulk_seconds, report.documents, pipe=pipe)
+            freshness_samples.record(name, "event", report.lags_ms, at=report.acked_at, pipe=pipe)
         stats.incr(
             name,
             pipe=pipe,
-            indexed=report.indexed,
-            stale=report.stale,
-            retried=report.retried,
-            not_ready=report.not_ready,
-            unavailable_waits=report.unavailable_waits,
-            dead_lettered=report.dead_lettered,
-            superseded=report.superseded,
-            main_unchanged=report.main_unchanged,
-            dropped_fields=sum(report.dropped_fields.values()),
-            batches=1,
+            **{figure: sum(getattr(r, figure) for r in reports) for figure in (
+                "indexed", "stale", "retried", "not_ready", "unavailable_waits", "dead_lettered", "superseded",
+                "main_unchanged")},
+            dropped_fields=sum(sum(r.dropped_fields.values()) for r in reports),
+            batches=len(reports),
         )
         pipe.execute()
 

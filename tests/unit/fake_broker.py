@@ -134,6 +134,7 @@ class FakeProcessor:
         self.attempts: dict[tuple[int, int], int] = {}  # first (partition, offset) of a batch -> bulks tried
         self.prepared: list[list[tuple[int, int]]] = []
         self.recorded = 0
+        self.record_calls: list[int] = []  # batches per call: figures of close batches go together
         self._lock = threading.Lock()
 
     def prepare(self, batch: list[Incoming]):
@@ -155,8 +156,9 @@ class FakeProcessor:
         self.broker.record("bulk done", offsets)
         return Report(offsets)
 
-    def record(self, report) -> None:
-        self.recorded += 1
+    def record(self, *reports) -> None:
+        self.recorded += len(reports)
+        self.record_calls.append(len(reports))
 
     def forget_main_writes(self) -> None:
         self.broker.record("main writes forgotten")

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from indexing.pipeline import consumer as consumer_module
 from indexing.pipeline.consumer import ConsumerStopping
 from tests.unit.fake_broker import FakeBroker, FakeProcessor, make_consumer, run_until
 
@@ -140,3 +141,27 @@ def test_partitions_are_paused_while_a_slow_bulk_is_waited_for_and_resumed_after
     assert not broker.paused
     committed_prefix_is_resolved(broker)
     assert broker.committed_offsets == {0: 8, 1: 8}
+
+
+def test_figures_of_batches_in_quick_succession_are_recorded_together_and_none_lost():
+    broker = FakeBroker({0: 200})
+    processor = FakeProcessor(broker, lambda batch, attempt: time.sleep(0.005))
+    consumer = make_consumer(broker, processor, batch_size=5)
+    run_until(consumer, lambda: processor.recorded == 40)
+
+    assert broker.committed_offsets == {0: 200}
+    assert processor.recorded == 40 == consumer.batches
+    # 40 batches of 5 ms each in about 0.2 s: a Redis round trip for several of them, not one each.
+    assert len(processor.record_calls) < 20
+    assert max(processor.record_calls) > 1
+
+
+def test_figures_still_unrecorded_at_a_stop_are_recorded_on_the_way_out(monkeypatch):
+    monkeypatch.setattr(consumer_module, "RECORD_INTERVAL_S", 60.0)  # nothing is due while batches keep coming
+    broker = FakeBroker({0: 5000})
+    processor = FakeProcessor(broker, lambda batch, attempt: time.sleep(0.002))
+    consumer = make_consumer(broker, processor, batch_size=5)
+    run_until(consumer, lambda: consumer.batches >= 10)
+
+    assert len(processor.record_calls) >= 2  # the first batch's figures at once, the rest at the stop
+    assert processor.recorded == consumer.batches
