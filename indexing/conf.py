@@ -88,7 +88,8 @@ DECLARED: tuple[Setting, ...] = (
     Setting("BACKPRESSURE_CHECK_S", 1.0, float, "how often a consumer reads the node's write queue"),
     # --- the relay and the outbox
     Setting("RELAY_BATCH_SIZE", 500, int, "outbox rows the relay publishes per round"),
-    Setting("RELAY_POLL_S", 1.0, float, "longest wait for a wake-up before the relay polls"),
+    Setting("RELAY_POLL_S", 1.0, float, "longest wait for a wake-up before the relay polls (with "
+            "RELAY_IDLE_PROBE_MS at 0; otherwise the idle probe is the poll)"),
     Setting("RELAY_WAKEUP_INTERVAL_MS", 20, int,
             "a process pushes at most one relay wake-up per interval; commits in between coalesce"),
     Setting("OUTBOX_RETENTION_HOURS", 24.0, float, "published outbox rows are deleted after this"),

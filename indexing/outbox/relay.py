@@ -227,7 +227,7 @@ class OutboxRelay:
                 values[i] = field.from_db_value(values[i], None, connection)
         return values
 
-    def _wait_for_wakeup(self) -> None:
+    def _wait_for_wakeup(self, stop: threading.Event) -> None:
         if self.idle_probe_ms <= 0:
             wait_for_wakeup(self.poll_s, using=self.using)
             return
@@ -236,12 +236,14 @@ class OutboxRelay:
         # commits. Between probes the relay blocks on the Redis wake-up (BLPOP), which returns as soon
         # as a Python writer pushes one: one Redis call and one probe per interval while idle, not a
         # poll of Redis every few ms. (Redis 7 ends a short BLPOP 10-20 ms after its timeout.)
-        deadline = time.monotonic() + self.poll_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            if wait_for_wakeup(min(self._probe_interval(), remaining), using=self.using):
+        # The probe is the poll: while it finds nothing, no round runs (a round is a transaction of
+        # three statements, each a wake-up of this thread), only the heartbeat once a second.
+        while not stop.is_set():
+            if wait_for_wakeup(self._probe_interval(), using=self.using):
                 return
             if self._unpublished_exist():
                 return
+            self._beat()
 
     def _probe_interval(self) -> float:
         """RELAY_IDLE_PROBE_MS while rows came within the last second, RELAY_IDLE_PROBE_MAX_MS after:
@@ -323,7 +325,7 @@ class OutboxRelay:
                 self._linger(started, stop)
             else:
                 self.linger.reset()
-                self._wait_for_wakeup()
+                self._wait_for_wakeup(stop)
         self.producer.flush(self.delivery_timeout_s)
 
 
