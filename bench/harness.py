@@ -547,15 +547,28 @@ class Probe:
     Outstanding probes are searched together in one request per tick (a bool/should of the
     per-probe ``ids`` + ``range version >= v`` filters), so the poll load stays one search
     per 20 ms however many probes are in flight.
+
+    With ``floor``, the node's own share is measured beside, in the same searches: every 100 ms a
+    small document is written straight into the index (one versioned ``_bulk`` item, as the consumer
+    writes) and timed from its acknowledgement to the poll that sees it. That is what a pipeline
+    taking no time at all would measure: the wait for the next refresh, the refresh itself and the
+    poll interval. Its documents are deleted at ``finish``.
     """
 
-    def __init__(self, engine, index: str, product_ids: list[int]):
+    FLOOR_IDS = tuple(f"searchsync-bench-floor-{k}" for k in range(30))
+
+    def __init__(self, engine, index: str, product_ids: list[int], floor: bool = False):
         self.engine = engine
         self.index = index
         self.ids = list(product_ids)
+        self.floor = floor
         self.outstanding: dict[str, tuple[int, float]] = {}
         self.lock = threading.Lock()
         self.lags_ms: list[float] = []
+        self.floor_lags_ms: list[float] = []
+        self.floor_errors = 0
+        # External versions above any earlier run's, for writes and for the deletes at the end.
+        self._floor_version = int(time.time() * 1000)
         self.timeouts = 0
         self.skipped = 0
         self.search_errors = 0
@@ -592,6 +605,31 @@ class Probe:
         finally:
             connection.close()
 
+    def _floor_loop(self, until: float) -> None:
+        from indexing.engines.base import BulkAction
+
+        i = 0
+        nxt = time.time() + PROBE_EVERY_S / 2  # halfway between two probe commits
+        while not self._stop_writes.is_set() and time.time() < until:
+            now = time.time()
+            if nxt > now:
+                time.sleep(nxt - now)
+            nxt = max(nxt + PROBE_EVERY_S, time.time() - PROBE_EVERY_S)
+            doc_id = self.FLOOR_IDS[i % len(self.FLOOR_IDS)]
+            i += 1
+            with self.lock:
+                if doc_id in self.outstanding:
+                    continue
+            self._floor_version += 1
+            version = self._floor_version
+            [result] = self.engine.bulk([BulkAction("index", self.index, doc_id, version, {"version": version})])
+            acked = time.time()
+            if not result.ok:
+                self.floor_errors += 1
+                continue
+            with self.lock:
+                self.outstanding[doc_id] = (version, acked)
+
     def _poll_loop(self) -> None:
         while True:
             with self.lock:
@@ -617,7 +655,8 @@ class Probe:
                     pid = hit["_id"]
                     if pid in self.outstanding and pid in pending:
                         _, committed = self.outstanding.pop(pid)
-                        self.lags_ms.append((seen - committed) * 1000)
+                        lags = self.floor_lags_ms if pid.startswith("searchsync-bench-floor-") else self.lags_ms
+                        lags.append((seen - committed) * 1000)
                 for pid, (_, committed) in list(self.outstanding.items()):
                     if seen - committed > PROBE_TIMEOUT_S:
                         del self.outstanding[pid]
@@ -627,14 +666,26 @@ class Probe:
     def run(self, until: float) -> None:
         self.poller = threading.Thread(target=self._poll_loop, name="probe-poll", daemon=True)
         self.writer = threading.Thread(target=self._write_loop, args=(until,), name="probe-write", daemon=True)
+        self.floor_writer = (threading.Thread(target=self._floor_loop, args=(until,), name="probe-floor", daemon=True)
+                             if self.floor else None)
         self.poller.start()
         self.writer.start()
+        if self.floor_writer:
+            self.floor_writer.start()
 
     def finish(self) -> None:
+        from indexing.engines.base import BulkAction
+
         self._stop_writes.set()
         self.writer.join(10)
+        if self.floor_writer:
+            self.floor_writer.join(10)
         self._stop_poll.set()
         self.poller.join(PROBE_TIMEOUT_S + 5)
+        if self.floor:
+            self._floor_version += 1
+            self.engine.bulk([BulkAction("delete", self.index, doc_id, self._floor_version)
+                              for doc_id in self.FLOOR_IDS])
 
 
 # --------------------------------------------------------------------------------------
