@@ -581,13 +581,8 @@ class Probe:
         from django.db import connection
 
         i = 0
-        nxt = time.time()
         try:
-            while not self._stop_writes.is_set() and time.time() < until:
-                now = time.time()
-                if nxt > now:
-                    time.sleep(nxt - now)
-                nxt = max(nxt + PROBE_EVERY_S, time.time() - PROBE_EVERY_S)
+            for _ in self._ticks(until, first=time.time()):
                 pid = self.ids[i % len(self.ids)]
                 i += 1
                 with self.lock:
@@ -605,16 +600,22 @@ class Probe:
         finally:
             connection.close()
 
-    def _floor_loop(self, until: float) -> None:
-        from indexing.engines.base import BulkAction
-
-        i = 0
-        nxt = time.time() + PROBE_EVERY_S / 2  # halfway between two probe commits
+    def _ticks(self, until: float, first: float):
+        """One tick every ``PROBE_EVERY_S`` from ``first`` until ``until`` or the stop; a late tick does
+        not make the next ones come in a burst."""
+        nxt = first
         while not self._stop_writes.is_set() and time.time() < until:
             now = time.time()
             if nxt > now:
                 time.sleep(nxt - now)
             nxt = max(nxt + PROBE_EVERY_S, time.time() - PROBE_EVERY_S)
+            yield
+
+    def _floor_loop(self, until: float) -> None:
+        from indexing.engines.base import BulkAction
+
+        i = 0
+        for _ in self._ticks(until, first=time.time() + PROBE_EVERY_S / 2):  # halfway between two probe commits
             doc_id = self.FLOOR_IDS[i % len(self.FLOOR_IDS)]
             i += 1
             with self.lock:
