@@ -51,6 +51,6 @@ class Linger:
 
     @property
     def seconds(self) -> float:
-        if not self.events or not self.rate:
+        if not self.events or self._interval is None:
             return self.longest_s
-        return min(self.longest_s, max(self.shortest_s, self.events / self.rate))
+        return min(self.longest_s, max(self.shortest_s, self.events * self._interval))

@@ -316,16 +316,15 @@ class OutboxRelay:
                 log.exception("relay round failed")
                 stop.wait(backoff_delay(failures, 0.5, 30.0))
                 continue
-            if published:
-                self.linger.after_round(published, started)
-            if published >= self.batch_size:
-                continue  # a backlog: the next round at once
-            if published:
-                self._rows_at = time.monotonic()
-                self._linger(started, stop)
-            else:
+            if not published:
                 self.linger.reset()
                 self._wait_for_wakeup(stop)
+                continue
+            self.linger.after_round(published, started)
+            if published >= self.batch_size:
+                continue  # a backlog: the next round at once
+            self._rows_at = time.monotonic()
+            self._linger(started, stop)
         self.producer.flush(self.delivery_timeout_s)
 
 
