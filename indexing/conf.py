@@ -71,6 +71,10 @@ DECLARED: tuple[Setting, ...] = (
     Setting("BATCH_WAIT_MS", 100, int, "longest wait for a batch's first message"),
     Setting("BULKS_IN_FLIGHT", 1, int, "bulk requests a consumer keeps on the wire while it prepares the next "
             "batch (it resolves one more answer meanwhile)"),
+    Setting("GIL_SWITCH_INTERVAL_MS", 0.5, float,
+            "how long a thread of a consumer, relay or backfill process may keep the GIL while another waits "
+            "(CPython's default is 5): a bulk thread reads its answer and sends the next request without waiting "
+            "behind the thread preparing a batch; 0: the interpreter's own"),
     Setting("MIN_BATCH_SIZE", 10, int, "smallest batch under backpressure"),
     Setting("TRANSIENT_RETRIES", 8, int,
             "retries of a 500/502/504 bulk item before it is dead-lettered (429 and 'not ready' retry without limit)"),

@@ -45,7 +45,7 @@ class PipelineRunner:
 
     def start(self) -> None:
         from indexing.pipeline.consumer import IndexingConsumer
-        from indexing.core.gc_tuning import tune_for_streaming
+        from indexing.core.process_tuning import tune_for_streaming
         from indexing.outbox.joined_changes import JoinedChangesWatcher
         from indexing.outbox.relay import OutboxRelay
 

@@ -57,15 +57,15 @@ class CdcStep(bootsteps.StartStopStep):
             self.runner.stop()
 
 
-def _tune_gc(**_) -> None:
-    from indexing.core.gc_tuning import tune_for_streaming
+def _tune_interpreter(**_) -> None:
+    from indexing.core.process_tuning import tune_for_streaming
 
     tune_for_streaming()
 
 
 def install(app) -> None:
-    # Each pool process runs backfill chunks: the same collector settings as the pipeline threads.
-    worker_process_init.connect(_tune_gc, weak=False)
+    # Each pool process runs backfill chunks: the same collector and GIL settings as the pipeline threads.
+    worker_process_init.connect(_tune_interpreter, weak=False)
     app.user_options["worker"].add(
         Option(("--cdc",), is_flag=True, default=False, help="Also run the outbox relay and indexing consumers.")
     )

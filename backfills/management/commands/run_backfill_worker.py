@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from backfills.runner import ChunkRunner
-from indexing.core.gc_tuning import tune_for_streaming
+from indexing.core.process_tuning import tune_for_streaming
 
 
 class Command(BaseCommand):
