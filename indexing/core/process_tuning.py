@@ -12,7 +12,7 @@ The GIL's switch interval. A consumer's main thread prepares the next batch in P
 thread waits on the node; the moment the answer comes, the bulk thread needs the GIL to read it and
 pass the gate, and the next one to send its request. With CPython's 5 ms interval each of those
 steps could wait up to 5 ms behind the preparing thread, and the node idled meanwhile.
-``GIL_SWITCH_INTERVAL_MS`` (0.5 ms) shortens that wait; the preparing thread's CPU per event did not
+``GIL_SWITCH_INTERVAL_MS`` (0.5 ms) shortens that wait; the consumer's CPU per event did not
 move (``bench/README.md``, the pinned consumer).
 """
 
