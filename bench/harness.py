@@ -541,6 +541,10 @@ class Pipeline:
 # Probe: commit → searchable
 # --------------------------------------------------------------------------------------
 
+# Ids of the documents the probe writes straight into the index to time the node alone.
+FLOOR_PREFIX = "searchsync-bench-floor-"
+
+
 class Probe:
     """Every 100 ms update one probe product through the service; poll the index every 20 ms until it is visible.
 
@@ -555,7 +559,7 @@ class Probe:
     poll interval. Its documents are deleted at ``finish``.
     """
 
-    FLOOR_IDS = tuple(f"searchsync-bench-floor-{k}" for k in range(30))
+    FLOOR_IDS = tuple(f"{FLOOR_PREFIX}{k}" for k in range(30))
 
     def __init__(self, engine, index: str, product_ids: list[int], floor: bool = False):
         self.engine = engine
@@ -656,7 +660,7 @@ class Probe:
                     pid = hit["_id"]
                     if pid in self.outstanding and pid in pending:
                         _, committed = self.outstanding.pop(pid)
-                        lags = self.floor_lags_ms if pid.startswith("searchsync-bench-floor-") else self.lags_ms
+                        lags = self.floor_lags_ms if pid.startswith(FLOOR_PREFIX) else self.lags_ms
                         lags.append((seen - committed) * 1000)
                 for pid, (_, committed) in list(self.outstanding.items()):
                     if seen - committed > PROBE_TIMEOUT_S:
